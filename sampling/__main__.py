@@ -1,0 +1,7 @@
+"""``python -m sampling``: see :mod:`sampling.cli`."""
+
+import sys
+
+from sampling.cli import main
+
+sys.exit(main())

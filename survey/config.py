@@ -1,0 +1,84 @@
+"""Configuration with safe defaults; overridden from ``MINYI_*`` environment variables.
+
+``app.config.from_prefixed_env("MINYI")`` reads e.g. ``MINYI_SECRET_KEY`` and
+``MINYI_DATABASE_URL``; values are parsed as JSON where possible.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+#: Environments where a generated secret key is acceptable.  In production a
+#: restart would otherwise silently log everybody out and void every CSRF token.
+_DEVELOPMENT_ENVIRONMENTS = {"development", "testing"}
+
+
+class ConfigurationError(RuntimeError):
+    """The application cannot start with this configuration."""
+
+
+def default_config(app: Flask) -> dict[str, Any]:
+    """Return the defaults, applied before the environment."""
+    return {
+        "ENV_NAME": "production",
+        "SECRET_KEY": None,
+        "DATABASE_URL": "sqlite:///minyi.sqlite3",
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+        "LANGUAGES": ["zh", "en"],
+        "TIMEZONE": "Asia/Shanghai",
+        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "IMPORT_MAX_ROWS": 100_000,
+    }
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Fill ``app.config``: defaults, then ``MINYI_*`` variables, then ``overrides``."""
+    app.config.from_mapping(default_config(app))
+    app.config.from_prefixed_env("MINYI")
+    if overrides:
+        app.config.from_mapping(overrides)
+    environment = str(app.config["ENV_NAME"])
+    if not app.config.get("SECRET_KEY"):
+        if environment not in _DEVELOPMENT_ENVIRONMENTS:
+            raise ConfigurationError(
+                "MINYI_SECRET_KEY is not set. Set it to a long random value "
+                "(e.g. python -c 'import secrets; print(secrets.token_hex(32))') "
+                "or set MINYI_ENV_NAME=development for a local demo."
+            )
+        app.config["SECRET_KEY"] = _development_secret_key(app)
+    if environment == "production":
+        app.config["SESSION_COOKIE_SECURE"] = app.config.get("SESSION_COOKIE_SECURE_OVERRIDE", True)
+    app.config["SQLALCHEMY_ENGINES"] = {"default": _engine_options(str(app.config["DATABASE_URL"]))}
+
+
+def _development_secret_key(app: Flask) -> str:
+    """A per-instance key kept in the instance folder, so demo logins survive restarts."""
+    key_file = Path(app.instance_path) / "dev-secret-key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    os.makedirs(app.instance_path, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    return key
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    # SQLAlchemy wants an explicit driver for psycopg 3; accept the common spellings.
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    options: dict[str, Any] = {"url": url}
+    if url.startswith("postgresql"):
+        options["pool_pre_ping"] = True
+    return options

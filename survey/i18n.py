@@ -1,0 +1,58 @@
+"""Chinese first, English available: locale from the user's choice, else Chinese."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, redirect, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
+
+from survey.extensions import babel
+from survey.models import CycleStatus, Role
+
+STATUS_LABELS = {
+    CycleStatus.DRAFT: _l("Draft"),
+    CycleStatus.FIELDING: _l("Fieldwork"),
+    CycleStatus.CLOSED: _l("Closed"),
+    CycleStatus.PUBLISHED: _l("Published"),
+    CycleStatus.FINAL: _l("Final"),
+}
+ROLE_LABELS = {
+    Role.ADMIN: _l("Assessment office admin"),
+    Role.POLLSTER: _l("Pollster"),
+    Role.LIAISON: _l("Unit liaison"),
+    Role.AUDITOR: _l("Auditor"),
+}
+
+
+def select_locale() -> str:
+    languages: list[str] = current_app.config["LANGUAGES"]
+    chosen = request.args.get("lang") or session.get("lang")
+    if chosen in languages:
+        return str(chosen)
+    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def set_language(code: str) -> Response:
+    """Remember the chosen language and go back where the user was."""
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    target = request.referrer or url_for("public.index")
+    # Only follow the referrer back into this site.
+    if not target.startswith(request.host_url):
+        target = url_for("public.index")
+    return redirect(target)
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+    app.add_url_rule("/lang/<code>", "set_language", set_language)
+
+    @app.context_processor
+    def inject_locale() -> dict[str, object]:
+        return {"current_locale": select_locale()}
+
+    # Globals, not context: imported macros see globals only.
+    app.jinja_env.globals.update(
+        status_label=lambda status: str(STATUS_LABELS[status]),
+        role_label=lambda role: str(ROLE_LABELS[role]),
+    )

@@ -1,0 +1,49 @@
+"""Users and roles."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy.orm import Mapped, mapped_column
+
+from survey.models.base import Base, enum_column, utc_now
+
+if TYPE_CHECKING:
+    from survey.models.unit import Unit
+
+
+class Role(enum.StrEnum):
+    """Who a user is (DESIGN §1)."""
+
+    ADMIN = "admin"  # assessment office (考评办)
+    POLLSTER = "pollster"  # third-party survey agency (第三方调查机构)
+    LIAISON = "liaison"  # unit liaison (被考核单位联络员), bound to one unit
+    AUDITOR = "auditor"  # auditor / observer (纪检、人大), read-only
+
+
+class User(Base):
+    """A person who signs in.  Respondents never have accounts."""
+
+    __tablename__ = "user_account"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(role = 'liaison' AND unit_id IS NOT NULL)"
+            " OR (role <> 'liaison' AND unit_id IS NULL)",
+            name="liaison_has_unit",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("unit.id", ondelete="RESTRICT"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    unit: Mapped[Unit | None] = orm.relationship()

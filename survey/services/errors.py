@@ -1,0 +1,44 @@
+"""Errors raised by services; views show them to the user and roll back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (row, column/field) and what."""
+
+    message: str
+    row: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column:
+            where.append(f"column {self.column}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ServiceError(Exception):
+    """A request that cannot be carried out; nothing was changed."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems)
+
+
+class ValidationError(ServiceError):
+    """Input that breaks a rule (weights not summing to 1, a bad import row …)."""
+
+
+class TransitionError(ServiceError):
+    """A cycle status change that is not allowed."""
+
+
+class NotEditableError(ServiceError):
+    """The object can no longer be changed (e.g. a cycle past its draft stage)."""

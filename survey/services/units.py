@@ -1,0 +1,192 @@
+"""Units and categories: one at a time from a form, or in bulk from CSV/XLSX."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from survey.models import Cycle, Unit, UnitCategory
+from survey.services import audit
+from survey.services.errors import NotEditableError, Problem, ValidationError
+from survey.services.tabular import read_table
+
+#: Accepted header spellings for the units file (English or Chinese).
+UNIT_COLUMNS = {
+    "code": ["编码", "单位编码", "代码"],
+    "name": ["名称", "单位名称", "单位"],
+    "category": ["类别", "分类", "单位类别"],
+    "parent": ["上级", "上级单位", "上级单位编码", "parent_code"],
+}
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    created: int
+    updated: int
+
+
+def _require_editable(cycle: Cycle) -> None:
+    if not cycle.is_editable:
+        raise NotEditableError(
+            f"units are frozen once fieldwork starts (cycle is {cycle.status.value})"
+        )
+
+
+def _category_lookup(cycle: Cycle) -> dict[str, UnitCategory]:
+    lookup: dict[str, UnitCategory] = {}
+    for category in cycle.categories:
+        lookup[category.code.lower()] = category
+        lookup[category.name.lower()] = category
+    return lookup
+
+
+def save_category(
+    session: orm.Session, cycle: Cycle, *, code: str, name: str, actor: str,
+    category: UnitCategory | None = None,
+) -> UnitCategory:
+    """Create a category, or rename ``category``."""
+    _require_editable(cycle)
+    code, name = code.strip(), name.strip()
+    problems = []
+    if not code:
+        problems.append(Problem("code is required", column="code"))
+    if not name:
+        problems.append(Problem("name is required", column="name"))
+    for other in cycle.categories:
+        if other is category:
+            continue
+        if other.code == code:
+            problems.append(Problem(f"category code {code!r} exists", column="code"))
+        if other.name == name:
+            problems.append(Problem(f"category name {name!r} exists", column="name"))
+    if problems:
+        raise ValidationError("the category is not valid", problems)
+    created = category is None
+    if category is None:
+        category = UnitCategory(code=code, name=name, position=len(cycle.categories))
+        cycle.categories.append(category)
+    else:
+        category.code, category.name = code, name
+    session.flush()
+    audit.record(session, actor=actor, action="category.create" if created else "category.update",
+                 object_type="unit_category", object_id=category.id,
+                 details={"code": code, "name": name})
+    return category
+
+
+def save_unit(
+    session: orm.Session, cycle: Cycle, *, code: str, name: str, category_id: int,
+    parent_id: int | None, actor: str, unit: Unit | None = None,
+) -> Unit:
+    """Create a unit, or change ``unit``."""
+    _require_editable(cycle)
+    code, name = code.strip(), name.strip()
+    problems = []
+    if not code:
+        problems.append(Problem("code is required", column="code"))
+    if not name:
+        problems.append(Problem("name is required", column="name"))
+    category = next((c for c in cycle.categories if c.id == category_id), None)
+    if category is None:
+        problems.append(Problem("unknown category", column="category"))
+    if any(u.code == code and u is not unit for u in cycle.units):
+        problems.append(Problem(f"unit code {code!r} exists", column="code"))
+    parent = next((u for u in cycle.units if u.id == parent_id), None) if parent_id else None
+    if parent_id and (parent is None or parent is unit):
+        problems.append(Problem("invalid parent unit", column="parent"))
+    if problems:
+        raise ValidationError("the unit is not valid", problems)
+    created = unit is None
+    if unit is None:
+        unit = Unit(code=code, name=name, category=category, parent=parent)
+        cycle.units.append(unit)
+    else:
+        unit.code, unit.name, unit.parent = code, name, parent
+        assert category is not None
+        unit.category = category
+    session.flush()
+    audit.record(session, actor=actor, action="unit.create" if created else "unit.update",
+                 object_type="unit", object_id=unit.id,
+                 details={"code": code, "name": name, "category": category_id})
+    return unit
+
+
+def import_units(
+    session: orm.Session, cycle: Cycle, filename: str, data: bytes, *, actor: str,
+    encoding: str = "utf-8", max_rows: int = 100_000,
+) -> ImportSummary:
+    """Create or update units from a CSV/XLSX file, all or nothing.
+
+    Columns: ``code``, ``name``, ``category`` (code or name of a category of this
+    cycle) and optionally ``parent`` (a unit code in the file or the cycle).
+    Every problem in the file is reported, with its row and column.
+    """
+    _require_editable(cycle)
+    table = read_table(filename, data, columns=UNIT_COLUMNS, required=("code", "name", "category"),
+                       encoding=encoding, max_rows=max_rows)
+    categories = _category_lookup(cycle)
+    existing = {unit.code: unit for unit in cycle.units}
+    seen: dict[str, int] = {}
+    problems: list[Problem] = []
+    for number, row in table.rows:
+        code = row["code"]
+        if not code:
+            problems.append(Problem("code is missing", row=number, column="code"))
+        elif code in seen:
+            problems.append(Problem(f"duplicate code {code!r} (also in row {seen[code]})",
+                                    row=number, column="code"))
+        else:
+            seen[code] = number
+        if not row["name"]:
+            problems.append(Problem("name is missing", row=number, column="name"))
+        if not row["category"]:
+            problems.append(Problem("category is missing", row=number, column="category"))
+        elif row["category"].lower() not in categories:
+            problems.append(Problem(f"unknown category {row['category']!r}",
+                                    row=number, column="category"))
+    for number, row in table.rows:
+        parent = row.get("parent", "")
+        if parent and parent not in seen and parent not in existing:
+            problems.append(Problem(f"unknown parent unit code {parent!r}",
+                                    row=number, column="parent"))
+        elif parent and parent == row["code"]:
+            problems.append(Problem("a unit cannot be its own parent", row=number, column="parent"))
+    if problems:
+        raise ValidationError(
+            f"{filename}: {len(problems)} problem(s); nothing was imported", problems
+        )
+    created = updated = 0
+    by_code = dict(existing)
+    for _number, row in table.rows:
+        category = categories[row["category"].lower()]
+        unit = by_code.get(row["code"])
+        if unit is None:
+            unit = Unit(code=row["code"], name=row["name"], category=category)
+            cycle.units.append(unit)
+            by_code[row["code"]] = unit
+            created += 1
+        else:
+            unit.name, unit.category = row["name"], category
+            updated += 1
+    session.flush()
+    for _number, row in table.rows:
+        if row.get("parent"):
+            by_code[row["code"]].parent = by_code[row["parent"]]
+    session.flush()
+    audit.record(session, actor=actor, action="unit.import", object_type="cycle",
+                 object_id=cycle.id,
+                 details={"file": filename, "created": created, "updated": updated})
+    return ImportSummary(created=created, updated=updated)
+
+
+def units_by_category(session: orm.Session, cycle: Cycle) -> list[tuple[UnitCategory, list[Unit]]]:
+    """The cycle's categories in order, each with its units (for listings)."""
+    units = session.scalars(
+        sa.select(Unit).where(Unit.cycle_id == cycle.id).order_by(Unit.code)
+    ).all()
+    grouped: dict[int, list[Unit]] = {c.id: [] for c in cycle.categories}
+    for unit in units:
+        grouped.setdefault(unit.category_id, []).append(unit)
+    return [(c, grouped[c.id]) for c in cycle.categories]

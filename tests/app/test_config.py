@@ -1,0 +1,51 @@
+"""Start-up configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from survey import create_app
+from survey.config import ConfigurationError
+
+
+def test_missing_secret_key_stops_production_start(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.delenv("MINYI_SECRET_KEY", raising=False)
+    monkeypatch.delenv("MINYI_ENV_NAME", raising=False)
+    with pytest.raises(ConfigurationError, match="MINYI_SECRET_KEY is not set"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
+
+
+def test_environment_variables_configure_the_app(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.setenv("MINYI_SECRET_KEY", "from-environment")
+    monkeypatch.setenv("MINYI_DATABASE_URL", f"sqlite:///{tmp_path / 'env.sqlite3'}")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == "from-environment"
+    assert app.config["SQLALCHEMY_ENGINES"]["default"]["url"].endswith("env.sqlite3")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_development_generates_and_keeps_a_key(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    monkeypatch.delenv("MINYI_SECRET_KEY", raising=False)
+    monkeypatch.setenv("MINYI_ENV_NAME", "development")
+    monkeypatch.setenv("MINYI_DATABASE_URL", f"sqlite:///{tmp_path / 'dev.sqlite3'}")
+    first = create_app()
+    first_key = first.config["SECRET_KEY"]
+    assert len(first_key) == 64
+    key_file = Path(first.instance_path) / "dev-secret-key"
+    try:
+        assert create_app().config["SECRET_KEY"] == first_key
+    finally:
+        key_file.unlink()
+
+
+def test_postgres_urls_get_the_psycopg_driver(tmp_path: Path) -> None:
+    from survey.config import _engine_options
+
+    assert _engine_options("postgres://u@h/db")["url"] == "postgresql+psycopg://u@h/db"
+    assert _engine_options("postgresql://u@h/db")["url"] == "postgresql+psycopg://u@h/db"
+    assert _engine_options("sqlite:///x")["url"] == "sqlite:///x"

@@ -1,0 +1,195 @@
+"""Shared fixtures: an application per test on a fresh database of each backend.
+
+Every test that uses ``app`` runs once per backend: SQLite always, and
+PostgreSQL when ``MINYI_TEST_DATABASE_URL`` is set (CI sets it).  Each test
+gets its own database, copied from a template migrated once per session with
+Alembic, so tests may commit, run servers in threads or race connections.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+POSTGRES_URL = os.environ.get("MINYI_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = f" (PostgreSQL at {sa.make_url(POSTGRES_URL).render_as_string()})" if POSTGRES_URL \
+        else " (set MINYI_TEST_DATABASE_URL to add PostgreSQL)"
+    return f"minyi database backends: {', '.join(BACKENDS)}{where}"
+
+
+def _pg_url(database: str) -> str:
+    url = sa.make_url(POSTGRES_URL)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.set(database=database).render_as_string(hide_password=False)
+
+
+def _pg_admin(statement: str) -> None:
+    engine = sa.create_engine(_pg_url(sa.make_url(POSTGRES_URL).database or "postgres"),
+                              isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(statement))
+    engine.dispose()
+
+
+def _test_config(url: str, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "ENV_NAME": "testing",
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": url,
+        "WTF_CSRF_ENABLED": False,
+    }
+    config.update(extra)
+    return config
+
+
+class Templates:
+    """Migrated template databases, built on first use, one per (backend, content)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made: dict[tuple[str, str], str] = {}
+
+    def get(self, backend: str, content: str) -> str:
+        key = (backend, content)
+        if key not in self.made:
+            self.made[key] = self._build(backend, content)
+        return self.made[key]
+
+    def _build(self, backend: str, content: str) -> str:
+        if backend == "sqlite":
+            path = self.folder / f"template-{content}.sqlite3"
+            url = f"sqlite:///{path}"
+        else:
+            name = f"minyi_tpl_{RUN_ID}_{os.getpid()}_{content}"
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _pg_admin(f'CREATE DATABASE "{name}"')
+            url = name
+        from survey import create_app
+        from survey.database import upgrade_engine
+        from survey.extensions import db
+
+        app = create_app(_test_config(url if backend == "sqlite" else _pg_url(url)))
+        with app.app_context():
+            upgrade_engine(db.engine)
+            if content == "demo":
+                from survey.services.demo import load_demo
+
+                load_demo(db.session)
+                db.session.commit()
+            db.session.close()
+            for engine in db.engines.values():
+                engine.dispose()
+        return str(path) if backend == "sqlite" else url
+
+    def drop_all(self) -> None:
+        for (backend, _content), location in self.made.items():
+            if backend == "postgresql":
+                _pg_admin(f'DROP DATABASE IF EXISTS "{location}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    store = Templates(tmp_path_factory.mktemp("db-templates"))
+    yield store
+    store.drop_all()
+
+
+def _fresh_database(templates: Templates, backend: str, content: str, tmp_path: Path
+                    ) -> Iterator[str]:
+    template = templates.get(backend, content)
+    if backend == "sqlite":
+        path = tmp_path / "minyi.sqlite3"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"minyi_t_{RUN_ID}_{uuid.uuid4().hex[:10]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _make_app(url: str) -> Iterator[Flask]:
+    from survey import create_app
+    from survey.extensions import db
+
+    app = create_app(_test_config(url))
+    yield app
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def database_url(templates: Templates, backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated, empty database."""
+    yield from _fresh_database(templates, backend, "empty", tmp_path)
+
+
+@pytest.fixture
+def demo_database_url(templates: Templates, backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database holding the demo prefecture."""
+    yield from _fresh_database(templates, backend, "demo", tmp_path)
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    yield from _make_app(database_url)
+
+
+@pytest.fixture
+def demo_app(demo_database_url: str) -> Iterator[Flask]:
+    yield from _make_app(demo_database_url)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def demo_client(demo_app: Flask) -> FlaskClient:
+    return demo_app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Any]:
+    from survey.extensions import db
+
+    with app.app_context():
+        yield db.session
+
+
+@pytest.fixture
+def demo_session(demo_app: Flask) -> Iterator[Any]:
+    from survey.extensions import db
+
+    with demo_app.app_context():
+        yield db.session
