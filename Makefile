@@ -31,7 +31,8 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy
+	$(BIN)/mypy --strict sampling
+	$(BIN)/mypy survey
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
@@ -41,7 +42,7 @@ bench: $(VENV)/.installed-dev
 
 translations: $(VENV)/.installed-dev
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o survey/translations/messages.pot --no-location --omit-header survey templates
-	$(BIN)/pybabel update -i survey/translations/messages.pot -d survey/translations --no-wrap --omit-header
+	$(BIN)/pybabel update -i survey/translations/messages.pot -d survey/translations --no-wrap
 	$(BIN)/pybabel compile -d survey/translations
 
 clean:

@@ -68,8 +68,9 @@ def user_group() -> None:
 
 @user_group.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "pollster", "liaison", "auditor"]),
-              required=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "pollster", "liaison", "auditor"]), required=True
+)
 @click.option("--unit-id", type=int, default=None, help="Unit id (liaisons only).")
 @click.option("--display-name", default="")
 @click.password_option(help="Prompted for when not given.")
@@ -82,8 +83,15 @@ def user_create(
     from survey.services.errors import ServiceError
 
     try:
-        users.create_user(db.session, username=username, password=password, role=Role(role),
-                          unit_id=unit_id, display_name=display_name, actor="cli")
+        users.create_user(
+            db.session,
+            username=username,
+            password=password,
+            role=Role(role),
+            unit_id=unit_id,
+            display_name=display_name,
+            actor="cli",
+        )
     except ServiceError as error:
         db.session.rollback()
         click.echo(f"error: {error.message}", err=True)

@@ -15,6 +15,15 @@ MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
 
 def init_app(app: Flask) -> None:
     db.init_app(app)
+    # We configure no async engines, yet the extension registers an async
+    # teardown that Flask runs through asgiref on every request: a thread and
+    # event loop per request for nothing, and an error in any thread that
+    # already runs a loop (Playwright's, in browser tests).  Drop it.
+    app.teardown_appcontext_funcs[:] = [
+        func
+        for func in app.teardown_appcontext_funcs
+        if getattr(func, "__name__", "") != "_close_async_sessions"
+    ]
     with app.app_context():
         for engine in db.engines.values():
             if engine.dialect.name == "sqlite":

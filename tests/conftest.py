@@ -26,8 +26,11 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    where = f" (PostgreSQL at {sa.make_url(POSTGRES_URL).render_as_string()})" if POSTGRES_URL \
+    where = (
+        f" (PostgreSQL at {sa.make_url(POSTGRES_URL).render_as_string()})"
+        if POSTGRES_URL
         else " (set MINYI_TEST_DATABASE_URL to add PostgreSQL)"
+    )
     return f"minyi database backends: {', '.join(BACKENDS)}{where}"
 
 
@@ -39,8 +42,9 @@ def _pg_url(database: str) -> str:
 
 
 def _pg_admin(statement: str) -> None:
-    engine = sa.create_engine(_pg_url(sa.make_url(POSTGRES_URL).database or "postgres"),
-                              isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(
+        _pg_url(sa.make_url(POSTGRES_URL).database or "postgres"), isolation_level="AUTOCOMMIT"
+    )
     with engine.connect() as connection:
         connection.execute(sa.text(statement))
     engine.dispose()
@@ -110,8 +114,9 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     store.drop_all()
 
 
-def _fresh_database(templates: Templates, backend: str, content: str, tmp_path: Path
-                    ) -> Iterator[str]:
+def _fresh_database(
+    templates: Templates, backend: str, content: str, tmp_path: Path
+) -> Iterator[str]:
     template = templates.get(backend, content)
     if backend == "sqlite":
         path = tmp_path / "minyi.sqlite3"
@@ -193,3 +198,66 @@ def demo_session(demo_app: Flask) -> Iterator[Any]:
 
     with demo_app.app_context():
         yield db.session
+
+
+class LiveServer:
+    """The app served by werkzeug in a thread on a free loopback port."""
+
+    def __init__(self, app: Flask) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_demo_server(demo_database_url: str) -> Iterator[LiveServer]:
+    """The demo served over HTTP with CSRF on, as a browser sees it."""
+    from survey import create_app
+    from survey.extensions import db
+
+    app = create_app(_test_config(demo_database_url, WTF_CSRF_ENABLED=True))
+    server = LiveServer(app)
+    yield server
+    server.stop()
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+CHROMIUM = os.environ.get("MINYI_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

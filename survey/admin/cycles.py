@@ -16,13 +16,14 @@ from survey.models import (
     Cycle,
     CycleStatus,
     DontKnowHandling,
-    Response as SurveyResponse,
     ScalePreset,
+)
+from survey.models import (
+    Response as SurveyResponse,
 )
 from survey.services import cycles as cycle_service
 from survey.services.errors import ServiceError
 from survey.services.units import units_by_category
-
 
 
 def _settings(form: CycleForm) -> cycle_service.CycleSettings:
@@ -71,7 +72,8 @@ def cycle_create() -> ViewResult:
 def cycle_detail(cycle_id: int) -> str:
     cycle = get_cycle(cycle_id)
     response_count = db.session.scalar(
-        sa.select(sa.func.count()).select_from(SurveyResponse)
+        sa.select(sa.func.count())
+        .select_from(SurveyResponse)
         .where(SurveyResponse.cycle_id == cycle.id)
     )
     return render_template(
@@ -114,7 +116,7 @@ def cycle_update(cycle_id: int) -> ViewResult:
 def cycle_transition(cycle_id: int) -> Response:
     cycle = get_cycle(cycle_id)
     form = TransitionForm()
-    target_value = form.target.data if form.validate_on_submit() else None
+    target_value = str(form.target.data) if form.validate_on_submit() else ""
     try:
         target = CycleStatus(target_value)
     except ValueError:

@@ -29,7 +29,9 @@ class CycleForm(FlaskForm):
     period_end = DateField(_l("Period end"), validators=[DataRequired()])
     scale_preset = SelectField(
         _l("Rating scale"),
-        choices=[SelectChoice(preset.value, label) for preset, label in SCALE_PRESET_LABELS.items()],
+        choices=[
+            SelectChoice(preset.value, label) for preset, label in SCALE_PRESET_LABELS.items()
+        ],
         default=ScalePreset.FIVE_LEVEL.value,
     )
     dont_know_handling = SelectField(
@@ -42,7 +44,8 @@ class CycleForm(FlaskForm):
     )
     min_valid_responses = IntegerField(
         _l("Minimum valid responses per unit and rater group"),
-        default=30, validators=[DataRequired(), NumberRange(1, 100000)],
+        default=30,
+        validators=[DataRequired(), NumberRange(1, 100000)],
     )
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
 
@@ -90,7 +93,9 @@ class ItemForm(FlaskForm):
 class ScaleForm(FlaskForm):
     scale_preset = SelectField(
         _l("Rating scale"),
-        choices=[SelectChoice(preset.value, label) for preset, label in SCALE_PRESET_LABELS.items()],
+        choices=[
+            SelectChoice(preset.value, label) for preset, label in SCALE_PRESET_LABELS.items()
+        ],
     )
 
 

@@ -23,10 +23,16 @@ def item_weights_form(cycle: Cycle) -> FlaskForm:
         pass
 
     for item in cycle.items:
-        setattr(ItemWeightsForm, f"item_{item.id}", DecimalField(
-            item.name, places=4, default=item.weight,
-            validators=[InputRequired(), NumberRange(0, 1)],
-        ))
+        setattr(
+            ItemWeightsForm,
+            f"item_{item.id}",
+            DecimalField(
+                item.name,
+                places=4,
+                default=item.weight,
+                validators=[InputRequired(), NumberRange(0, 1)],
+            ),
+        )
     return ItemWeightsForm()
 
 
@@ -34,7 +40,9 @@ def _page(cycle: Cycle, **forms: object) -> str:
     scale_form = ScaleForm()
     scale_form.scale_preset.data = cycle.scale_preset.value
     context: dict[str, object] = {
-        "cycle": cycle, "scale_form": scale_form, "item_form": ItemForm(),
+        "cycle": cycle,
+        "scale_form": scale_form,
+        "item_form": ItemForm(),
         "weights_form": item_weights_form(cycle),
     }
     context.update(forms)
@@ -70,9 +78,14 @@ def questionnaire_item_add(cycle_id: int) -> ViewResult:
     if not form.validate_on_submit():
         return _page(cycle, item_form=form), 400
     try:
-        weight_service.add_item(db.session, cycle, code=form.code.data or "",
-                                name=form.name.data or "", name_en=form.name_en.data or "",
-                                actor=actor())
+        weight_service.add_item(
+            db.session,
+            cycle,
+            code=form.code.data or "",
+            name=form.name.data or "",
+            name_en=form.name_en.data or "",
+            actor=actor(),
+        )
     except ServiceError as error:
         report(error)
         return _page(cycle, item_form=form), 400

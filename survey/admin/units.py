@@ -52,8 +52,9 @@ def category_create(cycle_id: int) -> ViewResult:
     if not form.validate_on_submit():
         return _units_page(cycle, category_form=form), 400
     try:
-        unit_service.save_category(db.session, cycle, code=form.code.data or "",
-                                   name=form.name.data or "", actor=actor())
+        unit_service.save_category(
+            db.session, cycle, code=form.code.data or "", name=form.name.data or "", actor=actor()
+        )
     except ServiceError as error:
         report(error)
         return _units_page(cycle, category_form=form), 400
@@ -73,8 +74,9 @@ def _get_category(cycle: Cycle, category_id: int) -> UnitCategory:
 def category_edit(cycle_id: int, category_id: int) -> str:
     cycle = get_cycle(cycle_id)
     category = _get_category(cycle, category_id)
-    return render_template("admin/category_form.html", cycle=cycle, category=category,
-                           form=CategoryForm(obj=category))
+    return render_template(
+        "admin/category_form.html", cycle=cycle, category=category, form=CategoryForm(obj=category)
+    )
 
 
 @bp.post("/cycles/<int:cycle_id>/categories/<int:category_id>")
@@ -84,17 +86,23 @@ def category_update(cycle_id: int, category_id: int) -> ViewResult:
     form = CategoryForm()
     if form.validate_on_submit():
         try:
-            unit_service.save_category(db.session, cycle, code=form.code.data or "",
-                                       name=form.name.data or "", actor=actor(),
-                                       category=category)
+            unit_service.save_category(
+                db.session,
+                cycle,
+                code=form.code.data or "",
+                name=form.name.data or "",
+                actor=actor(),
+                category=category,
+            )
         except ServiceError as error:
             report(error)
         else:
             db.session.commit()
             flash(_("Category saved."), "success")
             return redirect(url_for("admin.units", cycle_id=cycle.id))
-    return render_template("admin/category_form.html", cycle=cycle, category=category,
-                           form=form), 400
+    return render_template(
+        "admin/category_form.html", cycle=cycle, category=category, form=form
+    ), 400
 
 
 @bp.post("/cycles/<int:cycle_id>/units")
@@ -104,9 +112,15 @@ def unit_create(cycle_id: int) -> ViewResult:
     if not form.validate_on_submit():
         return _units_page(cycle, unit_form=form), 400
     try:
-        unit_service.save_unit(db.session, cycle, code=form.code.data or "",
-                               name=form.name.data or "", category_id=form.category_id.data,
-                               parent_id=form.parent_id.data or None, actor=actor())
+        unit_service.save_unit(
+            db.session,
+            cycle,
+            code=form.code.data or "",
+            name=form.name.data or "",
+            category_id=form.category_id.data,
+            parent_id=form.parent_id.data or None,
+            actor=actor(),
+        )
     except ServiceError as error:
         report(error)
         return _units_page(cycle, unit_form=form), 400
@@ -126,8 +140,9 @@ def _get_unit(cycle: Cycle, unit_id: int) -> Unit:
 def unit_edit(cycle_id: int, unit_id: int) -> str:
     cycle = get_cycle(cycle_id)
     unit = _get_unit(cycle, unit_id)
-    return render_template("admin/unit_form.html", cycle=cycle, unit=unit,
-                           form=_unit_form(cycle, unit))
+    return render_template(
+        "admin/unit_form.html", cycle=cycle, unit=unit, form=_unit_form(cycle, unit)
+    )
 
 
 @bp.post("/cycles/<int:cycle_id>/units/<int:unit_id>")
@@ -137,10 +152,16 @@ def unit_update(cycle_id: int, unit_id: int) -> ViewResult:
     form = _unit_form(cycle, unit)
     if form.validate_on_submit():
         try:
-            unit_service.save_unit(db.session, cycle, code=form.code.data or "",
-                                   name=form.name.data or "", category_id=form.category_id.data,
-                                   parent_id=form.parent_id.data or None, actor=actor(),
-                                   unit=unit)
+            unit_service.save_unit(
+                db.session,
+                cycle,
+                code=form.code.data or "",
+                name=form.name.data or "",
+                category_id=form.category_id.data,
+                parent_id=form.parent_id.data or None,
+                actor=actor(),
+                unit=unit,
+            )
         except ServiceError as error:
             report(error)
         else:
@@ -159,7 +180,11 @@ def units_import(cycle_id: int) -> ViewResult:
     upload = form.file.data
     try:
         summary = unit_service.import_units(
-            db.session, cycle, upload.filename or "upload", upload.read(), actor=actor(),
+            db.session,
+            cycle,
+            upload.filename or "upload",
+            upload.read(),
+            actor=actor(),
             encoding=form.encoding.data or "utf-8",
             max_rows=current_app.config["IMPORT_MAX_ROWS"],
         )
@@ -167,8 +192,14 @@ def units_import(cycle_id: int) -> ViewResult:
         report(error)
         return _units_page(cycle, import_form=form), 400
     db.session.commit()
-    flash(_("Imported: %(created)d new units, %(updated)d updated.",
-            created=summary.created, updated=summary.updated), "success")
+    flash(
+        _(
+            "Imported: %(created)d new units, %(updated)d updated.",
+            created=summary.created,
+            updated=summary.updated,
+        ),
+        "success",
+    )
     return redirect(url_for("admin.units", cycle_id=cycle.id))
 
 
@@ -178,6 +209,7 @@ def units_template(cycle_id: int) -> Response:
     first = cycle.categories[0].name if cycle.categories else "政务部门"
     body = f"code,name,category,parent\nU001,市发展和改革委员会,{first},\n"
     return Response(
-        "\ufeff" + body, mimetype="text/csv",
+        "\ufeff" + body,
+        mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=units-template.csv"},
     )

@@ -55,9 +55,13 @@ def user_create() -> ViewResult:
         return render_template("admin/user_form.html", form=form, user=None), 400
     try:
         user_service.create_user(
-            db.session, username=form.username.data or "", password=form.password.data or "",
-            role=Role(form.role.data), unit_id=form.unit_id.data or None,
-            display_name=form.display_name.data or "", actor=actor(),
+            db.session,
+            username=form.username.data or "",
+            password=form.password.data or "",
+            role=Role(form.role.data),
+            unit_id=form.unit_id.data or None,
+            display_name=form.display_name.data or "",
+            actor=actor(),
         )
     except ServiceError as error:
         report(error)
@@ -91,9 +95,14 @@ def user_update(user_id: int) -> ViewResult:
         return render_template("admin/user_form.html", form=form, user=user), 400
     try:
         user_service.update_user(
-            db.session, user, role=Role(form.role.data), unit_id=form.unit_id.data or None,
-            display_name=form.display_name.data or "", active=form.active.data,
-            password=form.password.data or None, actor=actor(),
+            db.session,
+            user,
+            role=Role(form.role.data),
+            unit_id=form.unit_id.data or None,
+            display_name=form.display_name.data or "",
+            active=form.active.data,
+            password=form.password.data or None,
+            actor=actor(),
         )
     except ServiceError as error:
         report(error)

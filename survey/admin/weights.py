@@ -38,7 +38,8 @@ def weight_matrix_form(
                 WeightMatrixForm,
                 field_name(category.id, column.id),
                 DecimalField(
-                    f"{category.name} · {column.name}", places=4,
+                    f"{category.name} · {column.name}",
+                    places=4,
                     default=current.get((category.id, column.id), 0.0),
                     validators=[InputRequired(), NumberRange(0, 1)],
                 ),
@@ -64,14 +65,22 @@ def row_sums(form: FlaskForm, cycle: Cycle, columns: Sequence[Any]) -> dict[int,
 
 
 def _rater_page(cycle: Cycle, form: FlaskForm | None = None) -> str:
-    current = {(w.category_id, w.rater_group_id): w.weight
-               for c in cycle.categories for w in c.rater_group_weights}
+    current = {
+        (w.category_id, w.rater_group_id): w.weight
+        for c in cycle.categories
+        for w in c.rater_group_weights
+    }
     form = form or weight_matrix_form(cycle, cycle.rater_groups, current)
     return render_template(
-        "admin/weights.html", cycle=cycle, columns=cycle.rater_groups, form=form,
+        "admin/weights.html",
+        cycle=cycle,
+        columns=cycle.rater_groups,
+        form=form,
         row_sums=row_sums(form, cycle, cycle.rater_groups),
-        field_name=field_name, title=_("Rater groups and weights"),
-        action=url_for("admin.rater_weights_save", cycle_id=cycle.id), presets=None,
+        field_name=field_name,
+        title=_("Rater groups and weights"),
+        action=url_for("admin.rater_weights_save", cycle_id=cycle.id),
+        presets=None,
     )
 
 
@@ -100,15 +109,23 @@ def rater_weights_save(cycle_id: int) -> ViewResult:
 
 
 def _component_page(cycle: Cycle, form: FlaskForm | None = None) -> str:
-    current = {(w.category_id, w.component_id): w.weight
-               for c in cycle.categories for w in c.component_weights}
+    current = {
+        (w.category_id, w.component_id): w.weight
+        for c in cycle.categories
+        for w in c.component_weights
+    }
     form = form or weight_matrix_form(cycle, cycle.components, current)
     return render_template(
-        "admin/weights.html", cycle=cycle, columns=cycle.components, form=form,
+        "admin/weights.html",
+        cycle=cycle,
+        columns=cycle.components,
+        form=form,
         row_sums=row_sums(form, cycle, cycle.components),
-        field_name=field_name, title=_("Score components and weights"),
+        field_name=field_name,
+        title=_("Score components and weights"),
         action=url_for("admin.component_weights_save", cycle_id=cycle.id),
-        presets=presets.COMPONENT_PRESETS, preset_labels=presets.COMPONENT_PRESET_LABELS,
+        presets=presets.COMPONENT_PRESETS,
+        preset_labels=presets.COMPONENT_PRESET_LABELS,
     )
 
 

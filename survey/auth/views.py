@@ -52,7 +52,9 @@ def login_submit() -> str | Response:
             session["user_id"] = user.id
             if language:
                 session["lang"] = language
-            return redirect(_safe_next(request.args.get("next")) or url_for(HOME_BY_ROLE[user.role]))
+            return redirect(
+                _safe_next(request.args.get("next")) or url_for(HOME_BY_ROLE[user.role])
+            )
         flash(_("Wrong username or password."), "error")
     return render_template("auth/login.html", form=form), 401  # type: ignore[return-value]
 

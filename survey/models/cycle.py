@@ -61,9 +61,7 @@ class Cycle(Base):
     __tablename__ = "cycle"
     __table_args__ = (
         sa.CheckConstraint("period_end >= period_start", name="period_order"),
-        sa.CheckConstraint(
-            "min_valid_responses >= 1", name="min_valid_responses_positive"
-        ),
+        sa.CheckConstraint("min_valid_responses >= 1", name="min_valid_responses_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -59,9 +59,7 @@ class RaterGroupWeight(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    category_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("unit_category.id", ondelete="CASCADE")
-    )
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("unit_category.id", ondelete="CASCADE"))
     rater_group_id: Mapped[int] = mapped_column(
         sa.ForeignKey("rater_group.id", ondelete="CASCADE"), index=True
     )

@@ -30,14 +30,10 @@ class Response(Base):
     """One respondent's submitted questionnaire."""
 
     __tablename__ = "response"
-    __table_args__ = (
-        sa.CheckConstraint("design_weight > 0", name="design_weight_positive"),
-    )
+    __table_args__ = (sa.CheckConstraint("design_weight > 0", name="design_weight_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    cycle_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("cycle.id", ondelete="CASCADE"), index=True
-    )
+    cycle_id: Mapped[int] = mapped_column(sa.ForeignKey("cycle.id", ondelete="CASCADE"), index=True)
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
     rater_group_id: Mapped[int] = mapped_column(
         sa.ForeignKey("rater_group.id", ondelete="RESTRICT"), index=True
@@ -63,9 +59,7 @@ class Answer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(sa.ForeignKey("response.id", ondelete="CASCADE"))
-    unit_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("unit.id", ondelete="RESTRICT"), index=True
-    )
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("unit.id", ondelete="RESTRICT"), index=True)
     item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="RESTRICT"))
     scale_level_id: Mapped[int] = mapped_column(
         sa.ForeignKey("scale_level.id", ondelete="RESTRICT")
@@ -82,9 +76,7 @@ class Comment(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(sa.ForeignKey("response.id", ondelete="CASCADE"))
-    unit_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("unit.id", ondelete="RESTRICT"), index=True
-    )
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("unit.id", ondelete="RESTRICT"), index=True)
     text: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 

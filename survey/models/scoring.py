@@ -48,9 +48,7 @@ class ComponentWeight(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    category_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("unit_category.id", ondelete="CASCADE")
-    )
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("unit_category.id", ondelete="CASCADE"))
     component_id: Mapped[int] = mapped_column(
         sa.ForeignKey("score_component.id", ondelete="CASCADE"), index=True
     )

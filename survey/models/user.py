@@ -31,8 +31,7 @@ class User(Base):
     __tablename__ = "user_account"
     __table_args__ = (
         sa.CheckConstraint(
-            "(role = 'liaison' AND unit_id IS NOT NULL)"
-            " OR (role <> 'liaison' AND unit_id IS NULL)",
+            "(role = 'liaison' AND unit_id IS NOT NULL) OR (role <> 'liaison' AND unit_id IS NULL)",
             name="liaison_has_unit",
         ),
     )

@@ -39,9 +39,7 @@ class CycleSettings:
     description: str = ""
 
 
-def _validate_settings(
-    session: orm.Session, settings: CycleSettings, cycle_id: int | None
-) -> None:
+def _validate_settings(session: orm.Session, settings: CycleSettings, cycle_id: int | None) -> None:
     problems: list[Problem] = []
     if not settings.name.strip():
         problems.append(Problem("name is required", column="name"))
@@ -80,7 +78,11 @@ def create_cycle(
     if with_defaults:
         _apply_default_setup(session, cycle)
     audit.record(
-        session, actor=actor, action="cycle.create", object_type="cycle", object_id=cycle.id,
+        session,
+        actor=actor,
+        action="cycle.create",
+        object_type="cycle",
+        object_id=cycle.id,
         details={"name": cycle.name, "with_defaults": with_defaults},
     )
     return cycle
@@ -89,16 +91,23 @@ def create_cycle(
 def _apply_default_setup(session: orm.Session, cycle: Cycle) -> None:
     for position, (code, name, name_en) in enumerate(presets.DEFAULT_ITEMS):
         session.add(
-            Item(cycle=cycle, code=code, name=name, name_en=name_en,
-                 weight=1 / len(presets.DEFAULT_ITEMS), position=position)
+            Item(
+                cycle=cycle,
+                code=code,
+                name=name,
+                name_en=name_en,
+                weight=1 / len(presets.DEFAULT_ITEMS),
+                position=position,
+            )
         )
     groups = {
         code: RaterGroup(cycle=cycle, code=code, name=name, sampling_kind=kind, position=position)
         for position, (code, name, kind) in enumerate(presets.DEFAULT_RATER_GROUPS)
     }
     components = {
-        code: ScoreComponent(cycle=cycle, code=code, name=name,
-                             is_social_recognition=is_social, position=position)
+        code: ScoreComponent(
+            cycle=cycle, code=code, name=name, is_social_recognition=is_social, position=position
+        )
         for position, (code, name, is_social) in enumerate(presets.DEFAULT_COMPONENTS)
     }
     for position, (code, name, kind) in enumerate(presets.DEFAULT_CATEGORIES):
@@ -126,8 +135,15 @@ def update_cycle(
     if settings.scale_preset != cycle.scale_preset:
         apply_scale_preset(session, cycle, settings.scale_preset, actor=actor)
     changed = {}
-    for field in ("name", "year", "period_start", "period_end", "dont_know_handling",
-                  "min_valid_responses", "description"):
+    for field in (
+        "name",
+        "year",
+        "period_start",
+        "period_end",
+        "dont_know_handling",
+        "min_valid_responses",
+        "description",
+    ):
         new = getattr(settings, field)
         if field == "name":
             new = new.strip()
@@ -138,8 +154,14 @@ def update_cycle(
         raise NotEditableError(f"cycle is {cycle.status.value}; its settings are frozen")
     session.flush()
     if changed:
-        audit.record(session, actor=actor, action="cycle.update", object_type="cycle",
-                     object_id=cycle.id, details=changed)
+        audit.record(
+            session,
+            actor=actor,
+            action="cycle.update",
+            object_type="cycle",
+            object_id=cycle.id,
+            details=changed,
+        )
     return cycle
 
 
@@ -148,17 +170,21 @@ def transition_cycle(
 ) -> Cycle:
     """Move a cycle to ``target`` if the transition is allowed (see ``ALLOWED_TRANSITIONS``)."""
     if not cycle.can_transition_to(target):
-        raise TransitionError(
-            f"cannot change a {cycle.status.value} cycle to {target.value}"
-        )
+        raise TransitionError(f"cannot change a {cycle.status.value} cycle to {target.value}")
     problems = setup_problems(cycle) if target == CycleStatus.FIELDING else []
     if problems:
         raise TransitionError("the cycle is not ready for fieldwork", problems)
     previous = cycle.status
     cycle.status = target
     session.flush()
-    audit.record(session, actor=actor, action="cycle.transition", object_type="cycle",
-                 object_id=cycle.id, details={"from": previous.value, "to": target.value})
+    audit.record(
+        session,
+        actor=actor,
+        action="cycle.transition",
+        object_type="cycle",
+        object_id=cycle.id,
+        details={"from": previous.value, "to": target.value},
+    )
     return cycle
 
 
@@ -178,7 +204,11 @@ def setup_problems(cycle: Cycle) -> list[Problem]:
 
 
 def apply_scale_preset(
-    session: orm.Session, cycle: Cycle, preset: ScalePreset, *, actor: str,
+    session: orm.Session,
+    cycle: Cycle,
+    preset: ScalePreset,
+    *,
+    actor: str,
     record_audit: bool = True,
 ) -> None:
     """Replace the cycle's scale levels by a preset's (only while a draft)."""
@@ -190,9 +220,10 @@ def apply_scale_preset(
         from survey.models import Answer
 
         used = session.scalar(
-            sa.select(sa.func.count()).select_from(Answer).join(
-                ScaleLevel, Answer.scale_level_id == ScaleLevel.id
-            ).where(ScaleLevel.cycle_id == cycle.id)
+            sa.select(sa.func.count())
+            .select_from(Answer)
+            .join(ScaleLevel, Answer.scale_level_id == ScaleLevel.id)
+            .where(ScaleLevel.cycle_id == cycle.id)
         )
         if used:
             raise NotEditableError("answers already use this scale")
@@ -201,8 +232,11 @@ def apply_scale_preset(
     for position, level in enumerate(presets.SCALE_PRESETS[preset], start=1):
         cycle.scale_levels.append(
             ScaleLevel(
-                code=level.code, label=level.label, label_en=level.label_en,
-                points=level.points, counts_as_satisfied=level.counts_as_satisfied,
+                code=level.code,
+                label=level.label,
+                label_en=level.label_en,
+                points=level.points,
+                counts_as_satisfied=level.counts_as_satisfied,
                 is_dont_know=level.is_dont_know,
                 # The don't-know level sits on key 9 on the phone; keep it last here too.
                 position=9 if level.is_dont_know else position,
@@ -211,5 +245,11 @@ def apply_scale_preset(
     cycle.scale_preset = preset
     session.flush()
     if record_audit:
-        audit.record(session, actor=actor, action="cycle.scale", object_type="cycle",
-                     object_id=cycle.id, details={"preset": preset.value})
+        audit.record(
+            session,
+            actor=actor,
+            action="cycle.scale",
+            object_type="cycle",
+            object_id=cycle.id,
+            details={"preset": preset.value},
+        )

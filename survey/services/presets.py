@@ -72,12 +72,18 @@ DEFAULT_RATER_GROUPS: tuple[tuple[str, str, SamplingKind], ...] = (
 #: Rater-group weights by kind of category: counties are judged mostly by
 #: citizens; departments more by the people they serve and by deputies.
 RATER_WEIGHTS_COUNTY = {
-    "citizens": 0.50, "service_recipients": 0.10, "deputies": 0.15,
-    "leaders": 0.15, "subordinates": 0.10,
+    "citizens": 0.50,
+    "service_recipients": 0.10,
+    "deputies": 0.15,
+    "leaders": 0.15,
+    "subordinates": 0.10,
 }
 RATER_WEIGHTS_DEPARTMENT = {
-    "citizens": 0.30, "service_recipients": 0.30, "deputies": 0.15,
-    "leaders": 0.15, "subordinates": 0.10,
+    "citizens": 0.30,
+    "service_recipients": 0.30,
+    "deputies": 0.15,
+    "leaders": 0.15,
+    "subordinates": 0.10,
 }
 
 #: (code, name, is_social_recognition)
@@ -93,7 +99,10 @@ COMPONENT_PRESETS: dict[str, dict[str, float]] = {
     "county": {"routine": 0.20, "annual": 0.45, "self_building": 0.20, "social_recognition": 0.15},
     # 市直部门: 15/50/15/20
     "department": {
-        "routine": 0.15, "annual": 0.50, "self_building": 0.15, "social_recognition": 0.20,
+        "routine": 0.15,
+        "annual": 0.50,
+        "self_building": 0.15,
+        "social_recognition": 0.20,
     },
 }
 

@@ -81,14 +81,18 @@ def read_table(
             value = cells[index].strip() if index < len(cells) else ""
             if _FORMULA.match(value):
                 problems.append(
-                    Problem(f"{value[:30]!r} looks like a spreadsheet formula; type the value",
-                            row=number, column=canonical)
+                    Problem(
+                        f"{value[:30]!r} looks like a spreadsheet formula; type the value",
+                        row=number,
+                        column=canonical,
+                    )
                 )
             values[canonical] = value
         rows.append((number, values))
     if problems:
-        raise ValidationError(f"{filename}: {len(problems)} problem(s); nothing was imported",
-                              problems)
+        raise ValidationError(
+            f"{filename}: {len(problems)} problem(s); nothing was imported", problems
+        )
     present = tuple(name for name in columns if name in mapped)
     return Table(filename=filename, columns=present, rows=tuple(rows))
 
@@ -101,8 +105,11 @@ def _csv_rows(filename: str, data: bytes, encoding: str) -> Iterator[tuple[int, 
         text = codecs.decode(data, codec)
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        hint = " If it was saved by Excel as GBK/GB18030, choose that encoding." if (
-            codec != "gb18030") else ""
+        hint = (
+            " If it was saved by Excel as GBK/GB18030, choose that encoding."
+            if (codec != "gb18030")
+            else ""
+        )
         raise ValidationError(
             f"{filename}: not valid {encoding.upper()} text at row {line} "
             f"(byte {error.start}).{hint}",
@@ -137,8 +144,11 @@ def _xlsx_rows(filename: str, data: bytes) -> Iterator[tuple[int, list[str]]]:
                 number = getattr(cell, "row", number) or number
                 if getattr(cell, "data_type", None) == "f":
                     problems.append(
-                        Problem("formula cell; paste the value instead", row=number,
-                                column=getattr(cell, "column_letter", None))
+                        Problem(
+                            "formula cell; paste the value instead",
+                            row=number,
+                            column=getattr(cell, "column_letter", None),
+                        )
                     )
                 value = cell.value
                 if value is None:

@@ -43,7 +43,12 @@ def _category_lookup(cycle: Cycle) -> dict[str, UnitCategory]:
 
 
 def save_category(
-    session: orm.Session, cycle: Cycle, *, code: str, name: str, actor: str,
+    session: orm.Session,
+    cycle: Cycle,
+    *,
+    code: str,
+    name: str,
+    actor: str,
     category: UnitCategory | None = None,
 ) -> UnitCategory:
     """Create a category, or rename ``category``."""
@@ -70,15 +75,27 @@ def save_category(
     else:
         category.code, category.name = code, name
     session.flush()
-    audit.record(session, actor=actor, action="category.create" if created else "category.update",
-                 object_type="unit_category", object_id=category.id,
-                 details={"code": code, "name": name})
+    audit.record(
+        session,
+        actor=actor,
+        action="category.create" if created else "category.update",
+        object_type="unit_category",
+        object_id=category.id,
+        details={"code": code, "name": name},
+    )
     return category
 
 
 def save_unit(
-    session: orm.Session, cycle: Cycle, *, code: str, name: str, category_id: int,
-    parent_id: int | None, actor: str, unit: Unit | None = None,
+    session: orm.Session,
+    cycle: Cycle,
+    *,
+    code: str,
+    name: str,
+    category_id: int,
+    parent_id: int | None,
+    actor: str,
+    unit: Unit | None = None,
 ) -> Unit:
     """Create a unit, or change ``unit``."""
     _require_editable(cycle)
@@ -107,15 +124,26 @@ def save_unit(
         assert category is not None
         unit.category = category
     session.flush()
-    audit.record(session, actor=actor, action="unit.create" if created else "unit.update",
-                 object_type="unit", object_id=unit.id,
-                 details={"code": code, "name": name, "category": category_id})
+    audit.record(
+        session,
+        actor=actor,
+        action="unit.create" if created else "unit.update",
+        object_type="unit",
+        object_id=unit.id,
+        details={"code": code, "name": name, "category": category_id},
+    )
     return unit
 
 
 def import_units(
-    session: orm.Session, cycle: Cycle, filename: str, data: bytes, *, actor: str,
-    encoding: str = "utf-8", max_rows: int = 100_000,
+    session: orm.Session,
+    cycle: Cycle,
+    filename: str,
+    data: bytes,
+    *,
+    actor: str,
+    encoding: str = "utf-8",
+    max_rows: int = 100_000,
 ) -> ImportSummary:
     """Create or update units from a CSV/XLSX file, all or nothing.
 
@@ -124,8 +152,14 @@ def import_units(
     Every problem in the file is reported, with its row and column.
     """
     _require_editable(cycle)
-    table = read_table(filename, data, columns=UNIT_COLUMNS, required=("code", "name", "category"),
-                       encoding=encoding, max_rows=max_rows)
+    table = read_table(
+        filename,
+        data,
+        columns=UNIT_COLUMNS,
+        required=("code", "name", "category"),
+        encoding=encoding,
+        max_rows=max_rows,
+    )
     categories = _category_lookup(cycle)
     existing = {unit.code: unit for unit in cycle.units}
     seen: dict[str, int] = {}
@@ -135,8 +169,11 @@ def import_units(
         if not code:
             problems.append(Problem("code is missing", row=number, column="code"))
         elif code in seen:
-            problems.append(Problem(f"duplicate code {code!r} (also in row {seen[code]})",
-                                    row=number, column="code"))
+            problems.append(
+                Problem(
+                    f"duplicate code {code!r} (also in row {seen[code]})", row=number, column="code"
+                )
+            )
         else:
             seen[code] = number
         if not row["name"]:
@@ -144,13 +181,15 @@ def import_units(
         if not row["category"]:
             problems.append(Problem("category is missing", row=number, column="category"))
         elif row["category"].lower() not in categories:
-            problems.append(Problem(f"unknown category {row['category']!r}",
-                                    row=number, column="category"))
+            problems.append(
+                Problem(f"unknown category {row['category']!r}", row=number, column="category")
+            )
     for number, row in table.rows:
         parent = row.get("parent", "")
         if parent and parent not in seen and parent not in existing:
-            problems.append(Problem(f"unknown parent unit code {parent!r}",
-                                    row=number, column="parent"))
+            problems.append(
+                Problem(f"unknown parent unit code {parent!r}", row=number, column="parent")
+            )
         elif parent and parent == row["code"]:
             problems.append(Problem("a unit cannot be its own parent", row=number, column="parent"))
     if problems:
@@ -175,9 +214,14 @@ def import_units(
         if row.get("parent"):
             by_code[row["code"]].parent = by_code[row["parent"]]
     session.flush()
-    audit.record(session, actor=actor, action="unit.import", object_type="cycle",
-                 object_id=cycle.id,
-                 details={"file": filename, "created": created, "updated": updated})
+    audit.record(
+        session,
+        actor=actor,
+        action="unit.import",
+        object_type="cycle",
+        object_id=cycle.id,
+        details={"file": filename, "created": created, "updated": updated},
+    )
     return ImportSummary(created=created, updated=updated)
 
 

@@ -17,8 +17,13 @@ _DUMMY_HASH = generate_password_hash("minyi-timing-equaliser")
 
 
 def _validate(
-    session: orm.Session, *, username: str, password: str | None, role: Role,
-    unit_id: int | None, user: User | None,
+    session: orm.Session,
+    *,
+    username: str,
+    password: str | None,
+    role: Role,
+    unit_id: int | None,
+    user: User | None,
 ) -> list[Problem]:
     problems = []
     if not username or len(username) > 80 or not username.isprintable() or " " in username:
@@ -27,42 +32,67 @@ def _validate(
     if clash is not None and (user is None or clash != user.id):
         problems.append(Problem(f"username {username!r} is taken", column="username"))
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(
-            Problem(f"at least {MIN_PASSWORD_LENGTH} characters", column="password")
-        )
+        problems.append(Problem(f"at least {MIN_PASSWORD_LENGTH} characters", column="password"))
     if role == Role.LIAISON and (unit_id is None or session.get(Unit, unit_id) is None):
         problems.append(Problem("a unit liaison must be bound to a unit", column="unit"))
     return problems
 
 
 def create_user(
-    session: orm.Session, *, username: str, password: str, role: Role, actor: str,
-    unit_id: int | None = None, display_name: str = "",
+    session: orm.Session,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    actor: str,
+    unit_id: int | None = None,
+    display_name: str = "",
 ) -> User:
     username = username.strip()
-    problems = _validate(session, username=username, password=password, role=role,
-                         unit_id=unit_id, user=None)
+    problems = _validate(
+        session, username=username, password=password, role=role, unit_id=unit_id, user=None
+    )
     if problems:
         raise ValidationError("the user is not valid", problems)
     user = User(
-        username=username, display_name=display_name.strip() or username,
-        password_hash=generate_password_hash(password), role=role,
+        username=username,
+        display_name=display_name.strip() or username,
+        password_hash=generate_password_hash(password),
+        role=role,
         unit_id=unit_id if role == Role.LIAISON else None,
     )
     session.add(user)
     session.flush()
-    audit.record(session, actor=actor, action="user.create", object_type="user",
-                 object_id=user.id, details={"username": username, "role": role.value,
-                                             "unit_id": user.unit_id})
+    audit.record(
+        session,
+        actor=actor,
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        details={"username": username, "role": role.value, "unit_id": user.unit_id},
+    )
     return user
 
 
 def update_user(
-    session: orm.Session, user: User, *, role: Role, actor: str, unit_id: int | None,
-    display_name: str, active: bool, password: str | None = None,
+    session: orm.Session,
+    user: User,
+    *,
+    role: Role,
+    actor: str,
+    unit_id: int | None,
+    display_name: str,
+    active: bool,
+    password: str | None = None,
 ) -> User:
-    problems = _validate(session, username=user.username, password=password or None, role=role,
-                         unit_id=unit_id, user=user)
+    problems = _validate(
+        session,
+        username=user.username,
+        password=password or None,
+        role=role,
+        unit_id=unit_id,
+        user=user,
+    )
     if user.username == actor and (not active or role != user.role):
         problems.append(Problem("you cannot deactivate yourself or change your own role"))
     if problems:
@@ -74,9 +104,19 @@ def update_user(
     if password:
         user.password_hash = generate_password_hash(password)
     session.flush()
-    audit.record(session, actor=actor, action="user.update", object_type="user",
-                 object_id=user.id, details={"role": role.value, "unit_id": user.unit_id,
-                                             "active": active, "password_changed": bool(password)})
+    audit.record(
+        session,
+        actor=actor,
+        action="user.update",
+        object_type="user",
+        object_id=user.id,
+        details={
+            "role": role.value,
+            "unit_id": user.unit_id,
+            "active": active,
+            "password_changed": bool(password),
+        },
+    )
     return user
 
 

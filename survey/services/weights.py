@@ -83,11 +83,18 @@ def set_rater_group_weights(
             if group.id in existing:
                 existing[group.id].weight = value
             else:
-                category.rater_group_weights.append(RaterGroupWeight(rater_group=group, weight=value))
+                category.rater_group_weights.append(
+                    RaterGroupWeight(rater_group=group, weight=value)
+                )
     session.flush()
-    audit.record(session, actor=actor, action="weights.rater_groups", object_type="cycle",
-                 object_id=cycle.id,
-                 details={f"{c}:{g}": w for (c, g), w in sorted(matrix.items())})
+    audit.record(
+        session,
+        actor=actor,
+        action="weights.rater_groups",
+        object_type="cycle",
+        object_id=cycle.id,
+        details={f"{c}:{g}": w for (c, g), w in sorted(matrix.items())},
+    )
 
 
 def set_component_weights(
@@ -116,9 +123,14 @@ def set_component_weights(
                     ComponentWeight(component=component, weight=value)
                 )
     session.flush()
-    audit.record(session, actor=actor, action="weights.components", object_type="cycle",
-                 object_id=cycle.id,
-                 details={f"{c}:{k}": w for (c, k), w in sorted(matrix.items())})
+    audit.record(
+        session,
+        actor=actor,
+        action="weights.components",
+        object_type="cycle",
+        object_id=cycle.id,
+        details={f"{c}:{k}": w for (c, k), w in sorted(matrix.items())},
+    )
 
 
 def set_item_weights(
@@ -134,8 +146,14 @@ def set_item_weights(
     for item in cycle.items:
         item.weight = weights.get(item.id, 0.0)
     session.flush()
-    audit.record(session, actor=actor, action="weights.items", object_type="cycle",
-                 object_id=cycle.id, details={str(k): v for k, v in sorted(weights.items())})
+    audit.record(
+        session,
+        actor=actor,
+        action="weights.items",
+        object_type="cycle",
+        object_id=cycle.id,
+        details={str(k): v for k, v in sorted(weights.items())},
+    )
 
 
 def add_item(
@@ -153,12 +171,19 @@ def add_item(
         problems.append(Problem(f"an item with code {code!r} exists", column="code"))
     if problems:
         raise ValidationError("the item is not valid", problems)
-    item = Item(code=code, name=name.strip(), name_en=name_en.strip(), weight=0.0,
-                position=len(cycle.items))
+    item = Item(
+        code=code, name=name.strip(), name_en=name_en.strip(), weight=0.0, position=len(cycle.items)
+    )
     cycle.items.append(item)
     for each in cycle.items:
         each.weight = 1 / len(cycle.items)
     session.flush()
-    audit.record(session, actor=actor, action="item.create", object_type="item",
-                 object_id=item.id, details={"code": code, "name": item.name})
+    audit.record(
+        session,
+        actor=actor,
+        action="item.create",
+        object_type="item",
+        object_id=item.id,
+        details={"code": code, "name": item.name},
+    )
     return item

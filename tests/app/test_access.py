@@ -32,8 +32,9 @@ def test_there_are_admin_routes_to_check(demo_app: Flask) -> None:
     assert ("POST", "/admin/cycles/1/units/import") in requests
 
 
-def test_anonymous_visitor_is_sent_to_sign_in_everywhere(demo_app: Flask,
-                                                         demo_client: FlaskClient) -> None:
+def test_anonymous_visitor_is_sent_to_sign_in_everywhere(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
     for method, url in admin_requests(demo_app):
         response = demo_client.open(url, method=method)
         assert response.status_code == 302, (method, url, response.status_code)
@@ -41,8 +42,9 @@ def test_anonymous_visitor_is_sent_to_sign_in_everywhere(demo_app: Flask,
 
 
 @pytest.mark.parametrize("username", ["liaison", "pollster", "auditor"])
-def test_other_roles_are_refused_everywhere(demo_app: Flask, demo_client: FlaskClient,
-                                            username: str) -> None:
+def test_other_roles_are_refused_everywhere(
+    demo_app: Flask, demo_client: FlaskClient, username: str
+) -> None:
     login(demo_client, username)
     for method, url in admin_requests(demo_app):
         response = demo_client.open(url, method=method)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import sqlalchemy as sa
 
 from survey.models import AuditLogEntry
@@ -13,15 +15,17 @@ def test_demo_changes_are_logged_and_chained(demo_session: sa.orm.Session) -> No
     assert [e.action for e in entries][:1] == ["cycle.create"]
     assert {"user.create"} <= {e.action for e in entries}
     assert entries[0].previous_hash == audit.GENESIS_HASH
-    assert all(b.previous_hash == a.entry_hash for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b.previous_hash == a.entry_hash for a, b in itertools.pairwise(entries))
     assert audit.verify_chain(demo_session) == []
 
 
 def test_tampered_entry_is_detected(demo_session: sa.orm.Session) -> None:
-    entry = demo_session.scalars(sa.select(AuditLogEntry).order_by(AuditLogEntry.id)
-                                 .offset(2).limit(1)).one()
-    demo_session.execute(sa.update(AuditLogEntry).where(AuditLogEntry.id == entry.id)
-                         .values(actor="someone-else"))
+    entry = demo_session.scalars(
+        sa.select(AuditLogEntry).order_by(AuditLogEntry.id).offset(2).limit(1)
+    ).one()
+    demo_session.execute(
+        sa.update(AuditLogEntry).where(AuditLogEntry.id == entry.id).values(actor="someone-else")
+    )
     demo_session.commit()
     demo_session.expire_all()
     assert audit.verify_chain(demo_session) == [entry.id]

@@ -45,8 +45,9 @@ def test_inactive_user_cannot_sign_in(demo_app: Flask, demo_client: FlaskClient)
         user = db.session.query(User).filter_by(username="pollster").one()
         user.active = False
         db.session.commit()
-    response = demo_client.post("/auth/login",
-                                data={"username": "pollster", "password": "minyi-demo"})
+    response = demo_client.post(
+        "/auth/login", data={"username": "pollster", "password": "minyi-demo"}
+    )
     assert response.status_code == 401
 
 
@@ -58,8 +59,10 @@ def test_csrf_token_is_required_on_forms(demo_app: Flask) -> None:
     page = client.get("/auth/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
     assert token is not None
-    response = client.post("/auth/login", data={"username": "admin", "password": "minyi-demo",
-                                                "csrf_token": token.group(1)})
+    response = client.post(
+        "/auth/login",
+        data={"username": "admin", "password": "minyi-demo", "csrf_token": token.group(1)},
+    )
     assert response.status_code == 302
 
 

@@ -29,8 +29,7 @@ def test_demo_loads_a_prefecture(app: Flask, runner: FlaskCliRunner) -> None:
         assert db.session.scalar(sa.select(sa.func.count()).select_from(RaterGroup)) == 5
         roles = set(db.session.scalars(sa.select(User.role)))
         assert roles == set(Role)
-        empty = db.session.scalars(
-            sa.select(UnitCategory).where(~UnitCategory.units.any())).all()
+        empty = db.session.scalars(sa.select(UnitCategory).where(~UnitCategory.units.any())).all()
         assert empty == []
     again = runner.invoke(args=["demo", "--if-empty"])
     assert "nothing loaded" in again.output
@@ -39,16 +38,19 @@ def test_demo_loads_a_prefecture(app: Flask, runner: FlaskCliRunner) -> None:
 
 
 def test_user_create(app: Flask, runner: FlaskCliRunner) -> None:
-    result = runner.invoke(args=["user", "create", "chief", "--role", "admin",
-                                 "--password", "long-password"])
+    result = runner.invoke(
+        args=["user", "create", "chief", "--role", "admin", "--password", "long-password"]
+    )
     assert result.exit_code == 0, result.output
-    bad = runner.invoke(args=["user", "create", "chief", "--role", "auditor",
-                              "--password", "short"])
+    bad = runner.invoke(
+        args=["user", "create", "chief", "--role", "auditor", "--password", "short"]
+    )
     assert bad.exit_code == 2
     assert "username 'chief' is taken" in bad.output
     assert "at least 8 characters" in bad.output
-    liaison = runner.invoke(args=["user", "create", "l1", "--role", "liaison",
-                                  "--password", "long-password"])
+    liaison = runner.invoke(
+        args=["user", "create", "l1", "--role", "liaison", "--password", "long-password"]
+    )
     assert liaison.exit_code == 2 and "bound to a unit" in liaison.output
     with app.app_context():
         assert db.session.scalars(sa.select(User.username)).all() == ["chief"]
@@ -56,14 +58,29 @@ def test_user_create(app: Flask, runner: FlaskCliRunner) -> None:
 
 def test_db_upgrade_from_scratch_through_the_installed_command(tmp_path: Path) -> None:
     """What ``make run`` does: a brand-new SQLite file, upgraded, then the demo."""
-    env = dict(os.environ, MINYI_ENV_NAME="development",
-               MINYI_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    env = dict(
+        os.environ,
+        MINYI_ENV_NAME="development",
+        MINYI_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+    )
     minyi = [sys.executable, "-c", "from survey.cli import main; main()"]
-    upgrade = subprocess.run([*minyi, "db", "upgrade"], env=env, capture_output=True,
-                             text=True, timeout=120, cwd=tmp_path)
+    upgrade = subprocess.run(
+        [*minyi, "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert upgrade.returncode == 0, upgrade.stderr
-    demo = subprocess.run([*minyi, "demo", "--if-empty"], env=env, capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path)
+    demo = subprocess.run(
+        [*minyi, "demo", "--if-empty"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert demo.returncode == 0, demo.stderr
     assert "demo loaded." in demo.stdout
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")

@@ -10,16 +10,18 @@ from survey import create_app
 from survey.config import ConfigurationError
 
 
-def test_missing_secret_key_stops_production_start(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_missing_secret_key_stops_production_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("MINYI_SECRET_KEY", raising=False)
     monkeypatch.delenv("MINYI_ENV_NAME", raising=False)
     with pytest.raises(ConfigurationError, match="MINYI_SECRET_KEY is not set"):
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
 
 
-def test_environment_variables_configure_the_app(monkeypatch: pytest.MonkeyPatch,
-                                                 tmp_path: Path) -> None:
+def test_environment_variables_configure_the_app(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("MINYI_SECRET_KEY", "from-environment")
     monkeypatch.setenv("MINYI_DATABASE_URL", f"sqlite:///{tmp_path / 'env.sqlite3'}")
     app = create_app()
@@ -28,8 +30,9 @@ def test_environment_variables_configure_the_app(monkeypatch: pytest.MonkeyPatch
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
-def test_development_generates_and_keeps_a_key(monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+def test_development_generates_and_keeps_a_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("MINYI_SECRET_KEY", raising=False)
     monkeypatch.setenv("MINYI_ENV_NAME", "development")
     monkeypatch.setenv("MINYI_DATABASE_URL", f"sqlite:///{tmp_path / 'dev.sqlite3'}")

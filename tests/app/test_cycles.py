@@ -16,8 +16,9 @@ from survey.services.errors import TransitionError, ValidationError
 from survey.services.weights import weight_problems
 from tests.app.helpers import login
 
-SETTINGS = cycles.CycleSettings(name="2027年度", year=2027, period_start=date(2027, 1, 1),
-                                period_end=date(2027, 12, 31))
+SETTINGS = cycles.CycleSettings(
+    name="2027年度", year=2027, period_start=date(2027, 1, 1), period_end=date(2027, 12, 31)
+)
 
 
 def test_new_cycle_with_defaults_is_consistent(session: sa.orm.Session) -> None:
@@ -26,17 +27,35 @@ def test_new_cycle_with_defaults_is_consistent(session: sa.orm.Session) -> None:
     assert [c.name for c in cycle.categories][:2] == ["县市区", "党委部门"]
     assert len(cycle.categories) == 8
     assert [g.code for g in cycle.rater_groups] == [
-        "citizens", "service_recipients", "deputies", "leaders", "subordinates"]
+        "citizens",
+        "service_recipients",
+        "deputies",
+        "leaders",
+        "subordinates",
+    ]
     assert [(lvl.label, lvl.points) for lvl in cycle.scale_levels] == [
-        ("很满意", 100), ("满意", 80), ("基本满意", 60), ("不太满意", 30), ("不满意", 0),
-        ("不了解", None)]
+        ("很满意", 100),
+        ("满意", 80),
+        ("基本满意", 60),
+        ("不太满意", 30),
+        ("不满意", 0),
+        ("不了解", None),
+    ]
     assert weight_problems(cycle) == []
     county = cycle.categories[0]
     assert {w.component.code: w.weight for w in county.component_weights} == {
-        "routine": 0.20, "annual": 0.45, "self_building": 0.20, "social_recognition": 0.15}
+        "routine": 0.20,
+        "annual": 0.45,
+        "self_building": 0.20,
+        "social_recognition": 0.15,
+    }
     department = cycle.categories[1]
     assert {w.component.code: w.weight for w in department.component_weights} == {
-        "routine": 0.15, "annual": 0.50, "self_building": 0.15, "social_recognition": 0.20}
+        "routine": 0.15,
+        "annual": 0.50,
+        "self_building": 0.15,
+        "social_recognition": 0.20,
+    }
 
 
 def test_cycle_names_are_unique(session: sa.orm.Session) -> None:
@@ -47,8 +66,9 @@ def test_cycle_names_are_unique(session: sa.orm.Session) -> None:
 
 
 def test_period_must_be_ordered(session: sa.orm.Session) -> None:
-    bad = cycles.CycleSettings(name="x", year=2027, period_start=date(2027, 12, 1),
-                               period_end=date(2027, 1, 1))
+    bad = cycles.CycleSettings(
+        name="x", year=2027, period_start=date(2027, 12, 1), period_end=date(2027, 1, 1)
+    )
     with pytest.raises(ValidationError, match="not valid"):
         cycles.create_cycle(session, bad, actor="t")
 
@@ -58,8 +78,12 @@ def test_transitions_follow_the_life_cycle(demo_session: sa.orm.Session) -> None
     assert cycle is not None
     with pytest.raises(TransitionError):
         cycles.transition_cycle(demo_session, cycle, CycleStatus.PUBLISHED, actor="t")
-    for target in (CycleStatus.FIELDING, CycleStatus.CLOSED, CycleStatus.PUBLISHED,
-                   CycleStatus.FINAL):
+    for target in (
+        CycleStatus.FIELDING,
+        CycleStatus.CLOSED,
+        CycleStatus.PUBLISHED,
+        CycleStatus.FINAL,
+    ):
         cycles.transition_cycle(demo_session, cycle, target, actor="t")
     for target in CycleStatus:
         with pytest.raises(TransitionError):
@@ -73,11 +97,13 @@ def test_empty_cycle_cannot_start_fieldwork(session: sa.orm.Session) -> None:
     assert "no units" in str(caught.value.problems[0])
 
 
-def test_illegal_transition_over_http_changes_nothing(demo_app: Flask,
-                                                      demo_client: FlaskClient) -> None:
+def test_illegal_transition_over_http_changes_nothing(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
     login(demo_client, "admin")
-    response = demo_client.post("/admin/cycles/1/status", data={"target": "published"},
-                                follow_redirects=True)
+    response = demo_client.post(
+        "/admin/cycles/1/status", data={"target": "published"}, follow_redirects=True
+    )
     assert "cannot change a draft cycle to published" in response.get_data(as_text=True)
     with demo_app.app_context():
         assert db.session.get(Cycle, 1).status == CycleStatus.DRAFT  # type: ignore[union-attr]
@@ -91,8 +117,9 @@ def test_legal_transition_over_http(demo_app: Flask, demo_client: FlaskClient) -
     with demo_app.app_context():
         assert db.session.get(Cycle, 1).status == CycleStatus.FIELDING  # type: ignore[union-attr]
     # Setup is frozen once fieldwork has started.
-    response = demo_client.post("/admin/cycles/1/units",
-                                data={"code": "Z9", "name": "新单位", "category_id": 1})
+    response = demo_client.post(
+        "/admin/cycles/1/units", data={"code": "Z9", "name": "新单位", "category_id": 1}
+    )
     assert response.status_code == 400
 
 
@@ -104,8 +131,9 @@ def _weights_form(app: Flask, override: dict[str, str]) -> dict[str, str]:
     return data
 
 
-def test_rater_weights_not_summing_to_one_are_refused(demo_app: Flask,
-                                                      demo_client: FlaskClient) -> None:
+def test_rater_weights_not_summing_to_one_are_refused(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
     login(demo_client, "admin")
     before = _weights_form(demo_app, {})
     bad = _weights_form(demo_app, {"w_1_1": "0.9"})
@@ -116,8 +144,7 @@ def test_rater_weights_not_summing_to_one_are_refused(demo_app: Flask,
     assert _weights_form(demo_app, {}) == before
 
 
-def test_rater_weights_that_sum_to_one_are_saved(demo_app: Flask,
-                                                 demo_client: FlaskClient) -> None:
+def test_rater_weights_that_sum_to_one_are_saved(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "admin")
     good = _weights_form(demo_app, {"w_1_1": "0.4", "w_1_2": "0.2"})
     response = demo_client.post("/admin/cycles/1/rater-groups", data=good)
@@ -135,13 +162,21 @@ def test_component_weights_are_validated(demo_app: Flask, demo_client: FlaskClie
 
 def test_item_weights_must_sum_to_one(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "admin")
-    response = demo_client.post("/admin/cycles/1/questionnaire/weights",
-                                data={f"item_{i}": "0.3" for i in range(1, 6)})
+    response = demo_client.post(
+        "/admin/cycles/1/questionnaire/weights", data={f"item_{i}": "0.3" for i in range(1, 6)}
+    )
     assert response.status_code == 400
     assert "item weights: weights sum to 1.5000, not 1" in response.get_data(as_text=True)
-    response = demo_client.post("/admin/cycles/1/questionnaire/weights",
-                                data={"item_1": "0.4", "item_2": "0.15", "item_3": "0.15",
-                                      "item_4": "0.15", "item_5": "0.15"})
+    response = demo_client.post(
+        "/admin/cycles/1/questionnaire/weights",
+        data={
+            "item_1": "0.4",
+            "item_2": "0.15",
+            "item_3": "0.15",
+            "item_4": "0.15",
+            "item_5": "0.15",
+        },
+    )
     assert response.status_code == 302
 
 
@@ -150,15 +185,22 @@ def test_admin_creates_a_cycle_through_the_form(app: Flask, client: FlaskClient)
     from survey.services.users import create_user
 
     with app.app_context():
-        create_user(db.session, username="boss", password="password1", role=Role.ADMIN,
-                    actor="t")
+        create_user(db.session, username="boss", password="password1", role=Role.ADMIN, actor="t")
         db.session.commit()
     login(client, "boss", "password1")
-    response = client.post("/admin/cycles/new", data={
-        "name": "2027年度考核", "year": "2027", "period_start": "2027-01-01",
-        "period_end": "2027-12-31", "scale_preset": "linear",
-        "dont_know_handling": "count_in_base", "min_valid_responses": "25",
-        "with_defaults": "y"})
+    response = client.post(
+        "/admin/cycles/new",
+        data={
+            "name": "2027年度考核",
+            "year": "2027",
+            "period_start": "2027-01-01",
+            "period_end": "2027-12-31",
+            "scale_preset": "linear",
+            "dont_know_handling": "count_in_base",
+            "min_valid_responses": "25",
+            "with_defaults": "y",
+        },
+    )
     assert response.status_code == 302
     with app.app_context():
         cycle = db.session.scalars(sa.select(Cycle)).one()

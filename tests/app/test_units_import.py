@@ -23,8 +23,9 @@ GOOD_CSV = (
 )
 
 
-def _upload(client: FlaskClient, filename: str, data: bytes, encoding: str = "utf-8"
-            ) -> tuple[int, str]:
+def _upload(
+    client: FlaskClient, filename: str, data: bytes, encoding: str = "utf-8"
+) -> tuple[int, str]:
     response = client.post(
         "/admin/cycles/1/units/import",
         data={"file": (io.BytesIO(data), filename), "encoding": encoding},
@@ -55,8 +56,9 @@ def test_good_csv_imports_and_updates(demo_app: Flask, demo_client: FlaskClient)
         child = db.session.scalars(sa.select(Unit).where(Unit.code == "N02")).one()
         assert child.parent is not None and child.parent.code == "N01"
         assert child.category.name == "政务部门"
-        entry = db.session.scalars(sa.select(AuditLogEntry)
-                                   .where(AuditLogEntry.action == "unit.import")).one()
+        entry = db.session.scalars(
+            sa.select(AuditLogEntry).where(AuditLogEntry.action == "unit.import")
+        ).one()
         assert '"created": 2' in entry.details and '"updated": 1' in entry.details
 
 
@@ -90,12 +92,16 @@ BAD_ROWS = [
 
 
 @pytest.mark.parametrize(("bad_row", "expected"), BAD_ROWS)
-def test_one_bad_row_rejects_the_whole_file(demo_app: Flask, demo_client: FlaskClient,
-                                            bad_row: str, expected: str) -> None:
+def test_one_bad_row_rejects_the_whole_file(
+    demo_app: Flask, demo_client: FlaskClient, bad_row: str, expected: str
+) -> None:
     login(demo_client, "admin")
     before = _unit_codes(demo_app)
-    data = ("code,name,category\nN00,好单位,政务部门\n" + bad_row.replace("&quot;", '"')
-            + "N02,另一个好单位,政务部门\n")
+    data = (
+        "code,name,category\nN00,好单位,政务部门\n"
+        + bad_row.replace("&quot;", '"')
+        + "N02,另一个好单位,政务部门\n"
+    )
     status, page = _upload(demo_client, "units.csv", data.encode())
     assert status == 400
     assert "nothing was imported" in page
@@ -131,7 +137,13 @@ def _xlsx(rows: list[list[object]]) -> bytes:
 
 def test_xlsx_import(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "admin")
-    data = _xlsx([["编码", "名称", "类别"], ["X01", "市体育局", "社会发展部门"], [102, "数字编码局", "social"]])
+    data = _xlsx(
+        [
+            ["编码", "名称", "类别"],
+            ["X01", "市体育局", "社会发展部门"],
+            [102, "数字编码局", "social"],
+        ]
+    )
     status, _page = _upload(demo_client, "units.xlsx", data)
     assert status == 302
     codes = _unit_codes(demo_app)
@@ -140,7 +152,7 @@ def test_xlsx_import(demo_app: Flask, demo_client: FlaskClient) -> None:
 
 def test_xlsx_formula_cell_is_rejected(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "admin")
-    data = _xlsx([["code", "name", "category"], ["X01", "=CONCAT(\"a\",\"b\")", "social"]])
+    data = _xlsx([["code", "name", "category"], ["X01", '=CONCAT("a","b")', "social"]])
     status, page = _upload(demo_client, "units.xlsx", data)
     assert status == 400
     assert "row 2, column B: formula cell" in page
@@ -158,4 +170,4 @@ def test_other_file_types_are_refused(demo_app: Flask, demo_client: FlaskClient)
     login(demo_client, "admin")
     status, page = _upload(demo_client, "units.pdf", b"%PDF-1.4")
     assert status == 400
-    assert "CSV or XLSX only" in page
+    assert "仅支持 CSV 或 XLSX" in page
