@@ -1,0 +1,221 @@
+"""Scales, satisfaction index and rate, and the item-weighted composite."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from sampling.errors import InputError
+from sampling.estimation import Domains, EstimateTable, SurveyDesign
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class DontKnow(enum.StrEnum):
+    """Handling of "don't know" (不了解) answers, a per-cycle setting.
+
+    ``EXCLUDE`` (default): don't-know answers are left out of both the index
+    and the satisfaction rate.  ``COUNT_IN_BASE``: they count in the
+    denominator of the satisfaction rate (as not satisfied); the index still
+    excludes them, because they carry no points.  The don't-know share is
+    reported either way.
+    """
+
+    EXCLUDE = "exclude"
+    COUNT_IN_BASE = "count-in-base"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """An answer scale: points per level, ``None`` for don't know.
+
+    Attributes
+    ----------
+    points
+        Ordered mapping from answer label to points (0–100) or ``None``.
+    satisfied
+        Labels counted as satisfied for the satisfaction rate (满意率).
+    """
+
+    points: Mapping[str, float | None]
+    satisfied: frozenset[str]
+
+    FIVE_LEVEL: ClassVar[Scale]
+    LINEAR: ClassVar[Scale]
+    FOUR_LEVEL: ClassVar[Scale]
+
+    def __post_init__(self) -> None:
+        unknown = self.satisfied - set(self.points)
+        if unknown:
+            raise InputError(f"satisfied levels not on the scale: {', '.join(sorted(unknown))}")
+        for label, value in self.points.items():
+            if value is not None and not 0.0 <= value <= 100.0:
+                raise InputError(f"points of {label!r} must be within 0–100, got {value}")
+
+    def encode(
+        self, answers: npt.ArrayLike
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Points (NaN for don't know or no answer), satisfied flag, don't-know flag.
+
+        Raises
+        ------
+        InputError
+            For an answer that is not a level of the scale (names the row).
+        """
+        labels = np.asarray(answers, dtype=object)
+        points = np.full(labels.shape, np.nan)
+        satisfied = np.zeros(labels.shape, dtype=bool)
+        dont_know = np.zeros(labels.shape, dtype=bool)
+        for row, answer in enumerate(labels.tolist()):
+            if answer is None or answer == "":
+                continue
+            if answer not in self.points:
+                raise InputError(
+                    f"answer {answer!r} in row {row + 1} is not on the scale "
+                    f"({', '.join(self.points)})",
+                    column="answer",
+                )
+            value = self.points[answer]
+            if value is None:
+                dont_know[row] = True
+            else:
+                points[row] = value
+                satisfied[row] = answer in self.satisfied
+        return points, satisfied, dont_know
+
+
+Scale.FIVE_LEVEL = Scale(
+    {
+        "很满意": 100.0,
+        "满意": 80.0,
+        "基本满意": 60.0,
+        "不太满意": 30.0,
+        "不满意": 0.0,
+        "不了解": None,
+    },
+    frozenset({"很满意", "满意", "基本满意"}),
+)
+Scale.LINEAR = Scale(
+    {
+        "很满意": 100.0,
+        "满意": 75.0,
+        "基本满意": 50.0,
+        "不太满意": 25.0,
+        "不满意": 0.0,
+        "不了解": None,
+    },
+    frozenset({"很满意", "满意", "基本满意"}),
+)
+# The 4-option ballot of democratic evaluation (民主测评票).
+Scale.FOUR_LEVEL = Scale(
+    {"满意": 100.0, "基本满意": 60.0, "不满意": 0.0, "不了解": None},
+    frozenset({"满意", "基本满意"}),
+)
+
+
+@dataclass(frozen=True)
+class SatisfactionTable:
+    """Index, rate and don't-know share per unit × rater group × item.
+
+    Attributes
+    ----------
+    index
+        Satisfaction index (weighted mean of points), with SE, CI, n.
+    rate
+        Satisfaction rate (share of satisfied answers in the base).
+    dont_know_share
+        Weighted share of don't-know answers among all answers, per domain
+        (same domain order as ``index``).
+    """
+
+    index: EstimateTable
+    rate: EstimateTable
+    dont_know_share: FloatArray
+
+
+def satisfaction_indices(
+    design: SurveyDesign,
+    answers: npt.ArrayLike,
+    by: Mapping[str, npt.ArrayLike],
+    *,
+    scale: Scale = Scale.FIVE_LEVEL,
+    dont_know: DontKnow | str = DontKnow.EXCLUDE,
+    level: float = 0.95,
+) -> SatisfactionTable:
+    """Satisfaction index and rate per domain (e.g. unit × rater group × item).
+
+    ``design`` has one row per answer (long format); its PSU should be the
+    respondent (or a coarser cluster), so that answers of one respondent
+    are correlated in the variance (Lumley 2010 §2.2).
+
+    The index is a Hájek mean of points, the rate a mean of a 0/1 variable
+    (Lohr 2022 §4.3); both are linearised over all domains in one pass.
+    """
+    handling = DontKnow(dont_know)
+    points, satisfied, dk = scale.encode(answers)
+    domains = Domains.from_columns([np.asarray(v) for v in by.values()], list(by))
+    index = design.mean(points, domains, level=level)
+    answered = ~np.isnan(points) | dk
+    rate_values = np.where(answered, satisfied.astype(np.float64), np.nan)
+    if handling is DontKnow.EXCLUDE:
+        rate_values = np.where(dk, np.nan, rate_values)
+    rate = design.proportion(rate_values, domains, level=level)
+    share_table = design.mean(np.where(answered, dk.astype(np.float64), np.nan), domains)
+    return SatisfactionTable(index=index, rate=rate, dont_know_share=share_table.estimate)
+
+
+@dataclass(frozen=True)
+class Composite:
+    """Item-weighted composite per unit: estimate and linearised SE."""
+
+    units: npt.NDArray[Any]
+    estimate: FloatArray
+    se: FloatArray
+
+
+def composite_index(
+    design: SurveyDesign,
+    points: npt.ArrayLike,
+    unit: npt.ArrayLike,
+    item: npt.ArrayLike,
+    item_weights: Mapping[Any, float],
+) -> Composite:
+    """Composite = Σ_k a_k · (mean points of item k), per unit.
+
+    A linear combination of the item means (not a per-respondent composite),
+    so a respondent who skipped an item or answered "don't know" still
+    counts in the other items — the design-consistent choice when item
+    non-response differs between items.  Its variance ``aᵀ V a`` uses the
+    covariance V of the item means, estimated from the same respondents
+    (Särndal et al. 1992 §5.5).  ``item_weights`` must sum to 1.
+    """
+    weights_total = float(sum(item_weights.values()))
+    if abs(weights_total - 1.0) > 1e-9:
+        raise InputError(f"item weights must sum to 1, got {weights_total:g}")
+    table = design.mean(points, {"unit": unit, "item": item}, covariance=True)
+    assert table.covariance is not None
+    unit_keys, item_keys = table.domains.keys
+    coefficient = np.array([item_weights.get(k, np.nan) for k in item_keys.tolist()])
+    if np.isnan(coefficient).any():
+        missing = item_keys[np.isnan(coefficient)][0]
+        raise InputError(f"no item weight for item {missing!r}")
+    units = np.unique(unit_keys)
+    matrix = np.zeros((len(units), len(unit_keys)))
+    rows = np.searchsorted(units, unit_keys)
+    matrix[rows, np.arange(len(unit_keys))] = coefficient
+    covered = matrix.sum(axis=1)
+    if (np.abs(covered - 1.0) > 1e-9).any():
+        bad = units[np.abs(covered - 1.0) > 1e-9][0]
+        raise InputError(f"unit {bad!r} has no answers for some weighted items")
+    estimate = matrix @ table.estimate
+    variance = np.einsum("ij,jk,ik->i", matrix, table.covariance, matrix)
+    return Composite(units=units, estimate=estimate, se=np.sqrt(np.maximum(variance, 0.0)))
+
+
+def _as_sequence(values: Sequence[Any]) -> list[Any]:
+    return list(values)
