@@ -11,31 +11,44 @@ from flask import Flask
 TEMPLATE_FOLDER = Path(__file__).resolve().parent.parent / "templates"
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(
+    test_config: dict[str, Any] | None = None, instance_path: str | None = None
+) -> Flask:
     """Application factory.
 
     Configuration comes from defaults, then ``MINYI_*`` environment variables,
     then ``test_config``.  Outside development and testing a missing
     ``SECRET_KEY`` stops start-up (:class:`survey.config.ConfigurationError`).
     """
-    app = Flask(__name__, instance_relative_config=True, template_folder=str(TEMPLATE_FOLDER))
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=instance_path,
+        template_folder=str(TEMPLATE_FOLDER),
+    )
 
     from survey import config
 
     config.load_config(app, test_config)
 
-    from survey import database, i18n, security
+    from survey import database, i18n, privacy, security
     from survey.extensions import csrf
 
     database.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    privacy.init_app(app)
 
-    from survey import admin, auth, cli, public
+    from survey.integrations import telephony
+
+    telephony.init_app(app)
+
+    from survey import admin, auth, cli, fieldwork, public
 
     auth.init_app(app)
     admin.init_app(app)
+    fieldwork.init_app(app)
     public.init_app(app)
     cli.init_app(app)
     return app

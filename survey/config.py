@@ -38,6 +38,7 @@ def default_config(app: Flask) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "IMPORT_MAX_ROWS": 100_000,
+        "TELEPHONY": "simulated",
     }
 
 

@@ -48,7 +48,7 @@ def alembic_config(url: str) -> Any:
     return config
 
 
-def upgrade_engine(engine: sa.Engine, revision: str = "head") -> None:
+def upgrade_engine(engine: sa.Engine, revision: str = "heads") -> None:
     """Upgrade the database behind ``engine`` to ``revision`` with Alembic."""
     from alembic import command
 

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from survey.extensions import babel
-from survey.models import CycleStatus, Role
+from survey.models import CycleStatus, FrameStatus, Role
 
 STATUS_LABELS = {
     CycleStatus.DRAFT: _l("Draft"),
@@ -15,6 +15,11 @@ STATUS_LABELS = {
     CycleStatus.CLOSED: _l("Closed"),
     CycleStatus.PUBLISHED: _l("Published"),
     CycleStatus.FINAL: _l("Final"),
+}
+FRAME_STATUS_LABELS = {
+    FrameStatus.IMPORTED: _l("Imported"),
+    FrameStatus.LOCKED: _l("Locked"),
+    FrameStatus.DRAWN: _l("Drawn"),
 }
 ROLE_LABELS = {
     Role.ADMIN: _l("Assessment office admin"),
@@ -55,4 +60,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         status_label=lambda status: str(STATUS_LABELS[status]),
         role_label=lambda role: str(ROLE_LABELS[role]),
+        frame_status_label=lambda status: str(FRAME_STATUS_LABELS[status]),
     )

@@ -23,6 +23,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 POSTGRES_URL = os.environ.get("MINYI_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 RUN_ID = uuid.uuid4().hex[:8]
+# A fixed Fernet key: test data is synthetic, and fixed keys make failures reproducible.
+TEST_DATA_KEY = "dGVzdC1rZXktZm9yLW1pbnlpLXRlc3RzLW9ubHkhISE="
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -57,6 +59,8 @@ def _test_config(url: str, **extra: Any) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key",
         "DATABASE_URL": url,
         "WTF_CSRF_ENABLED": False,
+        "DATA_KEYS": TEST_DATA_KEY,
+        "HASH_KEY": "test-hash-key",
     }
     config.update(extra)
     return config

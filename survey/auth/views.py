@@ -18,7 +18,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 HOME_BY_ROLE = {
     Role.ADMIN: "admin.dashboard",
-    Role.POLLSTER: "public.index",
+    Role.POLLSTER: "fieldwork.index",
     Role.LIAISON: "public.index",
     Role.AUDITOR: "public.index",
 }

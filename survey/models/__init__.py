@@ -12,6 +12,15 @@ from survey.models.cycle import (
 from survey.models.questionnaire import Item, ScaleLevel
 from survey.models.rater import RaterGroup, RaterGroupWeight, SamplingKind
 from survey.models.response import Answer, Channel, Comment, Response
+from survey.models.sampling import (
+    DoNotCallEntry,
+    DoNotCallSource,
+    FieldworkCase,
+    FrameContact,
+    FrameStatus,
+    SampleDraw,
+    SamplingFrame,
+)
 from survey.models.scoring import ComponentWeight, ScoreComponent
 from survey.models.unit import Unit, UnitCategory
 from survey.models.user import Role, User
@@ -26,12 +35,19 @@ __all__ = [
     "ComponentWeight",
     "Cycle",
     "CycleStatus",
+    "DoNotCallEntry",
+    "DoNotCallSource",
     "DontKnowHandling",
+    "FieldworkCase",
+    "FrameContact",
+    "FrameStatus",
     "Item",
     "RaterGroup",
     "RaterGroupWeight",
     "Response",
     "Role",
+    "SampleDraw",
+    "SamplingFrame",
     "SamplingKind",
     "ScaleLevel",
     "ScalePreset",

@@ -46,13 +46,7 @@ def read_table(
     for it (e.g. ``"name": ["name", "名称", "单位名称"]``).  Every problem in the
     file is collected and raised together as a :class:`ValidationError`.
     """
-    lower = filename.lower()
-    if lower.endswith(".xlsx"):
-        raw_rows = list(_xlsx_rows(filename, data))
-    elif lower.endswith((".csv", ".txt")):
-        raw_rows = list(_csv_rows(filename, data, encoding))
-    else:
-        raise ValidationError(f"{filename}: only .csv and .xlsx files can be imported")
+    raw_rows = list(iter_rows(filename, data, encoding))
     if not raw_rows:
         raise ValidationError(f"{filename}: the file is empty")
     header_row, header = raw_rows[0]
@@ -79,7 +73,7 @@ def read_table(
             if canonical is None:
                 continue
             value = cells[index].strip() if index < len(cells) else ""
-            if _FORMULA.match(value):
+            if looks_like_formula(value):
                 problems.append(
                     Problem(
                         f"{value[:30]!r} looks like a spreadsheet formula; type the value",
@@ -95,6 +89,27 @@ def read_table(
         )
     present = tuple(name for name in columns if name in mapped)
     return Table(filename=filename, columns=present, rows=tuple(rows))
+
+
+def iter_rows(
+    filename: str, data: bytes, encoding: str = "utf-8"
+) -> Iterator[tuple[int, list[str]]]:
+    """Rows of a CSV or XLSX upload as ``(spreadsheet row number, cells)``, header first.
+
+    Formula cells of a workbook are refused up front; CSV cells are returned as typed
+    (callers check formula-like text per column with :func:`looks_like_formula`).
+    """
+    lower = filename.lower()
+    if lower.endswith(".xlsx"):
+        return _xlsx_rows(filename, data)
+    if lower.endswith((".csv", ".txt")):
+        return _csv_rows(filename, data, encoding)
+    raise ValidationError(f"{filename}: only .csv and .xlsx files can be imported")
+
+
+def looks_like_formula(value: str) -> bool:
+    """Whether a spreadsheet would run ``value`` as a formula."""
+    return bool(_FORMULA.match(value))
 
 
 def _csv_rows(filename: str, data: bytes, encoding: str) -> Iterator[tuple[int, list[str]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from survey import create_app
 from survey.config import ConfigurationError
@@ -23,11 +24,23 @@ def test_environment_variables_configure_the_app(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("MINYI_SECRET_KEY", "from-environment")
+    monkeypatch.setenv("MINYI_DATA_KEYS", Fernet.generate_key().decode())
+    monkeypatch.setenv("MINYI_HASH_KEY", "hash-key")
     monkeypatch.setenv("MINYI_DATABASE_URL", f"sqlite:///{tmp_path / 'env.sqlite3'}")
     app = create_app()
     assert app.config["SECRET_KEY"] == "from-environment"
     assert app.config["SQLALCHEMY_ENGINES"]["default"]["url"].endswith("env.sqlite3")
     assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_missing_personal_data_keys_stop_production_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MINYI_SECRET_KEY", "from-environment")
+    monkeypatch.delenv("MINYI_DATA_KEYS", raising=False)
+    monkeypatch.delenv("MINYI_ENV_NAME", raising=False)
+    with pytest.raises(ConfigurationError, match="MINYI_DATA_KEYS and MINYI_HASH_KEY"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
 
 
 def test_development_generates_and_keeps_a_key(
@@ -36,14 +49,12 @@ def test_development_generates_and_keeps_a_key(
     monkeypatch.delenv("MINYI_SECRET_KEY", raising=False)
     monkeypatch.setenv("MINYI_ENV_NAME", "development")
     monkeypatch.setenv("MINYI_DATABASE_URL", f"sqlite:///{tmp_path / 'dev.sqlite3'}")
-    first = create_app()
+    first = create_app(instance_path=str(tmp_path / "instance"))
     first_key = first.config["SECRET_KEY"]
     assert len(first_key) == 64
-    key_file = Path(first.instance_path) / "dev-secret-key"
-    try:
-        assert create_app().config["SECRET_KEY"] == first_key
-    finally:
-        key_file.unlink()
+    again = create_app(instance_path=str(tmp_path / "instance"))
+    assert again.config["SECRET_KEY"] == first_key
+    assert (tmp_path / "instance" / "dev-data-key").exists()
 
 
 def test_postgres_urls_get_the_psycopg_driver(tmp_path: Path) -> None:

@@ -30,10 +30,23 @@ def test_language_switch_does_not_redirect_off_site(client: FlaskClient) -> None
 def test_every_message_is_translated_and_compiled(tmp_path: Path) -> None:
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
-         str(ROOT / "babel.cfg"), "-k", "_l", "-o", str(pot), "--no-location",
-         str(ROOT / "survey"), str(ROOT / "templates")],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "_l",
+            "-o",
+            str(pot),
+            "--no-location",
+            str(ROOT / "survey"),
+            str(ROOT / "templates"),
+        ],
+        check=True,
+        capture_output=True,
     )
     with pot.open("rb") as handle:
         wanted = {message.id for message in read_po(handle) if message.id}

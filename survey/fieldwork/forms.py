@@ -1,0 +1,72 @@
+"""Forms of the pollster pages."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+
+class FrameImportForm(FlaskForm):
+    name = StringField(_l("Frame name"), validators=[DataRequired(), Length(max=200)])
+    rater_group_id = SelectField(_l("Rater group"), coerce=int)
+    file = FileField(
+        _l("File (CSV or XLSX)"),
+        validators=[FileRequired(), FileAllowed(["csv", "xlsx"], _l("CSV or XLSX only"))],
+    )
+    encoding = SelectField(
+        _l("CSV encoding"),
+        choices=[SelectChoice("utf-8", "UTF-8"), SelectChoice("gb18030", "GBK / GB18030 (Excel)")],
+    )
+    id_column = StringField(_l("Id column"), default="id", validators=[DataRequired()])
+    phone_column = StringField(_l("Phone column"), default="phone", validators=[DataRequired()])
+    strata_columns = StringField(
+        _l("Stratum columns (comma-separated)"), default="district", validators=[DataRequired()]
+    )
+    size_column = StringField(_l("Size column (PPS only)"), validators=[Optional()])
+
+
+METHOD_CHOICES = [
+    SelectChoice("proportional", _l("Proportional to N_h")),
+    SelectChoice("equal", _l("Equal per stratum")),
+]
+
+
+class DesignForm(FlaskForm):
+    method = SelectField(_l("Allocation"), choices=METHOD_CHOICES, default="proportional")
+    total = IntegerField(_l("Total sample size n"), validators=[Optional(), NumberRange(1)])
+    margin = DecimalField(
+        _l("…or target margin of error per stratum (e.g. 0.05)"),
+        places=4,
+        validators=[Optional(), NumberRange(0.001, 0.5)],
+    )
+    response_rate = DecimalField(
+        _l("Expected response rate"),
+        places=3,
+        default=1,
+        validators=[DataRequired(), NumberRange(0.01, 1)],
+    )
+    minimum = IntegerField(
+        _l("Minimum per stratum"), default=0, validators=[Optional(), NumberRange(0)]
+    )
+    reserve_batches = IntegerField(
+        _l("Reserve batches"), default=2, validators=[Optional(), NumberRange(0, 20)]
+    )
+    seed = StringField(
+        _l("Seed (generated, or typed in from a public source)"),
+        default=lambda: secrets.token_hex(8),
+        validators=[DataRequired(), Length(max=200)],
+    )
+
+
+class ReleaseForm(FlaskForm):
+    stratum = StringField(validators=[DataRequired()])
+
+
+class DoNotCallForm(FlaskForm):
+    numbers = TextAreaField(_l("Phone numbers, one per line"), validators=[DataRequired()])

@@ -1,0 +1,334 @@
+"""Frames, design preview, draws, reserve releases and the do-not-call list."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from survey.admin.common import ViewResult, actor, get_cycle, report
+from survey.extensions import db
+from survey.fieldwork import bp
+from survey.fieldwork.forms import DesignForm, DoNotCallForm, FrameImportForm, ReleaseForm
+from survey.models import (
+    Cycle,
+    DoNotCallEntry,
+    DoNotCallSource,
+    FieldworkCase,
+    FrameContact,
+    FrameStatus,
+    SampleDraw,
+    SamplingFrame,
+)
+from survey.privacy import vault
+from survey.services import frames as frame_service
+from survey.services.errors import ServiceError
+
+
+def _frame(frame_id: int) -> SamplingFrame:
+    frame = db.session.get(SamplingFrame, frame_id)
+    if frame is None:
+        abort(404)
+    return frame
+
+
+def _draw(draw_id: int) -> SampleDraw:
+    sample_draw = db.session.get(SampleDraw, draw_id)
+    if sample_draw is None:
+        abort(404)
+    return sample_draw
+
+
+def _import_form(cycle: Cycle) -> FrameImportForm:
+    form = FrameImportForm()
+    form.rater_group_id.choices = [(g.id, g.name) for g in cycle.rater_groups]
+    return form
+
+
+@bp.get("/")
+def index() -> str:
+    cycles = db.session.scalars(sa.select(Cycle).order_by(Cycle.year.desc(), Cycle.id.desc())).all()
+    return render_template("fieldwork/index.html", cycles=cycles)
+
+
+def _sampling_page(cycle: Cycle, form: FrameImportForm | None = None) -> str:
+    frames = db.session.scalars(
+        sa.select(SamplingFrame)
+        .where(SamplingFrame.cycle_id == cycle.id)
+        .order_by(SamplingFrame.id)
+    ).all()
+    do_not_call = db.session.scalar(sa.select(sa.func.count()).select_from(DoNotCallEntry))
+    return render_template(
+        "fieldwork/sampling.html",
+        cycle=cycle,
+        frames=frames,
+        form=form or _import_form(cycle),
+        do_not_call=do_not_call,
+        dnc_form=DoNotCallForm(),
+    )
+
+
+@bp.get("/cycles/<int:cycle_id>/sampling")
+def sampling(cycle_id: int) -> str:
+    return _sampling_page(get_cycle(cycle_id))
+
+
+@bp.post("/cycles/<int:cycle_id>/frames")
+def frame_import(cycle_id: int) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    form = _import_form(cycle)
+    if not form.validate_on_submit():
+        return _sampling_page(cycle, form), 400
+    group = next(g for g in cycle.rater_groups if g.id == form.rater_group_id.data)
+    upload = form.file.data
+    columns = frame_service.FrameColumns(
+        id_column=form.id_column.data or "",
+        phone_column=form.phone_column.data or "",
+        strata_columns=tuple(
+            c.strip() for c in (form.strata_columns.data or "").split(",") if c.strip()
+        ),
+        size_column=(form.size_column.data or "").strip() or None,
+    )
+    try:
+        frame = frame_service.import_frame(
+            db.session,
+            vault(),
+            cycle,
+            group,
+            name=form.name.data or "",
+            filename=upload.filename or "upload",
+            data=upload.read(),
+            columns=columns,
+            actor=actor(),
+            encoding=form.encoding.data or "utf-8",
+        )
+    except ServiceError as error:
+        report(error)
+        return _sampling_page(cycle, form), 400
+    db.session.commit()
+    flash(
+        _(
+            "Frame imported: %(rows)d contacts, %(excluded)d on the do-not-call list left out.",
+            rows=frame.row_count,
+            excluded=frame.excluded_do_not_call,
+        ),
+        "success",
+    )
+    return redirect(url_for("fieldwork.frame_detail", frame_id=frame.id))
+
+
+def _design_form(source: MultiDict[str, str] | None = None) -> DesignForm:
+    if source is not None:
+        return DesignForm(formdata=source, meta={"csrf": False})
+    return DesignForm()
+
+
+def _plan(form: DesignForm, frame: SamplingFrame) -> frame_service.AllocationPlan:
+    return frame_service.plan_allocation(
+        db.session,
+        frame,
+        method=form.method.data or "proportional",
+        total=form.total.data,
+        margin=float(form.margin.data) if form.margin.data else None,
+        response_rate=float(form.response_rate.data or 1),
+        minimum=form.minimum.data or 0,
+    )
+
+
+def _frame_page(
+    frame: SamplingFrame,
+    form: DesignForm | None = None,
+    plan: frame_service.AllocationPlan | None = None,
+) -> str:
+    sample_draw = frame.draws[0] if frame.draws else None
+    return render_template(
+        "fieldwork/frame.html",
+        frame=frame,
+        cycle=db.session.get(Cycle, frame.cycle_id),
+        populations=frame_service.strata_populations(db.session, frame),
+        form=form or _design_form(),
+        plan=plan,
+        sample_draw=sample_draw,
+        summary=frame_service.draw_summary(db.session, sample_draw) if sample_draw else [],
+        release_form=ReleaseForm(),
+    )
+
+
+@bp.get("/frames/<int:frame_id>")
+def frame_detail(frame_id: int) -> ViewResult:
+    frame = _frame(frame_id)
+    if "total" in request.args or "margin" in request.args:
+        form = _design_form(request.args)
+        if not form.validate():
+            return _frame_page(frame, form), 400
+        try:
+            plan = _plan(form, frame)
+        except ServiceError as error:
+            report(error)
+            return _frame_page(frame, form), 400
+        return _frame_page(frame, form, plan)
+    return _frame_page(frame)
+
+
+@bp.post("/frames/<int:frame_id>/lock")
+def frame_lock(frame_id: int) -> ViewResult:
+    frame = _frame(frame_id)
+    try:
+        frame_service.lock_frame(db.session, frame, actor=actor())
+    except ServiceError as error:
+        report(error)
+        return redirect(url_for("fieldwork.frame_detail", frame_id=frame_id))
+    db.session.commit()
+    flash(_("Frame locked. Publish its SHA-256 before choosing the seed."), "success")
+    return redirect(url_for("fieldwork.frame_detail", frame_id=frame.id))
+
+
+@bp.post("/frames/<int:frame_id>/delete")
+def frame_delete(frame_id: int) -> ViewResult:
+    frame = _frame(frame_id)
+    cycle_id = frame.cycle_id
+    try:
+        frame_service.delete_frame(db.session, frame, actor=actor())
+    except ServiceError as error:
+        report(error)
+        return redirect(url_for("fieldwork.frame_detail", frame_id=frame_id))
+    db.session.commit()
+    flash(_("Frame deleted."), "success")
+    return redirect(url_for("fieldwork.sampling", cycle_id=cycle_id))
+
+
+@bp.post("/frames/<int:frame_id>/draw")
+def frame_draw(frame_id: int) -> ViewResult:
+    frame = _frame(frame_id)
+    form = _design_form()
+    if not form.validate_on_submit():
+        return _frame_page(frame, form), 400
+    try:
+        plan = _plan(form, frame)
+        frame_service.draw_sample(
+            db.session,
+            frame,
+            plan,
+            seed=form.seed.data or "",
+            reserve_batches=form.reserve_batches.data or 0,
+            actor=actor(),
+        )
+    except ServiceError as error:
+        report(error)
+        return _frame_page(frame, form), 400
+    db.session.commit()
+    flash(_("Sample drawn."), "success")
+    return redirect(url_for("fieldwork.frame_detail", frame_id=frame.id))
+
+
+@bp.post("/draws/<int:draw_id>/release")
+def draw_release(draw_id: int) -> ViewResult:
+    sample_draw = _draw(draw_id)
+    form = ReleaseForm()
+    if form.validate_on_submit():
+        try:
+            batch = frame_service.release_reserve(
+                db.session, sample_draw, form.stratum.data or "", actor=actor()
+            )
+        except ServiceError as error:
+            report(error)
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "Reserve batch %(batch)d released for %(stratum)s.",
+                    batch=batch,
+                    stratum=form.stratum.data,
+                ),
+                "success",
+            )
+    return redirect(url_for("fieldwork.frame_detail", frame_id=sample_draw.frame_id))
+
+
+def _csv_response(rows: list[list[object]], filename: str) -> Response:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )
+
+
+@bp.get("/draws/<int:draw_id>/protocol.json")
+def draw_protocol(draw_id: int) -> Response:
+    sample_draw = _draw(draw_id)
+    return Response(
+        sample_draw.protocol_json,
+        mimetype="application/json",
+        headers={"Content-Disposition": f"attachment; filename=draw-{draw_id}-protocol.json"},
+    )
+
+
+@bp.get("/frames/<int:frame_id>/verification-frame.csv")
+def frame_verification_csv(frame_id: int) -> Response:
+    """The frame's canonical columns (no phone numbers), for ``python -m sampling verify``."""
+    frame = _frame(frame_id)
+    if frame.status == FrameStatus.IMPORTED:
+        abort(409)
+    query = (
+        sa.select(FrameContact.external_id, FrameContact.stratum, FrameContact.size_measure)
+        .where(FrameContact.frame_id == frame.id)
+        .order_by(FrameContact.position)
+    )
+    rows = list(db.session.execute(query))
+    with_size = any(size is not None for _id, _stratum, size in rows)
+    header: list[object] = ["id", "stratum", "size"] if with_size else ["id", "stratum"]
+    body: list[list[object]] = [[i, s, z] if with_size else [i, s] for i, s, z in rows]
+    return _csv_response([header, *body], f"frame-{frame.id}.csv")
+
+
+@bp.get("/draws/<int:draw_id>/sample.csv")
+def draw_sample_csv(draw_id: int) -> Response:
+    """The drawn sample without contact data (replicate, then frame order)."""
+    sample_draw = _draw(draw_id)
+    query = (
+        sa.select(
+            FrameContact.external_id,
+            FieldworkCase.stratum,
+            FieldworkCase.inclusion_probability,
+            FieldworkCase.design_weight,
+            FieldworkCase.replicate,
+        )
+        .join(FrameContact, FieldworkCase.contact_id == FrameContact.id)
+        .where(FieldworkCase.draw_id == sample_draw.id)
+        .order_by(FieldworkCase.replicate, FrameContact.position)
+    )
+    rows: list[list[object]] = [
+        ["id", "stratum", "inclusion_probability", "design_weight", "replicate"]
+    ]
+    rows += [[i, s, repr(p), repr(w), r] for i, s, p, w, r in db.session.execute(query)]
+    return _csv_response(rows, f"sample-{draw_id}.csv")
+
+
+@bp.post("/do-not-call")
+def do_not_call_add() -> ViewResult:
+    form = DoNotCallForm()
+    target = request.form.get("back") or url_for("fieldwork.index")
+    if not target.startswith("/"):
+        target = url_for("fieldwork.index")
+    if form.validate_on_submit():
+        try:
+            added = frame_service.add_do_not_call(
+                db.session,
+                vault(),
+                (form.numbers.data or "").splitlines(),
+                source=DoNotCallSource.MANUAL,
+                actor=actor(),
+            )
+        except ServiceError as error:
+            report(error)
+        else:
+            db.session.commit()
+            flash(_("%(added)d number(s) added to the do-not-call list.", added=added), "success")
+    return redirect(target)

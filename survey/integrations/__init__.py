@@ -1,0 +1,1 @@
+"""Adapters to the outside world (telephony), each behind a small protocol."""

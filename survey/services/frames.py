@@ -1,0 +1,607 @@
+"""Sampling frames, the do-not-call list, verifiable draws and reserve releases.
+
+The arithmetic (allocation, selection, digests, protocols) is ``sampling.design``;
+this module moves data between it and the database.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from sampling.design.allocation import Allocation, AllocationMethod
+from sampling.design.draw import DrawDesign, Protocol, allocate_for_frame, draw, frame_from_rows
+from sampling.design.frame import Frame
+from sampling.design.size import required_sample_size
+from sampling.errors import SamplingError
+from survey.models import (
+    Cycle,
+    DoNotCallEntry,
+    DoNotCallSource,
+    FieldworkCase,
+    FrameContact,
+    FrameStatus,
+    RaterGroup,
+    SampleDraw,
+    SamplingFrame,
+)
+from survey.models.base import utc_now
+from survey.privacy import InvalidPhoneNumber, Vault, normalise_phone
+from survey.services import audit
+from survey.services.errors import NotEditableError, Problem, ServiceError, ValidationError
+from survey.services.tabular import iter_rows, looks_like_formula
+
+#: Rows inserted per statement while streaming an import.
+BATCH_SIZE = 5_000
+#: Stop listing problems after this many; the file is rejected anyway.
+MAX_PROBLEMS = 200
+
+STRATUM_SEPARATOR = " | "
+
+
+@dataclass(frozen=True)
+class FrameColumns:
+    """Which file columns play which role (mapped by the pollster)."""
+
+    id_column: str
+    phone_column: str
+    strata_columns: tuple[str, ...]
+    size_column: str | None = None
+
+
+def _column_index(header: Sequence[str], name: str, filename: str, row: int) -> int:
+    wanted = name.strip().lower()
+    for index, cell in enumerate(header):
+        if cell.strip().lstrip("\ufeff").lower() == wanted:
+            return index
+    available = ", ".join(cell.strip() for cell in header if cell.strip())
+    raise ValidationError(
+        f"{filename}: no column named {name!r}",
+        [Problem(f"no column {name!r}; the columns are: {available}", row=row)],
+    )
+
+
+def import_frame(
+    session: orm.Session,
+    vault: Vault,
+    cycle: Cycle,
+    rater_group: RaterGroup,
+    *,
+    name: str,
+    filename: str,
+    data: bytes,
+    columns: FrameColumns,
+    actor: str,
+    encoding: str = "utf-8",
+    default_region: str = "CN",
+    progress: Callable[[int], None] | None = None,
+) -> SamplingFrame:
+    """Import a frame from CSV/XLSX, all or nothing.
+
+    Numbers are normalised with ``phonenumbers``, encrypted, and hashed with the
+    keyed hash; numbers on the do-not-call list are left out (and counted).
+    Missing or invalid numbers, duplicate ids or numbers, and missing stratum
+    values are reported with row and column; then the caller rolls back.
+    """
+    if rater_group.cycle_id != cycle.id:
+        raise ValidationError("the rater group belongs to another cycle")
+    if not name.strip():
+        raise ValidationError("the frame needs a name", [Problem("required", column="name")])
+    if session.scalar(
+        sa.select(SamplingFrame.id).where(
+            SamplingFrame.cycle_id == cycle.id, SamplingFrame.name == name.strip()
+        )
+    ):
+        raise ValidationError(
+            f"a frame named {name.strip()!r} exists in this cycle",
+            [Problem("already used", column="name")],
+        )
+    if not columns.strata_columns:
+        raise ValidationError(
+            "choose at least one stratum column", [Problem("required", column="strata_columns")]
+        )
+    rows = iter_rows(filename, data, encoding)
+    try:
+        header_row, header = next(rows)
+    except StopIteration:
+        raise ValidationError(f"{filename}: the file is empty") from None
+    id_index = _column_index(header, columns.id_column, filename, header_row)
+    phone_index = _column_index(header, columns.phone_column, filename, header_row)
+    strata_indexes = [
+        _column_index(header, c, filename, header_row) for c in columns.strata_columns
+    ]
+    size_index = (
+        _column_index(header, columns.size_column, filename, header_row)
+        if columns.size_column
+        else None
+    )
+
+    frame = SamplingFrame(
+        cycle_id=cycle.id,
+        rater_group_id=rater_group.id,
+        name=name.strip(),
+        source_filename=filename,
+        strata_columns=STRATUM_SEPARATOR.join(columns.strata_columns),
+        imported_by=actor,
+        status=FrameStatus.IMPORTED,
+    )
+    session.add(frame)
+    session.flush()
+    do_not_call = set(session.scalars(sa.select(DoNotCallEntry.phone_hash)))
+    seen_ids: dict[str, int] = {}
+    seen_phones: dict[str, int] = {}
+    problems: list[Problem] = []
+    batch: list[dict[str, object]] = []
+    position = excluded = 0
+
+    def cell(cells: list[str], index: int) -> str:
+        return cells[index].strip() if index < len(cells) else ""
+
+    for number, cells in rows:
+        if not any(c.strip() for c in cells):
+            continue
+        row_problems: list[Problem] = []
+        external_id = cell(cells, id_index)
+        if not external_id:
+            row_problems.append(Problem("the id is missing", number, columns.id_column))
+        elif external_id in seen_ids:
+            row_problems.append(
+                Problem(
+                    f"duplicate id {external_id!r} (also in row {seen_ids[external_id]})",
+                    number,
+                    columns.id_column,
+                )
+            )
+        else:
+            seen_ids[external_id] = number
+        phone_hash = encrypted = ""
+        try:
+            phone = normalise_phone(cell(cells, phone_index), default_region)
+        except InvalidPhoneNumber as error:
+            row_problems.append(Problem(str(error), number, columns.phone_column))
+        else:
+            phone_hash = vault.phone_hash(phone)
+            if phone_hash in seen_phones:
+                row_problems.append(
+                    Problem(
+                        f"duplicate phone number (also in row {seen_phones[phone_hash]})",
+                        number,
+                        columns.phone_column,
+                    )
+                )
+            else:
+                seen_phones[phone_hash] = number
+                encrypted = vault.encrypt(phone.e164)
+        parts = []
+        for column_name, index in zip(columns.strata_columns, strata_indexes, strict=True):
+            value = cell(cells, index)
+            if not value:
+                row_problems.append(Problem("the stratum value is missing", number, column_name))
+            elif looks_like_formula(value):
+                row_problems.append(
+                    Problem("looks like a spreadsheet formula", number, column_name)
+                )
+            parts.append(value)
+        size: str | None = None
+        if size_index is not None:
+            size = cell(cells, size_index)
+            try:
+                if not float(size) > 0:
+                    raise ValueError
+            except ValueError:
+                row_problems.append(
+                    Problem(
+                        f"size must be a positive number, got {size!r}", number, columns.size_column
+                    )
+                )
+        if row_problems:
+            problems.extend(row_problems)
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            continue
+        if phone_hash in do_not_call:
+            excluded += 1
+            continue
+        if problems:
+            continue  # rejected anyway: keep checking, stop writing
+        batch.append(
+            {
+                "frame_id": frame.id,
+                "position": position,
+                "external_id": external_id,
+                "stratum": STRATUM_SEPARATOR.join(parts),
+                "phone_encrypted": encrypted,
+                "phone_hash": phone_hash,
+                "size_measure": size,
+            }
+        )
+        position += 1
+        if len(batch) >= BATCH_SIZE:
+            session.execute(sa.insert(FrameContact), batch)
+            batch.clear()
+            if progress:
+                progress(position)
+    if problems:
+        capped = len(problems) >= MAX_PROBLEMS
+        more = f" (listing stops at the first {MAX_PROBLEMS})" if capped else ""
+        raise ValidationError(
+            f"{filename}: {len(problems)} problem(s){more}; nothing was imported", problems
+        )
+    if batch:
+        session.execute(sa.insert(FrameContact), batch)
+    if position == 0:
+        raise ValidationError(f"{filename}: no usable rows; nothing was imported")
+    if progress:
+        progress(position)
+    frame.row_count = position
+    frame.excluded_do_not_call = excluded
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="frame.import",
+        object_type="sampling_frame",
+        object_id=frame.id,
+        details={
+            "name": frame.name,
+            "file": filename,
+            "rows": position,
+            "excluded_do_not_call": excluded,
+        },
+    )
+    return frame
+
+
+def delete_frame(session: orm.Session, frame: SamplingFrame, *, actor: str) -> None:
+    """Remove a frame that is not locked yet (to re-import a corrected file)."""
+    if frame.status != FrameStatus.IMPORTED:
+        raise NotEditableError("a locked frame cannot be deleted: its hash may be published")
+    session.execute(sa.delete(FrameContact).where(FrameContact.frame_id == frame.id))
+    audit.record(
+        session,
+        actor=actor,
+        action="frame.delete",
+        object_type="sampling_frame",
+        object_id=frame.id,
+        details={"name": frame.name},
+    )
+    session.delete(frame)
+    session.flush()
+
+
+def _contacts(session: orm.Session, frame: SamplingFrame) -> list[tuple[int, str, str, str | None]]:
+    return [
+        (row.id, row.external_id, row.stratum, row.size_measure)
+        for row in session.execute(
+            sa.select(
+                FrameContact.id,
+                FrameContact.external_id,
+                FrameContact.stratum,
+                FrameContact.size_measure,
+            )
+            .where(FrameContact.frame_id == frame.id)
+            .order_by(FrameContact.position)
+        )
+    ]
+
+
+def _frame_object(contacts: Sequence[tuple[int, str, str, str | None]]) -> Frame:
+    sizes = [c[3] for c in contacts]
+    return frame_from_rows(
+        [c[1] for c in contacts],
+        [c[2] for c in contacts],
+        None if all(s is None for s in sizes) else [s or "" for s in sizes],
+    )
+
+
+def lock_frame(session: orm.Session, frame: SamplingFrame, *, actor: str) -> SamplingFrame:
+    """Freeze the frame and compute its canonical SHA-256 (publish it before the seed)."""
+    if frame.status != FrameStatus.IMPORTED:
+        raise NotEditableError("the frame is already locked")
+    contacts = _contacts(session, frame)
+    try:
+        digest = _frame_object(contacts).sha256()
+    except SamplingError as error:
+        raise ValidationError(str(error)) from None
+    frame.sha256 = digest
+    frame.status = FrameStatus.LOCKED
+    frame.locked_at = utc_now()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="frame.lock",
+        object_type="sampling_frame",
+        object_id=frame.id,
+        details={"sha256": digest, "rows": len(contacts)},
+    )
+    return frame
+
+
+def strata_populations(session: orm.Session, frame: SamplingFrame) -> dict[str, int]:
+    """``N_h`` per stratum, by stratum name."""
+    rows = session.execute(
+        sa.select(FrameContact.stratum, sa.func.count())
+        .where(FrameContact.frame_id == frame.id)
+        .group_by(FrameContact.stratum)
+        .order_by(FrameContact.stratum)
+    )
+    return {stratum: int(count) for stratum, count in rows}
+
+
+@dataclass(frozen=True)
+class AllocationPlan:
+    """What the pollster sees before drawing."""
+
+    allocation: Allocation
+    response_rate: float
+    request: dict[str, object]
+
+    @property
+    def rows(self) -> list[tuple[str, int, int, float]]:
+        """(stratum, N_h, n_h, expected completes)."""
+        return [
+            (name, population, size, size * self.response_rate)
+            for name, population, size in zip(
+                self.allocation.strata,
+                self.allocation.population,
+                self.allocation.sample_size,
+                strict=True,
+            )
+        ]
+
+
+def plan_allocation(
+    session: orm.Session,
+    frame: SamplingFrame,
+    *,
+    method: str,
+    total: int | None = None,
+    margin: float | None = None,
+    confidence: float = 0.95,
+    response_rate: float = 1.0,
+    minimum: int = 0,
+    design_effect: float = 1.0,
+) -> AllocationPlan:
+    """Allocate a total ``n`` (given, or from a target margin per stratum) over the strata.
+
+    With ``margin`` each stratum needs the sample size for that margin at its own
+    ``N_h`` (Cochran 1977 eq. 4.3, p = 0.5), inflated for design effect and
+    response rate; the allocation then spreads their sum by ``method``.
+    """
+    populations = strata_populations(session, frame)
+    problems = []
+    if not 0 < response_rate <= 1:
+        problems.append(Problem("must be above 0 and at most 1", column="response_rate"))
+    if (total is None) == (margin is None):
+        problems.append(Problem("give either the total n or the target margin", column="total"))
+    if problems:
+        raise ValidationError("the design is not valid", problems)
+    try:
+        if margin is not None:
+            total = sum(
+                min(
+                    population,
+                    required_sample_size(
+                        margin,
+                        confidence,
+                        proportion=0.5,
+                        population=population,
+                        design_effect=design_effect,
+                        response_rate=response_rate,
+                    ).n,
+                )
+                for population in populations.values()
+            )
+        assert total is not None
+        contacts_frame = _frame_object(_contacts(session, frame))
+        allocation = allocate_for_frame(
+            contacts_frame, total, AllocationMethod(method), minimum=minimum
+        )
+    except (SamplingError, ValueError) as error:
+        raise ValidationError(str(error)) from None
+    request: dict[str, object] = {
+        "method": method,
+        "total": total,
+        "margin": margin,
+        "confidence": confidence,
+        "response_rate": response_rate,
+        "minimum": minimum,
+        "design_effect": design_effect,
+    }
+    return AllocationPlan(allocation=allocation, response_rate=response_rate, request=request)
+
+
+def draw_sample(
+    session: orm.Session,
+    frame: SamplingFrame,
+    plan: AllocationPlan,
+    *,
+    seed: str,
+    reserve_batches: int,
+    actor: str,
+) -> SampleDraw:
+    """Draw from a locked frame and create the fieldwork cases.
+
+    The main sample (replicate 0) is released at once; reserve batches wait for
+    :func:`release_reserve`.  Each case gets a token from :mod:`secrets`.
+    """
+    if frame.status != FrameStatus.LOCKED:
+        raise NotEditableError(
+            "lock the frame (and publish its hash) before drawing"
+            if frame.status == FrameStatus.IMPORTED
+            else "a sample was already drawn from this frame"
+        )
+    if not seed.strip():
+        raise ValidationError("the seed is required", [Problem("required", column="seed")])
+    contacts = _contacts(session, frame)
+    frame_object = _frame_object(contacts)
+    try:
+        design = DrawDesign.build(plan.allocation, reserve_batches=reserve_batches)
+        result = draw(frame_object, design, seed.strip())
+    except SamplingError as error:
+        raise ValidationError(str(error)) from None
+    if result.frame_sha256 != frame.sha256:
+        raise ServiceError("the frame changed after it was locked; refusing to draw")
+    protocol = Protocol.from_result(result, frame_object, allocation_request=plan.request)
+    sample_draw = SampleDraw(
+        frame_id=frame.id,
+        seed=seed.strip(),
+        algorithm_version=result.algorithm_version,
+        sample_size=design.sample_size,
+        reserve_batches=reserve_batches,
+        sample_sha256=result.sample_sha256,
+        protocol_json=protocol.to_json(),
+        drawn_by=actor,
+    )
+    session.add(sample_draw)
+    session.flush()
+    now = utc_now()
+    cases = [
+        {
+            "cycle_id": frame.cycle_id,
+            "draw_id": sample_draw.id,
+            "contact_id": contacts[int(position)][0],
+            "token": secrets.token_urlsafe(16),
+            "stratum": contacts[int(position)][2],
+            "replicate": int(replicate),
+            "inclusion_probability": float(probability),
+            "design_weight": float(weight),
+            "released": int(replicate) == 0,
+            "released_at": now if int(replicate) == 0 else None,
+        }
+        for position, replicate, probability, weight in zip(
+            result.rows,
+            result.replicate,
+            result.inclusion_probability,
+            result.design_weight,
+            strict=True,
+        )
+    ]
+    for start in range(0, len(cases), BATCH_SIZE):
+        session.execute(sa.insert(FieldworkCase), cases[start : start + BATCH_SIZE])
+    frame.status = FrameStatus.DRAWN
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="sample.draw",
+        object_type="sample_draw",
+        object_id=sample_draw.id,
+        details={
+            "frame_sha256": frame.sha256,
+            "seed": sample_draw.seed,
+            "sample_sha256": result.sample_sha256,
+            "n": design.sample_size,
+            "reserve_batches": reserve_batches,
+        },
+    )
+    return sample_draw
+
+
+def release_reserve(
+    session: orm.Session, sample_draw: SampleDraw, stratum: str, *, actor: str
+) -> int:
+    """Release the next reserve batch of ``stratum``; returns its replicate number."""
+    next_batch = session.scalar(
+        sa.select(sa.func.min(FieldworkCase.replicate)).where(
+            FieldworkCase.draw_id == sample_draw.id,
+            FieldworkCase.stratum == stratum,
+            FieldworkCase.replicate > 0,
+            FieldworkCase.released.is_(False),
+        )
+    )
+    if next_batch is None:
+        raise ServiceError(f"stratum {stratum!r} has no reserve batch left")
+    count = session.execute(
+        sa.update(FieldworkCase)
+        .where(
+            FieldworkCase.draw_id == sample_draw.id,
+            FieldworkCase.stratum == stratum,
+            FieldworkCase.replicate == next_batch,
+        )
+        .values(released=True, released_at=utc_now())
+    ).rowcount  # type: ignore[attr-defined]
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="sample.release_reserve",
+        object_type="sample_draw",
+        object_id=sample_draw.id,
+        details={"stratum": stratum, "replicate": next_batch, "cases": count},
+    )
+    return int(next_batch)
+
+
+def draw_summary(session: orm.Session, sample_draw: SampleDraw) -> list[dict[str, object]]:
+    """Per stratum: cases per replicate and how many are released."""
+    rows = session.execute(
+        sa.select(
+            FieldworkCase.stratum, FieldworkCase.replicate, FieldworkCase.released, sa.func.count()
+        )
+        .where(FieldworkCase.draw_id == sample_draw.id)
+        .group_by(FieldworkCase.stratum, FieldworkCase.replicate, FieldworkCase.released)
+        .order_by(FieldworkCase.stratum, FieldworkCase.replicate)
+    )
+    summary: dict[str, dict[str, object]] = {}
+    for stratum, replicate, released, count in rows:
+        entry = summary.setdefault(
+            stratum, {"stratum": stratum, "main": 0, "released_batches": 0, "reserve_left": 0}
+        )
+        if replicate == 0:
+            entry["main"] = int(count)
+        elif released:
+            entry["released_batches"] = int(entry["released_batches"]) + 1  # type: ignore[call-overload]
+        else:
+            entry["reserve_left"] = int(entry["reserve_left"]) + 1  # type: ignore[call-overload]
+    return list(summary.values())
+
+
+def add_do_not_call(
+    session: orm.Session,
+    vault: Vault,
+    numbers: Iterable[str],
+    *,
+    source: DoNotCallSource,
+    actor: str,
+) -> int:
+    """Add numbers to the do-not-call list (all or nothing); returns how many were new."""
+    problems = []
+    hashes = []
+    for index, raw in enumerate(numbers, start=1):
+        if not raw.strip():
+            continue
+        try:
+            hashes.append(vault.phone_hash(normalise_phone(raw)))
+        except InvalidPhoneNumber as error:
+            problems.append(Problem(str(error), row=index))
+    if problems:
+        raise ValidationError(f"{len(problems)} invalid number(s); nothing was added", problems)
+    existing = set(
+        session.scalars(
+            sa.select(DoNotCallEntry.phone_hash).where(DoNotCallEntry.phone_hash.in_(hashes))
+        )
+    )
+    new = sorted(set(hashes) - existing)
+    for digest in new:
+        session.add(DoNotCallEntry(phone_hash=digest, source=source, added_by=actor))
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="do_not_call.add",
+        object_type="do_not_call",
+        details={"added": len(new), "source": source.value},
+    )
+    return len(new)
+
+
+def protocol_of(sample_draw: SampleDraw) -> dict[str, object]:
+    result: dict[str, object] = json.loads(sample_draw.protocol_json)
+    return result
