@@ -162,5 +162,14 @@ class FieldworkCase(Base):
     design_weight: Mapped[float] = mapped_column(sa.Float)
     released: Mapped[bool] = mapped_column(default=False)
     released_at: Mapped[datetime | None]
+    #: AAPOR final (or current) disposition code, e.g. "1.1" complete, "3.13"
+    #: no answer; ``None`` until the case is first worked.
+    disposition: Mapped[str | None] = mapped_column(sa.String(8))
+    #: The response this case produced; cleared with ``contact_id`` when
+    #: fieldwork closes (the anonymity promise).
+    response_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("response.id", ondelete="SET NULL"), unique=True
+    )
+    completed_at: Mapped[datetime | None]
 
     draw: Mapped[SampleDraw] = orm.relationship(back_populates="cases")
