@@ -53,9 +53,16 @@ def demo_command(if_empty: bool) -> None:
     if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Cycle)):
         click.echo("demo: the database already has data; nothing loaded.")
     else:
-        demo.load_demo(db.session)
+        from survey.privacy import vault
+        from survey.services.demo_fieldwork import load_fieldwork_demo
+
+        cycle = demo.load_demo(db.session)
+        sample = load_fieldwork_demo(db.session, vault(), cycle)
         db.session.commit()
-        click.echo("demo loaded.")
+        click.echo(
+            f"demo loaded: {len(cycle.units)} units; citizens' sample of "
+            f"{sample.sample_size} drawn with the seed {sample.seed!r}; fieldwork open."
+        )
     click.echo("Demo logins (username / password):")
     for username, _role, description in demo.DEMO_USERS:
         click.echo(f"  {username:<10} / {demo.DEMO_PASSWORD}   {description}")
@@ -103,6 +110,10 @@ def user_create(
 
 
 def init_app(app: Flask) -> None:
+    from survey.sampling_cli import COMMANDS as SAMPLING_COMMANDS
+
+    for command in SAMPLING_COMMANDS:
+        app.cli.add_command(command)
     app.cli.add_command(db_group)
     app.cli.add_command(demo_command)
     app.cli.add_command(user_group)

@@ -1,0 +1,110 @@
+"""The demo's fieldwork: a synthetic citizens' frame, locked and drawn with a published seed."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import orm
+
+from survey.models import Cycle, CycleStatus, SampleDraw
+from survey.privacy import Vault
+from survey.services import cycles, frames
+
+#: District (stratum) → share of the adult population; the eight demo counties.
+DEMO_DISTRICTS = {
+    "东湖区": 0.21,
+    "西城区": 0.17,
+    "江南区": 0.15,
+    "临江县": 0.12,
+    "青山县": 0.10,
+    "白沙县": 0.09,
+    "云溪县": 0.08,
+    "宁远市": 0.08,
+}
+AGE_BANDS = {"18-34": 0.32, "35-59": 0.45, "60+": 0.23}
+MOBILE_PREFIXES = (
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "157",
+    "158",
+    "159",
+    "182",
+    "183",
+    "187",
+    "188",
+    "130",
+    "131",
+    "132",
+    "155",
+    "156",
+    "185",
+    "186",
+    "133",
+    "153",
+    "180",
+    "181",
+    "189",
+    "199",
+    "191",
+)
+
+DEMO_FRAME_SIZE = 30_000
+DEMO_SAMPLE_SIZE = 2_400
+#: The seed is announced after the frame hash: here, a (fictional) lottery draw.
+DEMO_SEED = "福彩双色球 2026135 期: 03 08 15 21 27 30 + 11"
+
+
+def demo_frame_csv(size: int = DEMO_FRAME_SIZE, seed: int = 2026) -> bytes:
+    """A synthetic frame ``id,phone,district,age_band`` with distinct valid mobile numbers."""
+    generator = np.random.default_rng(seed)
+    districts = generator.choice(list(DEMO_DISTRICTS), size=size, p=list(DEMO_DISTRICTS.values()))
+    ages = generator.choice(list(AGE_BANDS), size=size, p=list(AGE_BANDS.values()))
+    prefixes = generator.choice(MOBILE_PREFIXES, size=size)
+    # Distinct 8-digit subscriber parts: sample without replacement from 10^8.
+    subscribers = generator.choice(100_000_000, size=size, replace=False)
+    lines = ["id,phone,district,age_band"]
+    lines += [
+        f"JZ{index:06d},{prefix}{subscriber:08d},{district},{age}"
+        for index, (prefix, subscriber, district, age) in enumerate(
+            zip(prefixes, subscribers, districts, ages, strict=True), start=1
+        )
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def load_fieldwork_demo(session: orm.Session, vault: Vault, cycle: Cycle) -> SampleDraw:
+    """Import, lock and draw the demo frame; then open fieldwork (flushes only)."""
+    citizens = next(group for group in cycle.rater_groups if group.code == "citizens")
+    frame = frames.import_frame(
+        session,
+        vault,
+        cycle,
+        citizens,
+        name="江州市民手机号码抽样框（模拟）",
+        filename="demo-frame.csv",
+        data=demo_frame_csv(),
+        columns=frames.FrameColumns(
+            id_column="id", phone_column="phone", strata_columns=("district",)
+        ),
+        actor="demo",
+    )
+    frames.lock_frame(session, frame, actor="demo")
+    plan = frames.plan_allocation(
+        session,
+        frame,
+        method="proportional",
+        total=DEMO_SAMPLE_SIZE,
+        response_rate=0.35,
+        minimum=100,
+    )
+    sample = frames.draw_sample(
+        session, frame, plan, seed=DEMO_SEED, reserve_batches=2, actor="demo"
+    )
+    cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="demo")
+    return sample

@@ -1,0 +1,127 @@
+"""``minyi frame|sample|dnc`` commands and the demo's fieldwork."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from survey.extensions import db
+from survey.models import Cycle, CycleStatus, FieldworkCase, SampleDraw
+from tests.app.test_frames import frame_csv
+
+
+def test_import_lock_draw_release_on_the_command_line(demo_app: Flask, tmp_path: Path) -> None:
+    runner: FlaskCliRunner = demo_app.test_cli_runner()
+    source = tmp_path / "frame.csv"
+    source.write_bytes(frame_csv())
+    result = runner.invoke(
+        args=[
+            "frame",
+            "import",
+            "1",
+            str(source),
+            "--group",
+            "citizens",
+            "--name",
+            "CLI frame",
+            "--strata",
+            "district,age",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "frame 1 imported: 200 contacts" in result.output
+    result = runner.invoke(args=["frame", "lock", "1"])
+    assert result.exit_code == 0 and "SHA-256" in result.output
+    result = runner.invoke(
+        args=["sample", "draw", "1", "--n", "30", "--reserve", "1", "--seed", "published 01 02 03"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "东湖区 | 18-39" in result.output
+    result = runner.invoke(args=["sample", "release", "1", "临江县 | 40+"])
+    assert result.exit_code == 0, result.output
+    assert "reserve batch 1" in result.output
+    with demo_app.app_context():
+        released = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(FieldworkCase)
+            .where(FieldworkCase.released.is_(True))
+        )
+        assert released == 30 + db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(FieldworkCase)
+            .where(FieldworkCase.stratum == "临江县 | 40+", FieldworkCase.replicate == 1)
+        )
+
+
+def test_bad_frame_on_the_command_line_names_rows(demo_app: Flask, tmp_path: Path) -> None:
+    runner = demo_app.test_cli_runner()
+    source = tmp_path / "frame.csv"
+    source.write_bytes(frame_csv("X9,notaphone,东湖区,40+\n"))
+    result = runner.invoke(
+        args=[
+            "frame",
+            "import",
+            "1",
+            str(source),
+            "--group",
+            "citizens",
+            "--name",
+            "bad",
+            "--strata",
+            "district",
+        ]
+    )
+    assert result.exit_code == 2
+    assert "row 202, column phone" in result.output
+    result = runner.invoke(
+        args=[
+            "frame",
+            "import",
+            "1",
+            str(source),
+            "--group",
+            "nobody",
+            "--name",
+            "bad",
+            "--strata",
+            "district",
+        ]
+    )
+    assert result.exit_code == 2 and "the codes are: citizens" in result.output
+
+
+def test_demo_fieldwork_is_drawn_and_verifiable(demo_app: Flask, tmp_path: Path) -> None:
+    from sampling.cli import main as sampling_cli
+    from survey.privacy import vault
+    from survey.services.demo_fieldwork import DEMO_SAMPLE_SIZE, DEMO_SEED, load_fieldwork_demo
+
+    with demo_app.app_context():
+        cycle = db.session.get(Cycle, 1)
+        assert cycle is not None
+        sample = load_fieldwork_demo(db.session, vault(), cycle)
+        db.session.commit()
+        assert cycle.status == CycleStatus.FIELDING
+        assert sample.sample_size == DEMO_SAMPLE_SIZE and sample.seed == DEMO_SEED
+        main = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(FieldworkCase)
+            .where(FieldworkCase.replicate == 0)
+        )
+        assert main == DEMO_SAMPLE_SIZE
+        draw_id = db.session.scalars(sa.select(SampleDraw.id)).one()
+    client = demo_app.test_client()
+    client.post("/auth/login", data={"username": "auditor", "password": "minyi-demo"})
+    assert client.get("/fieldwork/").status_code == 403
+    client.post("/auth/logout")
+    client.post("/auth/login", data={"username": "pollster", "password": "minyi-demo"})
+    files = {
+        "protocol.json": f"/fieldwork/draws/{draw_id}/protocol.json",
+        "frame.csv": "/fieldwork/frames/1/verification-frame.csv",
+        "sample.csv": f"/fieldwork/draws/{draw_id}/sample.csv",
+    }
+    for name, url in files.items():
+        (tmp_path / name).write_bytes(client.get(url).data)
+    assert sampling_cli(["verify", *(str(tmp_path / name) for name in files)]) == 0
