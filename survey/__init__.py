@@ -44,11 +44,12 @@ def create_app(
 
     telephony.init_app(app)
 
-    from survey import admin, auth, cli, fieldwork, public
+    from survey import admin, auditor, auth, cli, fieldwork, public
 
     auth.init_app(app)
     admin.init_app(app)
     fieldwork.init_app(app)
+    auditor.init_app(app)
     public.init_app(app)
     cli.init_app(app)
     return app

@@ -112,7 +112,9 @@ def user_create(
 def init_app(app: Flask) -> None:
     from survey.sampling_cli import COMMANDS as SAMPLING_COMMANDS
 
-    for command in SAMPLING_COMMANDS:
+    from survey.trust_cli import COMMANDS as TRUST_COMMANDS
+
+    for command in (*SAMPLING_COMMANDS, *TRUST_COMMANDS):
         app.cli.add_command(command)
     app.cli.add_command(db_group)
     app.cli.add_command(demo_command)

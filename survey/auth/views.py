@@ -20,7 +20,7 @@ HOME_BY_ROLE = {
     Role.ADMIN: "admin.dashboard",
     Role.POLLSTER: "fieldwork.index",
     Role.LIAISON: "public.index",
-    Role.AUDITOR: "public.index",
+    Role.AUDITOR: "auditor.overview",
 }
 
 

@@ -19,8 +19,6 @@ from survey.models import (
     Cycle,
     DoNotCallEntry,
     DoNotCallSource,
-    FieldworkCase,
-    FrameContact,
     FrameStatus,
     SampleDraw,
     SamplingFrame,
@@ -276,39 +274,18 @@ def frame_verification_csv(frame_id: int) -> Response:
     frame = _frame(frame_id)
     if frame.status == FrameStatus.IMPORTED:
         abort(409)
-    query = (
-        sa.select(FrameContact.external_id, FrameContact.stratum, FrameContact.size_measure)
-        .where(FrameContact.frame_id == frame.id)
-        .order_by(FrameContact.position)
+    return _csv_response(
+        frame_service.verification_frame_rows(db.session, frame), f"frame-{frame.id}.csv"
     )
-    rows = list(db.session.execute(query))
-    with_size = any(size is not None for _id, _stratum, size in rows)
-    header: list[object] = ["id", "stratum", "size"] if with_size else ["id", "stratum"]
-    body: list[list[object]] = [[i, s, z] if with_size else [i, s] for i, s, z in rows]
-    return _csv_response([header, *body], f"frame-{frame.id}.csv")
 
 
 @bp.get("/draws/<int:draw_id>/sample.csv")
 def draw_sample_csv(draw_id: int) -> Response:
     """The drawn sample without contact data (replicate, then frame order)."""
     sample_draw = _draw(draw_id)
-    query = (
-        sa.select(
-            FrameContact.external_id,
-            FieldworkCase.stratum,
-            FieldworkCase.inclusion_probability,
-            FieldworkCase.design_weight,
-            FieldworkCase.replicate,
-        )
-        .join(FrameContact, FieldworkCase.contact_id == FrameContact.id)
-        .where(FieldworkCase.draw_id == sample_draw.id)
-        .order_by(FieldworkCase.replicate, FrameContact.position)
+    return _csv_response(
+        frame_service.sample_rows(db.session, sample_draw), f"sample-{draw_id}.csv"
     )
-    rows: list[list[object]] = [
-        ["id", "stratum", "inclusion_probability", "design_weight", "replicate"]
-    ]
-    rows += [[i, s, repr(p), repr(w), r] for i, s, p, w, r in db.session.execute(query)]
-    return _csv_response(rows, f"sample-{draw_id}.csv")
 
 
 @bp.post("/do-not-call")

@@ -133,8 +133,9 @@ class SampleDraw(Base):
 class FieldworkCase(Base):
     """A sampled contact to be interviewed (样本户).
 
-    ``contact_id`` links to the phone number; it is cleared when fieldwork
-    closes, which ends every link between a response and a person.
+    ``contact_id`` links to the phone number and stays (the sample must remain
+    verifiable); ``response_id`` links to the answers and is cleared when
+    fieldwork closes, which ends every link between a response and a person.
     """
 
     __tablename__ = "fieldwork_case"

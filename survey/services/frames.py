@@ -602,6 +602,46 @@ def add_do_not_call(
     return len(new)
 
 
+def verification_frame_rows(session: orm.Session, frame: SamplingFrame) -> list[list[object]]:
+    """The frame's canonical columns, header first, without phone numbers.
+
+    With the protocol and :func:`sample_rows` this is all an auditor needs for
+    ``python -m sampling verify``.
+    """
+    query = (
+        sa.select(FrameContact.external_id, FrameContact.stratum, FrameContact.size_measure)
+        .where(FrameContact.frame_id == frame.id)
+        .order_by(FrameContact.position)
+    )
+    rows = list(session.execute(query))
+    with_size = any(size is not None for _id, _stratum, size in rows)
+    header: list[object] = ["id", "stratum", "size"] if with_size else ["id", "stratum"]
+    body: list[list[object]] = [[i, s, z] if with_size else [i, s] for i, s, z in rows]
+    return [header, *body]
+
+
+def sample_rows(session: orm.Session, sample_draw: SampleDraw) -> list[list[object]]:
+    """The drawn sample without contact data, header first (replicate, then frame order)."""
+    query = (
+        sa.select(
+            FrameContact.external_id,
+            FieldworkCase.stratum,
+            FieldworkCase.inclusion_probability,
+            FieldworkCase.design_weight,
+            FieldworkCase.replicate,
+        )
+        .join(FrameContact, FieldworkCase.contact_id == FrameContact.id)
+        .where(FieldworkCase.draw_id == sample_draw.id)
+        .order_by(FieldworkCase.replicate, FrameContact.position)
+    )
+    header: list[object] = ["id", "stratum", "inclusion_probability", "design_weight", "replicate"]
+    # repr() keeps every digit of the floats, so the file round-trips exactly.
+    body: list[list[object]] = [
+        [i, s, repr(p), repr(w), r] for i, s, p, w, r in session.execute(query)
+    ]
+    return [header, *body]
+
+
 def protocol_of(sample_draw: SampleDraw) -> dict[str, object]:
     result: dict[str, object] = json.loads(sample_draw.protocol_json)
     return result

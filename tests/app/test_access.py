@@ -19,6 +19,7 @@ ROLES = ("admin", "pollster", "liaison", "auditor")
 RULES: dict[str, set[str]] = {
     "admin": {"admin"},
     "fieldwork": {"admin", "pollster"},
+    "auditor": {"admin", "auditor"},
 }
 #: Endpoints (or blueprints, ending in ".") open to everyone.
 PUBLIC = {"static", "set_language", "public.", "auth."}
@@ -80,7 +81,7 @@ def test_roles_are_refused_outside_their_areas(
     assert checked > 0 or username == "admin"
 
 
-@pytest.mark.parametrize("username", ["admin", "pollster"])
+@pytest.mark.parametrize("username", ["admin", "pollster", "auditor"])
 def test_admitted_roles_may_open_their_pages(
     demo_app: Flask, demo_client: FlaskClient, username: str
 ) -> None:

@@ -1,0 +1,96 @@
+"""Auditor pages (纪检、人大观察员): read-only; verify the audit log and re-run draws."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, render_template, request
+from werkzeug.wrappers import Response
+
+from survey.auth.access import require_roles
+from survey.extensions import db
+from survey.models import AuditLogEntry, FrameStatus, Role, SampleDraw, SamplingFrame
+from survey.services import audit
+from survey.services import frames as frame_service
+
+bp = Blueprint("auditor", __name__, url_prefix="/auditor")
+PAGE_SIZE = 50
+
+
+@bp.before_request
+def restrict_to_auditors() -> Any:
+    return require_roles(Role.AUDITOR, Role.ADMIN)
+
+
+@bp.get("/")
+def overview() -> str:
+    draws = db.session.scalars(sa.select(SampleDraw).order_by(SampleDraw.id.desc())).all()
+    return render_template(
+        "auditor/overview.html",
+        broken=audit.verify_chain(db.session),
+        entries=db.session.scalar(sa.select(sa.func.count()).select_from(AuditLogEntry)),
+        draws=draws,
+    )
+
+
+@bp.get("/audit-log")
+def audit_log() -> str:
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    entries = db.session.scalars(
+        sa.select(AuditLogEntry)
+        .order_by(AuditLogEntry.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1)
+    ).all()
+    return render_template(
+        "auditor/audit_log.html",
+        entries=entries[:PAGE_SIZE],
+        page=page,
+        has_next=len(entries) > PAGE_SIZE,
+    )
+
+
+def _csv(rows: list[list[object]], filename: str) -> Response:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )
+
+
+def _draw(draw_id: int) -> SampleDraw:
+    sample_draw = db.session.get(SampleDraw, draw_id)
+    if sample_draw is None:
+        abort(404)
+    return sample_draw
+
+
+@bp.get("/draws/<int:draw_id>/protocol.json")
+def protocol(draw_id: int) -> Response:
+    return Response(
+        _draw(draw_id).protocol_json,
+        mimetype="application/json",
+        headers={"Content-Disposition": f"attachment; filename=draw-{draw_id}-protocol.json"},
+    )
+
+
+@bp.get("/frames/<int:frame_id>/frame.csv")
+def frame_csv(frame_id: int) -> Response:
+    frame = db.session.get(SamplingFrame, frame_id)
+    if frame is None or frame.status == FrameStatus.IMPORTED:
+        abort(404)
+    return _csv(frame_service.verification_frame_rows(db.session, frame), f"frame-{frame_id}.csv")
+
+
+@bp.get("/draws/<int:draw_id>/sample.csv")
+def sample_csv(draw_id: int) -> Response:
+    return _csv(frame_service.sample_rows(db.session, _draw(draw_id)), f"sample-{draw_id}.csv")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
