@@ -84,7 +84,7 @@ def test_db_upgrade_from_scratch_through_the_installed_command(tmp_path: Path) -
         cwd=tmp_path,
     )
     assert demo.returncode == 0, demo.stderr
-    assert "demo loaded." in demo.stdout
+    assert "demo loaded:" in demo.stdout
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
     with engine.connect() as connection:
         assert connection.scalar(sa.text("SELECT count(*) FROM unit")) == 44
