@@ -39,6 +39,17 @@ def default_config(app: Flask) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "IMPORT_MAX_ROWS": 100_000,
         "TELEPHONY": "simulated",
+        # Closing fieldwork deletes the contact ↔ response links (the anonymity promise).
+        "UNLINK_RESPONSES_ON_CLOSE": True,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Respondent pages (survey.respondent): per client IP, and per poster code.
+        "RATELIMIT_RESPONDENT_IP": "120 per minute",
+        "RATELIMIT_SMS_IP": "10 per hour",
+        "RATELIMIT_SMS_POSTER": "300 per hour",
+        # Public base URL printed in QR codes and letters, e.g. https://minyi.example.gov.cn;
+        # empty: the address the request came in on.
+        "PUBLIC_BASE_URL": "",
     }
 
 

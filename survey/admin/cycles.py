@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -123,7 +123,13 @@ def cycle_transition(cycle_id: int) -> Response:
         flash(_("Unknown status."), "error")
         return redirect(url_for("admin.cycle_detail", cycle_id=cycle.id))
     try:
-        cycle_service.transition_cycle(db.session, cycle, target, actor=actor())
+        cycle_service.transition_cycle(
+            db.session,
+            cycle,
+            target,
+            actor=actor(),
+            unlink_responses=current_app.config["UNLINK_RESPONSES_ON_CLOSE"],
+        )
     except ServiceError as error:
         report(error)
         return redirect(url_for("admin.cycle_detail", cycle_id=cycle_id))

@@ -166,9 +166,19 @@ def update_cycle(
 
 
 def transition_cycle(
-    session: orm.Session, cycle: Cycle, target: CycleStatus, *, actor: str
+    session: orm.Session,
+    cycle: Cycle,
+    target: CycleStatus,
+    *,
+    actor: str,
+    unlink_responses: bool = True,
 ) -> Cycle:
-    """Move a cycle to ``target`` if the transition is allowed (see ``ALLOWED_TRANSITIONS``)."""
+    """Move a cycle to ``target`` if the transition is allowed (see ``ALLOWED_TRANSITIONS``).
+
+    Closing fieldwork deletes every link between a sampled contact and a
+    response (``unlink_responses``, the anonymity promise shown to respondents),
+    unless the cycle's configuration keeps it.
+    """
     if not cycle.can_transition_to(target):
         raise TransitionError(f"cannot change a {cycle.status.value} cycle to {target.value}")
     problems = setup_problems(cycle) if target == CycleStatus.FIELDING else []
@@ -176,6 +186,9 @@ def transition_cycle(
         raise TransitionError("the cycle is not ready for fieldwork", problems)
     previous = cycle.status
     cycle.status = target
+    unlinked = 0
+    if target == CycleStatus.CLOSED and unlink_responses:
+        unlinked = unlink_responses_from_contacts(session, cycle)
     session.flush()
     audit.record(
         session,
@@ -183,9 +196,21 @@ def transition_cycle(
         action="cycle.transition",
         object_type="cycle",
         object_id=cycle.id,
-        details={"from": previous.value, "to": target.value},
+        details={"from": previous.value, "to": target.value, "responses_unlinked": unlinked},
     )
     return cycle
+
+
+def unlink_responses_from_contacts(session: orm.Session, cycle: Cycle) -> int:
+    """Forget which sampled contact gave which response; returns how many links went."""
+    from survey.models import FieldworkCase
+
+    result = session.execute(
+        sa.update(FieldworkCase)
+        .where(FieldworkCase.cycle_id == cycle.id, FieldworkCase.response_id.is_not(None))
+        .values(response_id=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def setup_problems(cycle: Cycle) -> list[Problem]:
