@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DecimalField
 from wtforms.validators import InputRequired, NumberRange
@@ -64,90 +66,80 @@ def row_sums(form: FlaskForm, cycle: Cycle, columns: Sequence[Any]) -> dict[int,
     return sums
 
 
-def _rater_page(cycle: Cycle, form: FlaskForm | None = None) -> str:
-    current = {
-        (w.category_id, w.rater_group_id): w.weight
-        for c in cycle.categories
-        for w in c.rater_group_weights
-    }
-    form = form or weight_matrix_form(cycle, cycle.rater_groups, current)
+@dataclass(frozen=True)
+class WeightPage:
+    """One weight-matrix page: which matrix, its title, its endpoints and presets."""
+
+    kind: weight_service.WeightMatrix
+    title: Any
+    endpoint: str
+    presets: dict[str, dict[str, float]] | None = None
+    preset_labels: dict[str, str] | None = None
+
+
+RATER_PAGE = WeightPage(
+    weight_service.RATER_GROUP_WEIGHTS, _l("Rater groups and weights"), "admin.rater_weights"
+)
+COMPONENT_PAGE = WeightPage(
+    weight_service.COMPONENT_WEIGHTS,
+    _l("Score components and weights"),
+    "admin.component_weights",
+    presets.COMPONENT_PRESETS,
+    presets.COMPONENT_PRESET_LABELS,
+)
+
+
+def _page(cycle: Cycle, page: WeightPage, form: FlaskForm | None = None) -> str:
+    columns = page.kind.columns(cycle)
+    form = form or weight_matrix_form(cycle, columns, page.kind.current(cycle))
     return render_template(
         "admin/weights.html",
         cycle=cycle,
-        columns=cycle.rater_groups,
+        columns=columns,
         form=form,
-        row_sums=row_sums(form, cycle, cycle.rater_groups),
+        row_sums=row_sums(form, cycle, columns),
         field_name=field_name,
-        title=_("Rater groups and weights"),
-        action=url_for("admin.rater_weights_save", cycle_id=cycle.id),
-        presets=None,
+        title=str(page.title),
+        action=url_for(page.endpoint + "_save", cycle_id=cycle.id),
+        presets=page.presets,
+        preset_labels=page.preset_labels,
     )
+
+
+def _save(cycle_id: int, page: WeightPage) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    columns = page.kind.columns(cycle)
+    form = weight_matrix_form(cycle, columns, {})
+    if not form.validate_on_submit():
+        flash(_("Every weight must be a number between 0 and 1."), "error")
+        return _page(cycle, page, form), 400
+    try:
+        weight_service.set_weights(
+            db.session, cycle, page.kind, _matrix(form, cycle, columns), actor=actor()
+        )
+    except ServiceError as error:
+        report(error)
+        return _page(cycle, page, form), 400
+    db.session.commit()
+    flash(_("Weights saved."), "success")
+    return redirect(url_for(page.endpoint, cycle_id=cycle.id))
 
 
 @bp.get("/cycles/<int:cycle_id>/rater-groups")
 def rater_weights(cycle_id: int) -> str:
-    return _rater_page(get_cycle(cycle_id))
+    return _page(get_cycle(cycle_id), RATER_PAGE)
 
 
 @bp.post("/cycles/<int:cycle_id>/rater-groups")
 def rater_weights_save(cycle_id: int) -> ViewResult:
-    cycle = get_cycle(cycle_id)
-    form = weight_matrix_form(cycle, cycle.rater_groups, {})
-    if not form.validate_on_submit():
-        flash(_("Every weight must be a number between 0 and 1."), "error")
-        return _rater_page(cycle, form), 400
-    try:
-        weight_service.set_rater_group_weights(
-            db.session, cycle, _matrix(form, cycle, cycle.rater_groups), actor=actor()
-        )
-    except ServiceError as error:
-        report(error)
-        return _rater_page(cycle, form), 400
-    db.session.commit()
-    flash(_("Weights saved."), "success")
-    return redirect(url_for("admin.rater_weights", cycle_id=cycle.id))
-
-
-def _component_page(cycle: Cycle, form: FlaskForm | None = None) -> str:
-    current = {
-        (w.category_id, w.component_id): w.weight
-        for c in cycle.categories
-        for w in c.component_weights
-    }
-    form = form or weight_matrix_form(cycle, cycle.components, current)
-    return render_template(
-        "admin/weights.html",
-        cycle=cycle,
-        columns=cycle.components,
-        form=form,
-        row_sums=row_sums(form, cycle, cycle.components),
-        field_name=field_name,
-        title=_("Score components and weights"),
-        action=url_for("admin.component_weights_save", cycle_id=cycle.id),
-        presets=presets.COMPONENT_PRESETS,
-        preset_labels=presets.COMPONENT_PRESET_LABELS,
-    )
+    return _save(cycle_id, RATER_PAGE)
 
 
 @bp.get("/cycles/<int:cycle_id>/components")
 def component_weights(cycle_id: int) -> str:
-    return _component_page(get_cycle(cycle_id))
+    return _page(get_cycle(cycle_id), COMPONENT_PAGE)
 
 
 @bp.post("/cycles/<int:cycle_id>/components")
 def component_weights_save(cycle_id: int) -> ViewResult:
-    cycle = get_cycle(cycle_id)
-    form = weight_matrix_form(cycle, cycle.components, {})
-    if not form.validate_on_submit():
-        flash(_("Every weight must be a number between 0 and 1."), "error")
-        return _component_page(cycle, form), 400
-    try:
-        weight_service.set_component_weights(
-            db.session, cycle, _matrix(form, cycle, cycle.components), actor=actor()
-        )
-    except ServiceError as error:
-        report(error)
-        return _component_page(cycle, form), 400
-    db.session.commit()
-    flash(_("Weights saved."), "success")
-    return redirect(url_for("admin.component_weights", cycle_id=cycle.id))
+    return _save(cycle_id, COMPONENT_PAGE)

@@ -28,7 +28,13 @@ class RaterGroup(Base):
     """Citizens, service recipients, deputies and members, leaders, subordinate bodies."""
 
     __tablename__ = "rater_group"
-    __table_args__ = (sa.UniqueConstraint("cycle_id", "code"),)
+    __table_args__ = (
+        sa.UniqueConstraint("cycle_id", "code"),
+        sa.CheckConstraint(
+            "units_per_respondent IS NULL OR units_per_respondent >= 1",
+            name="units_per_respondent_positive",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cycle_id: Mapped[int] = mapped_column(sa.ForeignKey("cycle.id", ondelete="CASCADE"))
@@ -38,6 +44,10 @@ class RaterGroup(Base):
         enum_column(SamplingKind, "sampling_kind"), default=SamplingKind.PROBABILITY
     )
     position: Mapped[int] = mapped_column(default=0)
+    #: Units one respondent rates (每人评价单位数), drawn per respondent by
+    #: ``survey.services.responses.assigned_units``; ``None`` = every unit the
+    #: group rates (listed groups such as deputies).
+    units_per_respondent: Mapped[int | None]
 
     cycle: Mapped[Cycle] = orm.relationship(back_populates="rater_groups")
     weights: Mapped[list[RaterGroupWeight]] = orm.relationship(
@@ -49,7 +59,7 @@ class RaterGroupWeight(Base):
     """Weight of a rater group in the social-recognition score of one unit category.
 
     The weights of one category sum to 1; that cross-row rule is checked by
-    :func:`survey.services.weights.set_rater_group_weights`.
+    :func:`survey.services.weights.set_weights`.
     """
 
     __tablename__ = "rater_group_weight"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import orm
 
@@ -12,6 +14,7 @@ from survey.models import (
     Cycle,
     Item,
     RaterGroupWeight,
+    UnitCategory,
 )
 from survey.services import audit
 from survey.services.errors import NotEditableError, Problem, ValidationError
@@ -32,20 +35,54 @@ def _check_row(label: str, weights: Mapping[str, float]) -> list[Problem]:
     return problems
 
 
+@dataclass(frozen=True)
+class WeightMatrix:
+    """A per-category weight set: which columns it has and where its weights live."""
+
+    label: str
+    action: str
+    columns: Callable[[Cycle], Sequence[Any]]
+    weights: Callable[[UnitCategory], list[Any]]
+    column_of: Callable[[Any], Any]
+    make: Callable[[Any, float], Any]
+
+    def current(self, cycle: Cycle) -> dict[tuple[int, int], float]:
+        """``{(category_id, column_id): weight}`` as stored."""
+        return {
+            (category.id, self.column_of(w).id): w.weight
+            for category in cycle.categories
+            for w in self.weights(category)
+        }
+
+
+RATER_GROUP_WEIGHTS = WeightMatrix(
+    label="rater-group weights",
+    action="weights.rater_groups",
+    columns=lambda cycle: cycle.rater_groups,
+    weights=lambda category: category.rater_group_weights,
+    column_of=lambda weight: weight.rater_group,
+    make=lambda group, value: RaterGroupWeight(rater_group=group, weight=value),
+)
+COMPONENT_WEIGHTS = WeightMatrix(
+    label="component weights",
+    action="weights.components",
+    columns=lambda cycle: cycle.components,
+    weights=lambda category: category.component_weights,
+    column_of=lambda weight: weight.component,
+    make=lambda component, value: ComponentWeight(component=component, weight=value),
+)
+
+
 def weight_problems(cycle: Cycle) -> list[Problem]:
     """Every category whose rater-group or component weights do not sum to 1, and the items."""
     problems: list[Problem] = []
     for category in cycle.categories:
-        if cycle.rater_groups:
-            problems += _check_row(
-                f"rater-group weights of {category.name}",
-                {w.rater_group.name: w.weight for w in category.rater_group_weights},
-            )
-        if cycle.components:
-            problems += _check_row(
-                f"component weights of {category.name}",
-                {w.component.name: w.weight for w in category.component_weights},
-            )
+        for kind in (RATER_GROUP_WEIGHTS, COMPONENT_WEIGHTS):
+            if kind.columns(cycle):
+                problems += _check_row(
+                    f"{kind.label} of {category.name}",
+                    {kind.column_of(w).name: w.weight for w in kind.weights(category)},
+                )
     if cycle.items:
         problems += _check_row("item weights", {item.name: item.weight for item in cycle.items})
     return problems
@@ -58,75 +95,39 @@ def _require_editable(cycle: Cycle) -> None:
         )
 
 
-def set_rater_group_weights(
+def set_weights(
     session: orm.Session,
     cycle: Cycle,
+    kind: WeightMatrix,
     matrix: Mapping[tuple[int, int], float],
     *,
     actor: str,
 ) -> None:
-    """Replace the rater-group weights: ``matrix[(category_id, rater_group_id)] = weight``.
+    """Replace a weight matrix: ``matrix[(category_id, column_id)] = weight``.
 
     Every category row must sum to 1; otherwise nothing changes.
     """
     _require_editable(cycle)
+    columns = kind.columns(cycle)
     problems: list[Problem] = []
     for category in cycle.categories:
-        row = {group.name: matrix.get((category.id, group.id), 0.0) for group in cycle.rater_groups}
-        problems += _check_row(f"rater-group weights of {category.name}", row)
+        row = {column.name: matrix.get((category.id, column.id), 0.0) for column in columns}
+        problems += _check_row(f"{kind.label} of {category.name}", row)
     if problems:
-        raise ValidationError("the rater-group weights are not valid", problems)
+        raise ValidationError(f"the {kind.label} are not valid", problems)
     for category in cycle.categories:
-        existing = {w.rater_group_id: w for w in category.rater_group_weights}
-        for group in cycle.rater_groups:
-            value = matrix.get((category.id, group.id), 0.0)
-            if group.id in existing:
-                existing[group.id].weight = value
+        existing = {kind.column_of(w).id: w for w in kind.weights(category)}
+        for column in columns:
+            value = matrix.get((category.id, column.id), 0.0)
+            if column.id in existing:
+                existing[column.id].weight = value
             else:
-                category.rater_group_weights.append(
-                    RaterGroupWeight(rater_group=group, weight=value)
-                )
+                kind.weights(category).append(kind.make(column, value))
     session.flush()
     audit.record(
         session,
         actor=actor,
-        action="weights.rater_groups",
-        object_type="cycle",
-        object_id=cycle.id,
-        details={f"{c}:{g}": w for (c, g), w in sorted(matrix.items())},
-    )
-
-
-def set_component_weights(
-    session: orm.Session,
-    cycle: Cycle,
-    matrix: Mapping[tuple[int, int], float],
-    *,
-    actor: str,
-) -> None:
-    """Replace the component weights: ``matrix[(category_id, component_id)] = weight``."""
-    _require_editable(cycle)
-    problems: list[Problem] = []
-    for category in cycle.categories:
-        row = {c.name: matrix.get((category.id, c.id), 0.0) for c in cycle.components}
-        problems += _check_row(f"component weights of {category.name}", row)
-    if problems:
-        raise ValidationError("the component weights are not valid", problems)
-    for category in cycle.categories:
-        existing = {w.component_id: w for w in category.component_weights}
-        for component in cycle.components:
-            value = matrix.get((category.id, component.id), 0.0)
-            if component.id in existing:
-                existing[component.id].weight = value
-            else:
-                category.component_weights.append(
-                    ComponentWeight(component=component, weight=value)
-                )
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="weights.components",
+        action=kind.action,
         object_type="cycle",
         object_id=cycle.id,
         details={f"{c}:{k}": w for (c, k), w in sorted(matrix.items())},
