@@ -32,10 +32,11 @@ def create_app(
     config.load_config(app, test_config)
 
     from survey import database, i18n, privacy, security
-    from survey.extensions import csrf
+    from survey.extensions import csrf, limiter
 
     database.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     privacy.init_app(app)
@@ -44,12 +45,23 @@ def create_app(
 
     telephony.init_app(app)
 
-    from survey import admin, auditor, auth, cli, fieldwork, public
+    from survey import admin, auditor, auth, cli, fieldwork, public, respondent
 
     auth.init_app(app)
     admin.init_app(app)
     fieldwork.init_app(app)
     auditor.init_app(app)
     public.init_app(app)
+    from survey import liaison, office, results
+
+    results.init_app(app)
+    office.init_app(app)
+    liaison.init_app(app)
+    respondent.init_app(app)
+    from survey import cati
+    from survey import telephony as telephony_webhooks
+
+    telephony_webhooks.init_app(app)
+    cati.init_app(app)
     cli.init_app(app)
     return app

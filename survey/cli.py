@@ -55,17 +55,24 @@ def demo_command(if_empty: bool) -> None:
     else:
         from survey.privacy import vault
         from survey.services.demo_fieldwork import load_fieldwork_demo
+        from survey.services.synthetic import load_results_demo
 
         cycle = demo.load_demo(db.session)
         sample = load_fieldwork_demo(db.session, vault(), cycle)
+        previous = load_results_demo(db.session)
         db.session.commit()
         click.echo(
-            f"demo loaded: {len(cycle.units)} units; citizens' sample of "
+            f"demo loaded: {len(cycle.units)} units; the 2025 results published "
+            f"(snapshot {previous.id}); citizens' sample of "
             f"{sample.sample_size} drawn with the seed {sample.seed!r}; fieldwork open."
         )
     click.echo("Demo logins (username / password):")
     for username, _role, description in demo.DEMO_USERS:
         click.echo(f"  {username:<10} / {demo.DEMO_PASSWORD}   {description}")
+    from survey.services.posters import demo_links
+
+    for line in demo_links(db.session, "http://127.0.0.1:5000"):
+        click.echo(line)
 
 
 @click.group("user", cls=AppGroup)
@@ -111,11 +118,17 @@ def user_create(
 
 def init_app(app: Flask) -> None:
     from survey.sampling_cli import COMMANDS as SAMPLING_COMMANDS
-
     from survey.trust_cli import COMMANDS as TRUST_COMMANDS
 
     for command in (*SAMPLING_COMMANDS, *TRUST_COMMANDS):
         app.cli.add_command(command)
     app.cli.add_command(db_group)
+    from survey.results_cli import COMMANDS as RESULTS_COMMANDS
+
+    for command in RESULTS_COMMANDS:
+        app.cli.add_command(command)
     app.cli.add_command(demo_command)
     app.cli.add_command(user_group)
+    from survey.worker import worker_command
+
+    app.cli.add_command(worker_command)

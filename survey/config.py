@@ -41,6 +41,8 @@ def default_config(app: Flask) -> dict[str, Any]:
         "TELEPHONY": "simulated",
         # Closing fieldwork deletes the contact ↔ response links (the anonymity promise).
         "UNLINK_RESPONSES_ON_CLOSE": True,
+        # Explicit, because the limiter would otherwise keep the last app's choice.
+        "RATELIMIT_ENABLED": True,
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         # Respondent pages (survey.respondent): per client IP, and per poster code.

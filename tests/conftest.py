@@ -95,10 +95,16 @@ class Templates:
         app = create_app(_test_config(url if backend == "sqlite" else _pg_url(url)))
         with app.app_context():
             upgrade_engine(db.engine)
-            if content == "demo":
+            if content in ("demo", "results"):
                 from survey.services.demo import load_demo
 
                 load_demo(db.session)
+                db.session.commit()
+            if content == "results":
+                # The demo plus a published previous cycle (issue 7).
+                from survey.services.synthetic import ensure_results_demo
+
+                ensure_results_demo(db.session)
                 db.session.commit()
             db.session.close()
             for engine in db.engines.values():
@@ -161,6 +167,25 @@ def database_url(templates: Templates, backend: str, tmp_path: Path) -> Iterator
 def demo_database_url(templates: Templates, backend: str, tmp_path: Path) -> Iterator[str]:
     """A fresh database holding the demo prefecture."""
     yield from _fresh_database(templates, backend, "demo", tmp_path)
+
+
+@pytest.fixture
+def results_database_url(templates: Templates, backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database holding the demo and a published results snapshot."""
+    yield from _fresh_database(templates, backend, "results", tmp_path)
+
+
+@pytest.fixture
+def results_app(results_database_url: str) -> Iterator[Flask]:
+    yield from _make_app(results_database_url)
+
+
+@pytest.fixture
+def results_session(results_app: Flask) -> Iterator[Any]:
+    from survey.extensions import db
+
+    with results_app.app_context():
+        yield db.session
 
 
 @pytest.fixture

@@ -22,6 +22,9 @@ def restrict_to_pollsters() -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from survey.fieldwork import sampling_views  # noqa: F401
+    from survey.fieldwork import (
+        printables_views,  # noqa: F401
+        sampling_views,  # noqa: F401
+    )
 
     app.register_blueprint(bp)

@@ -2,6 +2,7 @@
 
 from survey.models.audit import AuditLogEntry
 from survey.models.base import Base
+from survey.models.collection import Poster, PosterVerification, ResponseDraft
 from survey.models.cycle import (
     ALLOWED_TRANSITIONS,
     Cycle,
@@ -12,6 +13,19 @@ from survey.models.cycle import (
 from survey.models.questionnaire import Item, ScaleLevel
 from survey.models.rater import RaterGroup, RaterGroupWeight, SamplingKind
 from survey.models.response import Answer, Channel, Comment, Response
+from survey.models.results import (
+    Appeal,
+    AppealAttachment,
+    AppealStatus,
+    Ballot,
+    BallotToken,
+    BallotVote,
+    ComponentImport,
+    ComponentValue,
+    Official,
+    Rectification,
+    ResultSnapshot,
+)
 from survey.models.sampling import (
     DoNotCallEntry,
     DoNotCallSource,
@@ -22,16 +36,38 @@ from survey.models.sampling import (
     SamplingFrame,
 )
 from survey.models.scoring import ComponentWeight, ScoreComponent
+from survey.models.telephony import (
+    CallAttempt,
+    CallbackStatus,
+    CallMode,
+    CaseSchedule,
+    IvrStep,
+    PhoneSettings,
+    QualityCallback,
+    ScheduleState,
+)
 from survey.models.unit import Unit, UnitCategory
 from survey.models.user import Role, User
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "Answer",
+    "Appeal",
+    "AppealAttachment",
+    "AppealStatus",
     "AuditLogEntry",
+    "Ballot",
+    "BallotToken",
+    "BallotVote",
     "Base",
+    "CallAttempt",
+    "CallMode",
+    "CallbackStatus",
+    "CaseSchedule",
     "Channel",
     "Comment",
+    "ComponentImport",
+    "ComponentValue",
     "ComponentWeight",
     "Cycle",
     "CycleStatus",
@@ -42,15 +78,25 @@ __all__ = [
     "FrameContact",
     "FrameStatus",
     "Item",
+    "IvrStep",
+    "Official",
+    "PhoneSettings",
+    "Poster",
+    "PosterVerification",
+    "QualityCallback",
     "RaterGroup",
     "RaterGroupWeight",
+    "Rectification",
     "Response",
+    "ResponseDraft",
+    "ResultSnapshot",
     "Role",
     "SampleDraw",
     "SamplingFrame",
     "SamplingKind",
     "ScaleLevel",
     "ScalePreset",
+    "ScheduleState",
     "ScoreComponent",
     "Unit",
     "UnitCategory",

@@ -202,9 +202,14 @@ def transition_cycle(
 
 
 def unlink_responses_from_contacts(session: orm.Session, cycle: Cycle) -> int:
-    """Forget which sampled contact gave which response; returns how many links went."""
-    from survey.models import FieldworkCase
+    """Forget which sampled contact gave which response; returns how many links went.
 
+    Unsubmitted drafts go too: they are tied to a case or a verified phone.
+    """
+    from survey.models import FieldworkCase
+    from survey.services.responses import purge_drafts
+
+    purge_drafts(session, cycle.id)
     result = session.execute(
         sa.update(FieldworkCase)
         .where(FieldworkCase.cycle_id == cycle.id, FieldworkCase.response_id.is_not(None))

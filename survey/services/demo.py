@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import orm
 
 from survey.models import Cycle, Role, Unit
-from survey.services import cycles, users
+from survey.services import cycles, posters, users
 
 DEMO_PASSWORD = "minyi-demo"
 
@@ -115,4 +115,5 @@ def load_demo(session: orm.Session, *, year: int = 2026) -> Cycle:
             unit_id=liaison_unit.id if role == Role.LIAISON else None,
             display_name=description.split(" ")[0],
         )
+    posters.load_collection_demo(session, cycle)
     return cycle

@@ -20,9 +20,21 @@ RULES: dict[str, set[str]] = {
     "admin": {"admin"},
     "fieldwork": {"admin", "pollster"},
     "auditor": {"admin", "auditor"},
+    "cati": {"admin", "pollster"},
+    "office": {"admin"},
+    "liaison": {"liaison"},
 }
 #: Endpoints (or blueprints, ending in ".") open to everyone.
 PUBLIC = {"static", "set_language", "public.", "auth."}
+#: Twilio webhooks: no session, every request must carry a valid X-Twilio-Signature
+#: (tests/app/test_phone_ivr.py checks the 403s).
+PUBLIC.add("telephony.")
+#: Respondent pages (/s/<token>, /q/<code>): the token, or the poster plus an
+#: SMS-verified phone, is the credential (tests/app/test_respondent_*.py).
+PUBLIC.add("respondent.")
+#: Published results (GET only) and the democratic-evaluation ballot, whose
+#: single-use token is the credential (tests/app/test_results_*.py).
+PUBLIC.update({"results.", "results_api.", "ballot."})
 
 
 def _blueprint(endpoint: str) -> str:

@@ -14,7 +14,7 @@ from flask.testing import FlaskCliRunner
 
 from survey.database import alembic_config
 from survey.extensions import db
-from survey.models import Cycle, RaterGroup, Role, Unit, UnitCategory, User
+from survey.models import Cycle, CycleStatus, Role, UnitCategory, User
 from survey.services.demo import DEMO_UNITS
 
 
@@ -23,12 +23,15 @@ def test_demo_loads_a_prefecture(app: Flask, runner: FlaskCliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert "admin      / minyi-demo" in result.output
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Cycle)) == 1
-        units = db.session.scalar(sa.select(sa.func.count()).select_from(Unit))
-        assert units == sum(len(v) for v in DEMO_UNITS.values()) == 44
-        categories = db.session.scalars(sa.select(UnitCategory.name)).all()
-        assert len(categories) == 8
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(RaterGroup)) == 5
+        # The 2026 cycle in fieldwork, and the published 2025 cycle it compares against.
+        cycles = {c.year: c for c in db.session.scalars(sa.select(Cycle))}
+        assert sorted(cycles) == [2025, 2026]
+        assert cycles[2026].status == CycleStatus.FIELDING
+        assert cycles[2025].status == CycleStatus.PUBLISHED
+        current = cycles[2026]
+        assert len(current.units) == sum(len(v) for v in DEMO_UNITS.values()) == 44
+        assert len(current.categories) == 8
+        assert len(current.rater_groups) == 5
         roles = set(db.session.scalars(sa.select(User.role)))
         assert roles == set(Role)
         empty = db.session.scalars(sa.select(UnitCategory).where(~UnitCategory.units.any())).all()
@@ -36,7 +39,7 @@ def test_demo_loads_a_prefecture(app: Flask, runner: FlaskCliRunner) -> None:
     again = runner.invoke(args=["demo", "--if-empty"])
     assert "nothing loaded" in again.output
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Cycle)) == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Cycle)) == 2
 
 
 def test_user_create(app: Flask, runner: FlaskCliRunner) -> None:
@@ -87,7 +90,7 @@ def test_db_upgrade_from_scratch_through_the_installed_command(tmp_path: Path) -
     assert "demo loaded:" in demo.stdout
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
     with engine.connect() as connection:
-        assert connection.scalar(sa.text("SELECT count(*) FROM unit")) == 44
+        assert connection.scalar(sa.text("SELECT count(*) FROM unit WHERE cycle_id = 1")) == 44
         head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
         assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
     engine.dispose()

@@ -1,0 +1,22 @@
+"""merge citizen, phone and results channels
+
+Revision ID: 0007
+Revises: 0004, 0005, 0006
+Create Date: 2026-11-22 04:51:29.373888
+"""
+
+from collections.abc import Sequence
+
+
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = ("0004", "0005", "0006")
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,55 @@
+"""Forms of the office results pages."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    FloatField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from sampling.grading import PRESETS
+
+
+class PublishForm(FlaskForm):
+    grade_scheme = SelectField(
+        _l("Grade scheme"),
+        choices=[SelectChoice(name, name) for name in PRESETS],
+        default="teams-15-80-5",
+    )
+    decision = StringField(
+        _l("Decision for units with rater groups below the minimum"),
+        validators=[Optional(), Length(max=500)],
+        description=_l("Leave empty to refuse publication while such units exist."),
+    )
+
+
+class DecideForm(FlaskForm):
+    outcome = RadioField(
+        _l("Decision"),
+        choices=[SelectChoice("rejected", _l("Reject")), SelectChoice("upheld", _l("Uphold"))],
+        validators=[DataRequired()],
+    )
+    reason = TextAreaField(_l("Written reason"), validators=[DataRequired(), Length(max=5000)])
+    component = SelectField(_l("Correct component (optional)"), choices=[], validate_choice=False)
+    score = FloatField(_l("Corrected score"), validators=[Optional(), NumberRange(min=0, max=100)])
+    vetoed = BooleanField(_l("Constraint indicator failed (veto)"))
+
+
+class OfficialForm(FlaskForm):
+    unit = SelectField(_l("Unit"), choices=[], validate_choice=False)
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    title = StringField(_l("Position"), validators=[Optional(), Length(max=100)])
+
+
+class TokensForm(FlaskForm):
+    unit = SelectField(_l("Unit"), choices=[], validate_choice=False)
+    count = IntegerField(_l("Number of raters"), validators=[DataRequired(), NumberRange(1, 500)])

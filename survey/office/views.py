@@ -1,0 +1,298 @@
+"""Office results pages: import components, publish, decide appeals, follow rectification."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from wtforms.fields.choices import SelectChoice
+
+from survey.admin.common import ViewResult, actor, get_cycle, report
+from survey.admin.forms import ImportForm
+from survey.extensions import db
+from survey.models import (
+    Appeal,
+    AppealAttachment,
+    Cycle,
+    CycleStatus,
+    ResultSnapshot,
+    ScoreComponent,
+    Unit,
+)
+from survey.office import bp
+from survey.office.forms import DecideForm, OfficialForm, PublishForm, TokensForm
+from survey.results.views import APPEAL_LABELS, GRADE_LABELS, REASON_LABELS
+from survey.services import (
+    appeals,
+    components,
+    democratic,
+    publication,
+    rectification,
+    scoring,
+)
+from survey.services.errors import ServiceError
+
+
+@bp.get("/")
+def index() -> str:
+    cycles = db.session.scalars(sa.select(Cycle).order_by(Cycle.year.desc())).all()
+    pending = db.session.scalars(
+        sa.select(Appeal).where(Appeal.status == "pending").order_by(Appeal.filed_at)
+    ).all()
+    return render_template(
+        "office/index.html",
+        cycles=cycles,
+        pending=pending,
+        is_overdue=appeals.is_overdue,
+        decision_due=appeals.decision_due,
+    )
+
+
+def _cycle_page(cycle: Cycle, **forms: object) -> str:
+    imports = components.current_imports(db.session, cycle)
+    history = list(
+        db.session.scalars(
+            sa.select(ResultSnapshot)
+            .where(ResultSnapshot.cycle_id == cycle.id)
+            .order_by(ResultSnapshot.version)
+        )
+    )
+    return render_template(
+        "office/cycle.html",
+        cycle=cycle,
+        imports=imports,
+        history=history,
+        appeals=appeals.cycle_appeals(db.session, cycle),
+        appeal_labels=APPEAL_LABELS,
+        status=rectification.cycle_status(db.session, cycle),
+        import_form=forms.get("import_form") or ImportForm(),
+        publish_form=forms.get("publish_form") or PublishForm(),
+        can_publish=cycle.status == CycleStatus.CLOSED and not history,
+    )
+
+
+@bp.get("/cycles/<int:cycle_id>")
+def cycle_page(cycle_id: int) -> str:
+    return _cycle_page(get_cycle(cycle_id))
+
+
+@bp.post("/cycles/<int:cycle_id>/components/<int:component_id>")
+def component_import(cycle_id: int, component_id: int) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    component = db.session.get(ScoreComponent, component_id)
+    if component is None or component.cycle_id != cycle.id:
+        abort(404)
+    form = ImportForm()
+    if not form.validate_on_submit():
+        return _cycle_page(cycle, import_form=form), 400
+    upload = form.file.data
+    try:
+        version = components.import_component(
+            db.session,
+            cycle,
+            component,
+            filename=upload.filename or "upload",
+            data=upload.read(),
+            actor=actor(),
+            encoding=form.encoding.data or "utf-8",
+        )
+    except ServiceError as error:
+        report(error)
+        return _cycle_page(cycle, import_form=form), 400
+    db.session.commit()
+    flash(
+        _(
+            "%(name)s imported as version %(version)d.",
+            name=component.name,
+            version=version.version,
+        ),
+        "success",
+    )
+    return redirect(url_for("office.cycle_page", cycle_id=cycle.id))
+
+
+@bp.post("/cycles/<int:cycle_id>/publish")
+def publish(cycle_id: int) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    form = PublishForm()
+    if not form.validate_on_submit():
+        return _cycle_page(cycle, publish_form=form), 400
+    rules = scoring.rules_for(cycle, grade_scheme=form.grade_scheme.data)
+    decisions: dict[str, str] = {}
+    decision = (form.decision.data or "").strip()
+    try:
+        if decision:
+            inputs = scoring.gather_inputs(db.session, cycle, rules)
+            for category in scoring.compute_outputs(inputs)["categories"]:
+                for unit in category["units"]:
+                    if unit["social"]["redistributed"] or unit["social"]["estimate"] is None:
+                        decisions[unit["unit"]] = decision
+        snapshot = publication.publish(
+            db.session, cycle, actor=actor(), rules=rules, decisions=decisions
+        )
+    except ServiceError as error:
+        report(error)
+        return _cycle_page(cycle, publish_form=form), 400
+    db.session.commit()
+    flash(_("Published: snapshot %(sha)s.", sha=snapshot.sha256[:16]), "success")
+    return redirect(url_for("office.cycle_page", cycle_id=cycle.id))
+
+
+def _appeal(appeal_id: int) -> Appeal:
+    appeal = db.session.get(Appeal, appeal_id)
+    if appeal is None:
+        abort(404)
+    return appeal
+
+
+def _decide_form(appeal: Appeal, form: DecideForm | None = None) -> DecideForm:
+    form = form or DecideForm()
+    data = json.loads(appeal.snapshot.content)
+    form.component.choices = [SelectChoice("", "—")] + [
+        SelectChoice(code, code) for code in sorted(data["inputs"]["components"])
+    ]
+    return form
+
+
+@bp.get("/appeals/<int:appeal_id>")
+def appeal_page(appeal_id: int, form: DecideForm | None = None) -> str:
+    appeal = _appeal(appeal_id)
+    return render_template(
+        "office/appeal.html",
+        appeal=appeal,
+        form=_decide_form(appeal, form),
+        appeal_labels=APPEAL_LABELS,
+        due=appeals.decision_due(appeal),
+        overdue=appeals.is_overdue(appeal),
+    )
+
+
+@bp.post("/appeals/<int:appeal_id>")
+def appeal_decide(appeal_id: int) -> ViewResult:
+    appeal = _appeal(appeal_id)
+    form = _decide_form(appeal)
+    if not form.validate_on_submit():
+        return appeal_page(appeal_id, form), 400
+    corrections = []
+    if form.component.data:
+        if form.score.data is None:
+            flash(_("Give the corrected score for the component."), "error")
+            return appeal_page(appeal_id, form), 400
+        corrections.append(
+            appeals.Correction(
+                form.component.data, appeal.unit.code, form.score.data, bool(form.vetoed.data)
+            )
+        )
+    try:
+        appeals.decide_appeal(
+            db.session,
+            appeal,
+            upheld=form.outcome.data == "upheld",
+            reason=form.reason.data or "",
+            actor=actor(),
+            corrections=corrections,
+        )
+    except ServiceError as error:
+        report(error)
+        return appeal_page(appeal_id, form), 400
+    db.session.commit()
+    flash(_("Decision recorded."), "success")
+    return redirect(url_for("office.cycle_page", cycle_id=appeal.snapshot.cycle_id))
+
+
+@bp.get("/appeals/<int:appeal_id>/attachments/<int:attachment_id>")
+def appeal_attachment(appeal_id: int, attachment_id: int) -> Response:
+    attachment = db.session.get(AppealAttachment, attachment_id)
+    if attachment is None or attachment.appeal_id != appeal_id:
+        abort(404)
+    current_app.logger.info("attachment %s downloaded by %s", attachment.id, actor())
+    return Response(
+        attachment.data,
+        mimetype=attachment.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename=appeal-{appeal_id}-{attachment.id}"
+            f"{attachment.filename[attachment.filename.rfind('.') :]}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _unit_choices(cycle: Cycle) -> list[SelectChoice]:
+    return [
+        SelectChoice(str(unit.id), f"{unit.code} {unit.name}")
+        for unit in sorted(cycle.units, key=lambda unit: unit.code)
+    ]
+
+
+def _democratic_page(cycle: Cycle, *, tokens: list[str] | None = None, **forms: object) -> str:
+    official_form = forms.get("official_form") or OfficialForm()
+    tokens_form = forms.get("tokens_form") or TokensForm()
+    assert isinstance(official_form, OfficialForm) and isinstance(tokens_form, TokensForm)
+    official_form.unit.choices = _unit_choices(cycle)
+    tokens_form.unit.choices = _unit_choices(cycle)
+    rows, grading = democratic.results(db.session, cycle)
+    return render_template(
+        "office/democratic.html",
+        cycle=cycle,
+        rows=rows,
+        grading=grading,
+        official_form=official_form,
+        tokens_form=tokens_form,
+        tokens=tokens or [],
+        grade_labels=GRADE_LABELS,
+        reason_labels=REASON_LABELS,
+    )
+
+
+def _form_unit(cycle: Cycle, value: str | None) -> Unit:
+    unit = db.session.get(Unit, int(value)) if value and value.isdigit() else None
+    if unit is None or unit.cycle_id != cycle.id:
+        abort(404)
+    return unit
+
+
+@bp.get("/cycles/<int:cycle_id>/democratic")
+def democratic_page(cycle_id: int) -> str:
+    return _democratic_page(get_cycle(cycle_id))
+
+
+@bp.post("/cycles/<int:cycle_id>/officials")
+def official_create(cycle_id: int) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    form = OfficialForm()
+    if not form.validate_on_submit():
+        return _democratic_page(cycle, official_form=form), 400
+    try:
+        democratic.add_official(
+            db.session,
+            _form_unit(cycle, form.unit.data),
+            name=form.name.data or "",
+            title=form.title.data or "",
+            actor=actor(),
+        )
+    except ServiceError as error:
+        report(error)
+        return _democratic_page(cycle, official_form=form), 400
+    db.session.commit()
+    flash(_("Official added."), "success")
+    return redirect(url_for("office.democratic_page", cycle_id=cycle.id))
+
+
+@bp.post("/cycles/<int:cycle_id>/ballot-tokens")
+def tokens_create(cycle_id: int) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    form = TokensForm()
+    if not form.validate_on_submit():
+        return _democratic_page(cycle, tokens_form=form), 400
+    try:
+        tokens = democratic.issue_tokens(
+            db.session, _form_unit(cycle, form.unit.data), count=form.count.data or 0, actor=actor()
+        )
+    except ServiceError as error:
+        report(error)
+        return _democratic_page(cycle, tokens_form=form), 400
+    db.session.commit()
+    # The tokens are shown this once; only their hashes are stored.
+    return _democratic_page(cycle, tokens=tokens)

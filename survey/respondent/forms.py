@@ -1,0 +1,125 @@
+"""Respondent forms, built from the questionnaire: one WTForms class per unit page.
+
+No survey has hand-written fields: :func:`unit_form` turns the cycle's items
+and scale into radio groups (the levels, don't-know last) and adds the
+optional comment.  Field names are ``item_<item id>`` and ``comment``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Regexp, ValidationError
+
+from survey.services.responses import COMMENT_MAX_LENGTH, Questionnaire, UnitAnswers
+
+
+def _level_id(value: Any) -> int:
+    # A tampered value (text, an id from another cycle) becomes -1 and then
+    # fails the choice check with our message instead of a coercion error.
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+class LevelField(RadioField):
+    """A scale question; a value outside the scale gets a clear message."""
+
+    def pre_validate(self, form: Any) -> None:
+        allowed = {
+            choice.value for choice in self.choices or [] if isinstance(choice, SelectChoice)
+        }
+        if self.data not in allowed:
+            raise ValidationError(str(_l("This answer is not one of the scale's levels.")))
+
+
+class UnitPageForm(FlaskForm):
+    """Base of the generated per-unit forms."""
+
+    comment = TextAreaField(
+        _l("Comment (optional)"),
+        validators=[
+            Length(
+                max=COMMENT_MAX_LENGTH,
+                message=_l(
+                    "The comment may have at most %(max)d characters.", max=COMMENT_MAX_LENGTH
+                ),
+            )
+        ],
+        render_kw={"rows": 3, "maxlength": COMMENT_MAX_LENGTH},
+    )
+
+    def item_fields(self) -> list[LevelField]:
+        return [field for field in self if isinstance(field, LevelField)]
+
+    def levels(self, *, valid_only: bool) -> dict[int, int]:
+        """Item id → level id of the answered items (only error-free ones if ``valid_only``)."""
+        return {
+            int(field.name.removeprefix("item_")): int(field.data)
+            for field in self.item_fields()
+            if field.data is not None and field.raw_data and not (valid_only and field.errors)
+        }
+
+
+def unit_form(
+    questionnaire: Questionnaire,
+    *,
+    english: bool,
+    saved: UnitAnswers | None = None,
+    **kwargs: Any,
+) -> UnitPageForm:
+    """The form for one unit page, pre-filled from the draft when there is one."""
+    choices = [
+        SelectChoice(level.id, (level.label_en or level.label) if english else level.label)  # type: ignore[arg-type]
+        for level in questionnaire.levels
+    ]
+    attributes: dict[str, Any] = {}
+    for item in questionnaire.items:
+        attributes[f"item_{item.id}"] = LevelField(
+            (item.name_en or item.name) if english else item.name,
+            choices=choices,
+            coerce=_level_id,
+            validators=[InputRequired(message=_l("Please choose an answer."))],
+        )
+    form_class = type("UnitForm", (UnitPageForm,), attributes)
+    data: dict[str, Any] = {}
+    if saved is not None:
+        data = {f"item_{item}": level for item, level in saved.levels.items()}
+        data["comment"] = saved.comment
+    form: UnitPageForm = form_class(data=data, **kwargs)
+    return form
+
+
+class PosterStartForm(FlaskForm):
+    """Screening question, mobile number, and a honeypot no person fills in."""
+
+    served_here = RadioField(
+        _l("Did you just do business here?"),
+        choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))],
+        validators=[InputRequired(message=_l("Please choose an answer."))],
+    )
+    phone = StringField(
+        _l("Mobile number"),
+        validators=[InputRequired(message=_l("Please enter your mobile number."))],
+        render_kw={"inputmode": "tel", "autocomplete": "tel", "maxlength": 20},
+    )
+    # Hidden from people by CSS; bots that fill every field give themselves away.
+    website = StringField(
+        _l("Leave this field empty"), render_kw={"autocomplete": "off", "tabindex": "-1"}
+    )
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        _l("Verification code"),
+        validators=[
+            InputRequired(message=_l("Please enter the code from the SMS.")),
+            Regexp(r"^\s*\d{6}\s*$", message=_l("The code has 6 digits.")),
+        ],
+        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": 6},
+    )

@@ -1,0 +1,93 @@
+"""XLSX export of a published snapshot, safe to open in a spreadsheet.
+
+Text that a spreadsheet would run as a formula (``=``, ``+``, ``@``, ``-``…)
+is written as literal text with a leading apostrophe; openpyxl would
+otherwise store a string starting with ``=`` as a formula.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell, MergedCell
+
+from survey.services.tabular import looks_like_formula
+
+
+def safe_cell(cell: Cell | MergedCell, value: object) -> None:
+    """Write ``value``; text that looks like a formula is stored as plain text."""
+    if isinstance(value, str) and looks_like_formula(value):
+        cell.value = "'" + value
+        cell.data_type = "s"
+    else:
+        cell.value = value  # type: ignore[assignment]
+
+
+def snapshot_workbook(
+    data: Mapping[str, Any],
+    *,
+    sha256: str,
+    labels: Mapping[str, str],
+    translate: Callable[[str], str],
+) -> bytes:
+    """One sheet per category plus a sheet that identifies the snapshot."""
+    workbook = Workbook()
+    about = workbook.active
+    assert about is not None
+    about.title = translate("Snapshot")
+    cycle = data["inputs"]["cycle"]
+    for row, (label, value) in enumerate(
+        [
+            (translate("Cycle"), cycle["name"]),
+            (translate("Rules version"), data["format"]),
+            ("SHA-256", sha256),
+        ],
+        start=1,
+    ):
+        safe_cell(about.cell(row=row, column=1), label)
+        safe_cell(about.cell(row=row, column=2), value)
+    header = [
+        translate("Rank"),
+        translate("Unit code"),
+        translate("Unit"),
+        translate("Total score"),
+        translate("95% interval low"),
+        translate("95% interval high"),
+        translate("Social recognition"),
+        translate("Grade"),
+        translate("Reasons"),
+        translate("Notes"),
+    ]
+    for category in data["outputs"]["categories"]:
+        sheet = workbook.create_sheet(title=category["name"][:31])
+        for column, title in enumerate(header, start=1):
+            safe_cell(sheet.cell(row=1, column=column), title)
+        for row, unit in enumerate(category["units"], start=2):
+            total = unit["total"] or {}
+            notes = []
+            if unit["social"]["redistributed"]:
+                notes.append(translate("weight redistributed"))
+            if unit.get("next") and not unit["next"]["distinguishable"]:
+                notes.append(translate("not distinguishable from the next unit"))
+            values = [
+                unit["rank"],
+                unit["unit"],
+                unit["name"],
+                total.get("estimate"),
+                None if not total else round(total["ci_low"], 2),
+                None if not total else round(total["ci_high"], 2),
+                None
+                if unit["social"]["estimate"] is None
+                else round(unit["social"]["estimate"], 2),
+                labels.get(unit["grade"] or "", unit["grade"] or ""),
+                "; ".join(reason["detail"] for reason in unit["reasons"]),
+                "; ".join(notes),
+            ]
+            for column, value in enumerate(values, start=1):
+                safe_cell(sheet.cell(row=row, column=column), value)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,358 @@
+"""Appeals (申诉) against a published result.
+
+A unit liaison files an appeal during the 公示 period (default five working
+days after publication) with a written reason and optional attachments; the
+office decides within seven days with a written reason.  Upholding an appeal
+produces a new snapshot, computed from the snapshot in force with the
+office's corrections, that references the old one; nothing is edited in
+place.  Appeals and decisions are public.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePath
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from survey.models import (
+    Appeal,
+    AppealAttachment,
+    AppealStatus,
+    Cycle,
+    CycleStatus,
+    ResultSnapshot,
+    Unit,
+)
+from survey.models.base import utc_now
+from survey.services import audit, cycles, publication
+from survey.services.errors import Problem, ServiceError, ValidationError
+
+PUBLICITY_WORKING_DAYS = 5
+DECISION_DAYS = 7
+MAX_REASON_LENGTH = 5000
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+ATTACHMENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An attachment as received from the form."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A change the office makes when upholding an appeal: one component of one unit."""
+
+    component: str
+    unit: str
+    score: float
+    vetoed: bool = False
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def publicity_ends(published_at: datetime, working_days: int = PUBLICITY_WORKING_DAYS) -> datetime:
+    """End of the 公示 period: the end of the ``working_days``-th working day after publication.
+
+    Working days are Monday to Friday; public holidays are not modelled.
+    """
+    day = _aware(published_at).date()
+    counted = 0
+    while counted < working_days:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            counted += 1
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def decision_due(appeal: Appeal) -> datetime:
+    """The office decides within seven days of filing."""
+    return _aware(appeal.filed_at) + timedelta(days=DECISION_DAYS)
+
+
+def is_overdue(appeal: Appeal, now: datetime | None = None) -> bool:
+    return appeal.status == AppealStatus.PENDING and (now or utc_now()) > decision_due(appeal)
+
+
+def file_appeal(
+    session: orm.Session,
+    snapshot: ResultSnapshot,
+    unit: Unit,
+    *,
+    reason: str,
+    attachments: Sequence[Upload] = (),
+    actor: str,
+    now: datetime | None = None,
+) -> Appeal:
+    """File ``unit``'s appeal against ``snapshot`` (the result in force).
+
+    Raises
+    ------
+    ServiceError
+        Not the snapshot in force, the cycle is final, or the 公示 period is over.
+    ValidationError
+        Missing reason, bad attachments, or a pending appeal exists; all listed.
+    """
+    moment = now or utc_now()
+    cycle = session.get(Cycle, snapshot.cycle_id)
+    assert cycle is not None
+    current = publication.latest_snapshot(session, cycle)
+    if current is None or current.id != snapshot.id:
+        raise ServiceError("appeals are filed against the result in force")
+    if cycle.status != CycleStatus.PUBLISHED:
+        raise ServiceError(f"the cycle is {cycle.status.value}; appeals are closed")
+    first = session.scalar(
+        sa.select(sa.func.min(ResultSnapshot.published_at)).where(
+            ResultSnapshot.cycle_id == cycle.id
+        )
+    )
+    deadline = publicity_ends(first or snapshot.published_at)
+    if moment >= deadline:
+        raise ServiceError(
+            f"the publicity period ended on {deadline:%Y-%m-%d}; appeals are no longer accepted"
+        )
+    if unit.cycle_id != cycle.id:
+        raise ValidationError("the unit does not belong to this cycle")
+    problems: list[Problem] = []
+    reason = reason.strip()
+    if not reason:
+        problems.append(Problem("a written reason is required", column="reason"))
+    elif len(reason) > MAX_REASON_LENGTH:
+        problems.append(
+            Problem(f"the reason is longer than {MAX_REASON_LENGTH} characters", column="reason")
+        )
+    if len(attachments) > MAX_ATTACHMENTS:
+        problems.append(
+            Problem(f"at most {MAX_ATTACHMENTS} attachments are accepted", column="attachments")
+        )
+    stored: list[AppealAttachment] = []
+    for upload in attachments:
+        name = PurePath(upload.filename.replace("\\", "/")).name[:255]
+        suffix = PurePath(name).suffix.lower()
+        if suffix not in ATTACHMENT_TYPES:
+            problems.append(
+                Problem(
+                    f"{name!r}: only {', '.join(sorted(ATTACHMENT_TYPES))} files are accepted",
+                    column="attachments",
+                )
+            )
+            continue
+        if not upload.data or len(upload.data) > MAX_ATTACHMENT_BYTES:
+            problems.append(
+                Problem(
+                    f"{name!r}: the file is empty or larger than "
+                    f"{MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB",
+                    column="attachments",
+                )
+            )
+            continue
+        stored.append(
+            AppealAttachment(
+                filename=name,
+                content_type=ATTACHMENT_TYPES[suffix],
+                size=len(upload.data),
+                sha256=hashlib.sha256(upload.data).hexdigest(),
+                data=upload.data,
+            )
+        )
+    pending = session.scalar(
+        sa.select(Appeal.id).where(
+            Appeal.unit_id == unit.id,
+            Appeal.snapshot_id == snapshot.id,
+            Appeal.status == AppealStatus.PENDING,
+        )
+    )
+    if pending is not None:
+        problems.append(Problem(f"appeal {pending} of this unit is still pending"))
+    if problems:
+        raise ValidationError("the appeal cannot be filed", problems)
+    appeal = Appeal(
+        snapshot_id=snapshot.id,
+        unit_id=unit.id,
+        reason=reason,
+        filed_by=actor,
+        filed_at=moment,
+        attachments=stored,
+    )
+    session.add(appeal)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="appeal.file",
+        object_type="appeal",
+        object_id=appeal.id,
+        details={
+            "snapshot": snapshot.id,
+            "unit": unit.code,
+            "attachments": [item.sha256 for item in stored],
+        },
+    )
+    return appeal
+
+
+def _apply(inputs: dict[str, object], corrections: Sequence[Correction]) -> list[Problem]:
+    problems: list[Problem] = []
+    components = inputs["components"]
+    assert isinstance(components, dict)
+    for number, correction in enumerate(corrections, start=1):
+        component = components.get(correction.component)
+        if component is None:
+            problems.append(
+                Problem(
+                    f"unknown component {correction.component!r}", row=number, column="component"
+                )
+            )
+            continue
+        values = component["values"]
+        if correction.unit not in values:
+            problems.append(Problem(f"unknown unit {correction.unit!r}", row=number, column="unit"))
+            continue
+        if not math.isfinite(correction.score) or not 0 <= correction.score <= 100:
+            problems.append(
+                Problem(f"{correction.score:g} is outside 0–100", row=number, column="score")
+            )
+            continue
+        values[correction.unit] = {
+            **values[correction.unit],
+            "score": correction.score,
+            "vetoed": correction.vetoed,
+        }
+    return problems
+
+
+def decide_appeal(
+    session: orm.Session,
+    appeal: Appeal,
+    *,
+    upheld: bool,
+    reason: str,
+    actor: str,
+    corrections: Sequence[Correction] = (),
+    now: datetime | None = None,
+) -> Appeal:
+    """Record the office's decision; an upheld appeal publishes a corrected snapshot.
+
+    Raises
+    ------
+    ServiceError
+        The appeal was already decided.
+    ValidationError
+        Missing written reason or bad corrections; nothing is changed.
+    """
+    if appeal.status != AppealStatus.PENDING:
+        raise ServiceError(f"appeal {appeal.id} was already decided ({appeal.status.value})")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(
+            "the decision needs a written reason", [Problem("required", column="reason")]
+        )
+    if corrections and not upheld:
+        raise ValidationError("a rejected appeal changes no score")
+    cycle = session.get(Cycle, appeal.snapshot.cycle_id)
+    assert cycle is not None
+    if upheld:
+        current = publication.latest_snapshot(session, cycle)
+        assert current is not None
+        inputs = json.loads(current.content)["inputs"]
+        problems = _apply(inputs, corrections)
+        if problems:
+            raise ValidationError("the corrections are not valid; nothing was changed", problems)
+        inputs.setdefault("appeals", []).append(
+            {
+                "appeal": appeal.id,
+                "unit": appeal.unit.code,
+                "decision": reason,
+                "corrections": [
+                    {
+                        "component": item.component,
+                        "unit": item.unit,
+                        "score": item.score,
+                        "vetoed": item.vetoed,
+                    }
+                    for item in corrections
+                ],
+            }
+        )
+        replacement = publication.supersede(
+            session,
+            current,
+            inputs,
+            actor=actor,
+            reason=f"appeal {appeal.id} ({appeal.unit.code}) upheld: {reason}",
+        )
+        appeal.resulting_snapshot_id = replacement.id
+    appeal.status = AppealStatus.UPHELD if upheld else AppealStatus.REJECTED
+    appeal.decided_by = actor
+    appeal.decided_at = now or utc_now()
+    appeal.decision_reason = reason
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="appeal.decide",
+        object_type="appeal",
+        object_id=appeal.id,
+        details={
+            "status": appeal.status.value,
+            "reason": reason,
+            "resulting_snapshot": appeal.resulting_snapshot_id,
+            "overdue": _aware(appeal.decided_at) > decision_due(appeal),
+        },
+    )
+    return appeal
+
+
+def cycle_appeals(session: orm.Session, cycle: Cycle) -> list[Appeal]:
+    """Every appeal of the cycle, oldest first (public history)."""
+    return list(
+        session.scalars(
+            sa.select(Appeal)
+            .join(ResultSnapshot, Appeal.snapshot_id == ResultSnapshot.id)
+            .where(ResultSnapshot.cycle_id == cycle.id)
+            .order_by(Appeal.filed_at, Appeal.id)
+        )
+    )
+
+
+def finalize(
+    session: orm.Session, cycle: Cycle, *, actor: str, now: datetime | None = None
+) -> None:
+    """Make the result final (定案) once the 公示 period is over and no appeal is pending."""
+    snapshot = publication.latest_snapshot(session, cycle)
+    if snapshot is None or cycle.status != CycleStatus.PUBLISHED:
+        raise ServiceError("only a published cycle can be made final")
+    first = session.scalar(
+        sa.select(sa.func.min(ResultSnapshot.published_at)).where(
+            ResultSnapshot.cycle_id == cycle.id
+        )
+    )
+    if (now or utc_now()) < publicity_ends(first or snapshot.published_at):
+        raise ServiceError("the publicity period is not over yet")
+    pending = [appeal.id for appeal in cycle_appeals(session, cycle) if appeal.status == "pending"]
+    if pending:
+        raise ServiceError(
+            "appeals are still pending", [Problem(f"appeal {number}") for number in pending]
+        )
+    cycles.transition_cycle(session, cycle, CycleStatus.FINAL, actor=actor)

@@ -1,0 +1,657 @@
+"""Calling (电话调查): windows, claims, attempts, outcomes and the phone interview.
+
+Services flush, never commit.  Time comes from :func:`now`, which tests
+replace through ``app.config["CLOCK"]`` so calling windows are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import exc, orm
+from sqlalchemy.dialects import postgresql, sqlite
+
+from survey.models import (
+    Answer,
+    CallAttempt,
+    CallMode,
+    CaseSchedule,
+    Channel,
+    DoNotCallEntry,
+    DoNotCallSource,
+    FieldworkCase,
+    FrameContact,
+    Item,
+    IvrStep,
+    PhoneSettings,
+    Response,
+    SampleDraw,
+    SamplingFrame,
+    ScaleLevel,
+    ScheduleState,
+    Unit,
+)
+from survey.models.base import utc_now
+from survey.privacy import vault
+from survey.services import audit
+from survey.services import dispositions as codes
+from survey.services.errors import Problem, ServiceError, ValidationError
+
+CONSENT_STEP = "consent"
+#: Keys of the consent menu.
+KEY_AGREE, KEY_REFUSE, KEY_INTERVIEWER, KEY_OPT_OUT = "1", "2", "3", "8"
+KEY_DONT_KNOW, KEY_REPEAT = "9", "0"
+RATING_KEYS = frozenset("12345")
+#: Provider call statuses after which no further webhook comes for the call.
+TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+#: How long a claimed case stays with its worker or interviewer.
+WORKER_LEASE = timedelta(minutes=10)
+INTERVIEWER_LEASE = timedelta(minutes=30)
+
+
+def now() -> datetime:
+    """The current UTC time, or the configured test clock."""
+    clock: Callable[[], datetime] | None = current_app.config.get("CLOCK")
+    moment = clock() if clock is not None else utc_now()
+    return as_utc(moment)
+
+
+def as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- settings and calling windows -------------------------------------------------
+
+
+def phone_settings(session: orm.Session, cycle_id: int) -> PhoneSettings:
+    """The cycle's phone settings, created with the defaults on first use."""
+    settings = session.scalars(
+        sa.select(PhoneSettings).where(PhoneSettings.cycle_id == cycle_id)
+    ).one_or_none()
+    if settings is None:
+        settings = PhoneSettings(cycle_id=cycle_id)
+        session.add(settings)
+        session.flush()
+    return settings
+
+
+def _window(settings: PhoneSettings, local: datetime) -> tuple[datetime, datetime]:
+    weekend = local.weekday() >= 5
+    start = settings.weekend_start if weekend else settings.weekday_start
+    end = settings.weekend_end if weekend else settings.weekday_end
+    day = local.date()
+    zone = local.tzinfo
+    return (
+        datetime.combine(day, start, tzinfo=zone),
+        datetime.combine(day, end, tzinfo=zone),
+    )
+
+
+def in_calling_window(settings: PhoneSettings, moment: datetime) -> bool:
+    """Whether ``moment`` is inside the respondent's local calling window."""
+    local = as_utc(moment).astimezone(ZoneInfo(settings.timezone))
+    start, end = _window(settings, local)
+    return start <= local < end
+
+
+def next_window_start(settings: PhoneSettings, moment: datetime) -> datetime:
+    """``moment`` if inside a window, else the start of the next window (UTC)."""
+    local = as_utc(moment).astimezone(ZoneInfo(settings.timezone))
+    for day_offset in range(8):
+        day = local + timedelta(days=day_offset)
+        start, end = _window(settings, day)
+        if day_offset == 0 and start <= local < end:
+            return as_utc(moment)
+        if local < start:
+            return start.astimezone(UTC)
+    raise ServiceError("the calling windows have no opening in the coming week")
+
+
+# --- the calling queue -----------------------------------------------------------
+
+
+def ensure_schedules(session: orm.Session) -> int:
+    """Give every released case a calling schedule (idempotent, race-safe)."""
+    missing = (
+        sa.select(FieldworkCase.id)
+        .outerjoin(CaseSchedule, CaseSchedule.case_id == FieldworkCase.id)
+        .where(FieldworkCase.released.is_(True), CaseSchedule.case_id.is_(None))
+    )
+    case_ids = list(session.scalars(missing))
+    if not case_ids:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [
+        {
+            "case_id": case_id,
+            "state": ScheduleState.PENDING.value,
+            "channel": CallMode.IVR.value,
+            "attempts": 0,
+        }
+        for case_id in case_ids
+    ]
+    # Two workers may add the same rows at once; the primary key settles it.
+    session.execute(insert(CaseSchedule).values(rows).on_conflict_do_nothing())
+    for cycle_id in set(
+        session.scalars(sa.select(FieldworkCase.cycle_id).where(FieldworkCase.id.in_(case_ids)))
+    ):
+        phone_settings(session, cycle_id)
+    session.flush()
+    return len(case_ids)
+
+
+def claim_due_cases(
+    session: orm.Session,
+    *,
+    claimant: str,
+    channel: CallMode,
+    moment: datetime,
+    limit: int,
+    lease: timedelta = WORKER_LEASE,
+) -> list[CaseSchedule]:
+    """Claim up to ``limit`` cases due now and inside their calling window.
+
+    On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so
+    several workers never claim the same case; the claim (``claimed_until``)
+    then keeps the case away from others after this transaction commits.
+    Cases outside their window are moved to the window's next opening.
+    """
+    if limit <= 0:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: take the database's write lock first, so
+        # concurrent claimers run one after the other and see each other's claims.
+        session.execute(sa.text("UPDATE case_schedule SET attempts = attempts WHERE case_id = -1"))
+    query = (
+        sa.select(CaseSchedule)
+        .join(FieldworkCase, FieldworkCase.id == CaseSchedule.case_id)
+        .where(
+            CaseSchedule.state == ScheduleState.PENDING,
+            CaseSchedule.channel == channel,
+            FieldworkCase.released.is_(True),
+            FieldworkCase.contact_id.is_not(None),
+            sa.or_(CaseSchedule.next_attempt_at.is_(None), CaseSchedule.next_attempt_at <= moment),
+            sa.or_(CaseSchedule.claimed_until.is_(None), CaseSchedule.claimed_until < moment),
+        )
+        .order_by(
+            CaseSchedule.appointment_at.is_(None),
+            CaseSchedule.appointment_at,
+            CaseSchedule.next_attempt_at.is_not(None),
+            CaseSchedule.next_attempt_at,
+            CaseSchedule.case_id,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=CaseSchedule)
+    )
+    claimed = []
+    for schedule in session.scalars(query):
+        settings = phone_settings(session, schedule.case.cycle_id)
+        if schedule.attempts >= settings.max_attempts:
+            finalise(session, schedule, schedule.case.disposition or codes.NO_ANSWER)
+            continue
+        if not in_calling_window(settings, moment):
+            schedule.next_attempt_at = next_window_start(settings, moment)
+            continue
+        schedule.claimed_by = claimant
+        schedule.claimed_until = moment + lease
+        claimed.append(schedule)
+    session.flush()
+    return claimed
+
+
+def release_claim(schedule: CaseSchedule) -> None:
+    schedule.claimed_by = None
+    schedule.claimed_until = None
+
+
+def is_do_not_call(session: orm.Session, contact: FrameContact) -> bool:
+    return (
+        session.scalar(
+            sa.select(DoNotCallEntry.id).where(DoNotCallEntry.phone_hash == contact.phone_hash)
+        )
+        is not None
+    )
+
+
+@dataclass(frozen=True)
+class DialPlan:
+    attempt: CallAttempt
+    phone: str
+
+
+def start_attempt(
+    session: orm.Session,
+    schedule: CaseSchedule,
+    *,
+    mode: CallMode,
+    placed_by: str,
+    moment: datetime,
+) -> DialPlan | None:
+    """Check the rules and record a new attempt; ``None`` when the case must not be dialled.
+
+    The last checks happen here, right before dialling: a number put on the
+    do-not-call list after sampling is never dialled, no case gets more
+    attempts than allowed, and no call starts outside the calling window.
+    """
+    case = schedule.case
+    settings = phone_settings(session, case.cycle_id)
+    contact = session.get(FrameContact, case.contact_id) if case.contact_id else None
+    if schedule.state == ScheduleState.FINAL or contact is None:
+        release_claim(schedule)
+        return None
+    if is_do_not_call(session, contact):
+        finalise(session, schedule, codes.REFUSAL)
+        audit.record(
+            session,
+            actor=placed_by,
+            action="phone.skip_do_not_call",
+            object_type="fieldwork_case",
+            object_id=case.id,
+        )
+        return None
+    if schedule.attempts >= settings.max_attempts:
+        finalise(session, schedule, case.disposition or codes.NO_ANSWER)
+        return None
+    if not in_calling_window(settings, moment):
+        schedule.next_attempt_at = next_window_start(settings, moment)
+        release_claim(schedule)
+        session.flush()
+        return None
+    schedule.attempts += 1
+    attempt = CallAttempt(
+        case_id=case.id,
+        number=schedule.attempts,
+        mode=mode,
+        placed_by=placed_by,
+        started_at=moment,
+    )
+    session.add(attempt)
+    session.flush()
+    return DialPlan(attempt=attempt, phone=vault().decrypt(contact.phone_encrypted))
+
+
+def finalise(session: orm.Session, schedule: CaseSchedule, code: str) -> None:
+    """Give the case its final disposition: it is never dialled again."""
+    schedule.state = ScheduleState.FINAL
+    schedule.case.disposition = code
+    schedule.next_attempt_at = None
+    release_claim(schedule)
+    session.flush()
+
+
+def _retry_delay(settings: PhoneSettings, code: str) -> timedelta:
+    minutes = {
+        codes.ALWAYS_BUSY: settings.retry_busy_minutes,
+        codes.ANSWERING_MACHINE: settings.retry_machine_minutes,
+    }.get(code, settings.retry_no_answer_minutes)
+    return timedelta(minutes=minutes)
+
+
+def schedule_retry(
+    session: orm.Session, schedule: CaseSchedule, code: str, moment: datetime
+) -> None:
+    """Record a non-final outcome; the case ends with it after the last allowed attempt."""
+    settings = phone_settings(session, schedule.case.cycle_id)
+    schedule.case.disposition = code
+    schedule.last_outcome = code
+    if schedule.attempts >= settings.max_attempts:
+        finalise(session, schedule, code)
+        return
+    schedule.next_attempt_at = next_window_start(settings, moment + _retry_delay(settings, code))
+    release_claim(schedule)
+    session.flush()
+
+
+def book_appointment(
+    session: orm.Session, schedule: CaseSchedule, at: datetime, *, actor: str
+) -> None:
+    """Call back at the time the respondent asked for (moved into the calling window)."""
+    settings = phone_settings(session, schedule.case.cycle_id)
+    when = next_window_start(settings, at)
+    schedule.appointment_at = when
+    schedule.next_attempt_at = when
+    schedule.case.disposition = codes.RESPONDENT_UNAVAILABLE
+    release_claim(schedule)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="phone.appointment",
+        object_type="fieldwork_case",
+        object_id=schedule.case_id,
+        details={"at": when.isoformat()},
+    )
+
+
+# --- call outcomes (status callbacks) -------------------------------------------
+
+
+def schedule_of(session: orm.Session, case_id: int) -> CaseSchedule:
+    schedule = session.get(CaseSchedule, case_id, with_for_update=True)
+    if schedule is None:
+        raise ServiceError(f"case {case_id} has no calling schedule")
+    return schedule
+
+
+def apply_call_status(
+    session: orm.Session,
+    attempt: CallAttempt,
+    status: str,
+    answered_by: str | None,
+    moment: datetime,
+) -> None:
+    """Record the end of a call once; replays and out-of-order callbacks change nothing."""
+    if attempt.ended_at is not None or status not in TERMINAL_STATUSES:
+        if status not in TERMINAL_STATUSES and attempt.ended_at is None:
+            attempt.status = status
+            session.flush()
+        return
+    attempt.status = status
+    attempt.answered_by = answered_by or attempt.answered_by
+    attempt.ended_at = moment
+    schedule = schedule_of(session, attempt.case_id)
+    if attempt.mode in (CallMode.INBOUND, CallMode.QUALITY):
+        session.flush()
+        return
+    if schedule.state == ScheduleState.FINAL:
+        attempt.disposition = attempt.disposition or schedule.case.disposition
+        session.flush()
+        return
+    if status == "completed":
+        answered = attempt.answered_by or ""
+        if answered.startswith("machine") or answered == "fax":
+            code = codes.ANSWERING_MACHINE
+        else:
+            code = _interview_outcome(session, attempt)
+    else:
+        code = {
+            "busy": codes.ALWAYS_BUSY,
+            "no-answer": codes.NO_ANSWER,
+        }.get(status, codes.CALL_FAILED)
+    attempt.disposition = code
+    if code in codes.FINAL_CODES:
+        finalise(session, schedule, code)
+    elif schedule.channel == CallMode.CATI and attempt.mode == CallMode.CATI:
+        # The interviewer sets the outcome at the console.
+        session.flush()
+    else:
+        schedule_retry(session, schedule, code, moment)
+
+
+def _interview_outcome(session: orm.Session, attempt: CallAttempt) -> str:
+    """A human answered and the call ended before completion: what was reached."""
+    if attempt.call_sid is None:
+        return codes.NO_ANSWER
+    steps = stored_steps(session, attempt.call_sid)
+    consent = steps.pop(CONSENT_STEP, None)
+    if consent is None:
+        return codes.BREAK_OFF
+    if consent != KEY_AGREE:
+        return attempt.disposition or codes.REFUSAL
+    questions = len(interview_plan(session, attempt.case))
+    # AAPOR: a partial interview answered at least half of the questions.
+    return codes.PARTIAL if questions and len(steps) * 2 >= questions else codes.BREAK_OFF
+
+
+# --- the phone interview -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    step: str
+    unit: Unit
+    item: Item
+
+
+def interview_plan(session: orm.Session, case: FieldworkCase) -> list[Question]:
+    """The questions of a case: a rotating subset of units, every item.
+
+    Rotation by case id spreads the units evenly over the sample and gives
+    every case the same number of questions.
+    """
+    settings = phone_settings(session, case.cycle_id)
+    units = list(
+        session.scalars(sa.select(Unit).where(Unit.cycle_id == case.cycle_id).order_by(Unit.code))
+    )
+    items = list(
+        session.scalars(
+            sa.select(Item).where(Item.cycle_id == case.cycle_id).order_by(Item.position, Item.id)
+        )
+    )
+    if not units:
+        return []
+    count = min(settings.units_per_interview, len(units))
+    start = (case.id * count) % len(units)
+    chosen = [units[(start + offset) % len(units)] for offset in range(count)]
+    return [Question(f"q-{unit.id}-{item.id}", unit, item) for unit in chosen for item in items]
+
+
+def scale_by_key(session: orm.Session, cycle_id: int) -> dict[str, ScaleLevel]:
+    """Keypad digit → scale level (1 = best … 5, 9 = don't know)."""
+    levels = session.scalars(sa.select(ScaleLevel).where(ScaleLevel.cycle_id == cycle_id))
+    return {str(level.position): level for level in levels if 0 < level.position <= 9}
+
+
+def record_step(
+    session: orm.Session, attempt: CallAttempt, call_sid: str, step: str, digits: str
+) -> str:
+    """Store the keypress of a step once; return the stored digits (the first delivery wins)."""
+    existing = session.scalar(
+        sa.select(IvrStep.digits).where(IvrStep.call_sid == call_sid, IvrStep.step == step)
+    )
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            session.add(IvrStep(attempt_id=attempt.id, call_sid=call_sid, step=step, digits=digits))
+    except exc.IntegrityError:
+        # A concurrent delivery of the same step stored it first.
+        stored = session.scalar(
+            sa.select(IvrStep.digits).where(IvrStep.call_sid == call_sid, IvrStep.step == step)
+        )
+        return stored or digits
+    return digits
+
+
+def stored_steps(session: orm.Session, call_sid: str) -> dict[str, str]:
+    rows = session.execute(
+        sa.select(IvrStep.step, IvrStep.digits).where(IvrStep.call_sid == call_sid)
+    ).all()
+    return {step: digits for step, digits in rows}
+
+
+def rater_group_id_of(session: orm.Session, case: FieldworkCase) -> int:
+    group_id = session.scalar(
+        sa.select(SamplingFrame.rater_group_id)
+        .join(SampleDraw, SampleDraw.frame_id == SamplingFrame.id)
+        .where(SampleDraw.id == case.draw_id)
+    )
+    if group_id is None:
+        raise ServiceError(f"case {case.id} has no frame")
+    return int(group_id)
+
+
+def complete_interview(
+    session: orm.Session,
+    case_id: int,
+    answers: dict[tuple[int, int], int],
+    *,
+    channel: Channel,
+    actor: str,
+    moment: datetime,
+    attempt: CallAttempt | None = None,
+) -> Response:
+    """Store the response of a completed interview (disposition 1.1), exactly once.
+
+    ``answers`` maps (unit id, item id) to a scale level id.  The case row is
+    locked so two deliveries of the last keypress cannot both create one.
+    """
+    case = session.get(FieldworkCase, case_id, with_for_update=True)
+    if case is None:
+        raise ServiceError(f"case {case_id} does not exist")
+    if case.response_id is not None:
+        existing = session.get(Response, case.response_id)
+        assert existing is not None
+        return existing
+    response = Response(
+        cycle_id=case.cycle_id,
+        channel=channel,
+        rater_group_id=rater_group_id_of(session, case),
+        stratum=case.stratum[:100],
+        design_weight=case.design_weight,
+        submitted_at=moment,
+    )
+    for (unit_id, item_id), level_id in sorted(answers.items()):
+        response.answers.append(Answer(unit_id=unit_id, item_id=item_id, scale_level_id=level_id))
+    session.add(response)
+    session.flush()
+    case.response_id = response.id
+    case.completed_at = moment
+    schedule = schedule_of(session, case.id)
+    finalise(session, schedule, codes.COMPLETE)
+    if attempt is not None:
+        attempt.disposition = codes.COMPLETE
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="phone.complete",
+        object_type="fieldwork_case",
+        object_id=case.id,
+        details={"channel": channel.value, "answers": len(answers)},
+    )
+    return response
+
+
+def refuse(session: orm.Session, attempt: CallAttempt, *, opt_out: bool, actor: str) -> None:
+    """The respondent declined (and, with the opt-out key, asked never to be called)."""
+    schedule = schedule_of(session, attempt.case_id)
+    attempt.disposition = codes.REFUSAL
+    if schedule.state != ScheduleState.FINAL:
+        finalise(session, schedule, codes.REFUSAL)
+    if opt_out:
+        contact = (
+            session.get(FrameContact, schedule.case.contact_id)
+            if schedule.case.contact_id
+            else None
+        )
+        if contact is not None and not is_do_not_call(session, contact):
+            session.add(
+                DoNotCallEntry(
+                    phone_hash=contact.phone_hash, source=DoNotCallSource.OPT_OUT, added_by=actor
+                )
+            )
+            session.flush()
+            audit.record(
+                session,
+                actor=actor,
+                action="do_not_call.add",
+                object_type="do_not_call",
+                details={"added": 1, "source": DoNotCallSource.OPT_OUT.value},
+            )
+    session.flush()
+
+
+def route_to_interviewer(session: orm.Session, attempt: CallAttempt, moment: datetime) -> None:
+    """The respondent asked for a person: the case moves to the CATI queue."""
+    schedule = schedule_of(session, attempt.case_id)
+    if schedule.state == ScheduleState.FINAL:
+        return
+    schedule.channel = CallMode.CATI
+    schedule.next_attempt_at = moment
+    release_claim(schedule)
+    session.flush()
+
+
+def find_case_by_caller(session: orm.Session, caller: str) -> FieldworkCase | None:
+    """The open case whose number hashes like the caller ID (inbound calls)."""
+    from survey.privacy import InvalidPhoneNumber, normalise_phone
+
+    try:
+        digest = vault().phone_hash(normalise_phone(caller))
+    except InvalidPhoneNumber:
+        return None
+    return session.scalars(
+        sa.select(FieldworkCase)
+        .join(FrameContact, FrameContact.id == FieldworkCase.contact_id)
+        .join(CaseSchedule, CaseSchedule.case_id == FieldworkCase.id)
+        .where(
+            FrameContact.phone_hash == digest,
+            FieldworkCase.released.is_(True),
+            CaseSchedule.state == ScheduleState.PENDING,
+        )
+        .order_by(FieldworkCase.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+SETTING_FIELDS = (
+    "timezone",
+    "weekday_start",
+    "weekday_end",
+    "weekend_start",
+    "weekend_end",
+    "max_attempts",
+    "retry_busy_minutes",
+    "retry_no_answer_minutes",
+    "retry_machine_minutes",
+    "calls_per_minute",
+    "max_concurrent_calls",
+    "units_per_interview",
+    "record_calls",
+    "recording_retention_days",
+    "quality_callback_share",
+)
+
+
+def update_settings(
+    session: orm.Session, settings: PhoneSettings, values: dict[str, object], *, actor: str
+) -> None:
+    """Change a cycle's calling rules; every broken rule is reported and nothing changes."""
+    problems = []
+    zone = str(values.get("timezone", settings.timezone))
+    try:
+        ZoneInfo(zone)
+    except (ValueError, KeyError):
+        problems.append(Problem(f"unknown time zone {zone!r}", column="timezone"))
+    for start, end in (("weekday_start", "weekday_end"), ("weekend_start", "weekend_end")):
+        if values[start] >= values[end]:  # type: ignore[operator]
+            problems.append(Problem("the window must end after it starts", column=end))
+    for name, low in (
+        ("max_attempts", 1),
+        ("retry_busy_minutes", 0),
+        ("retry_no_answer_minutes", 0),
+        ("retry_machine_minutes", 0),
+        ("calls_per_minute", 1),
+        ("max_concurrent_calls", 1),
+        ("units_per_interview", 1),
+        ("recording_retention_days", 1),
+    ):
+        if int(values[name]) < low:  # type: ignore[call-overload]
+            problems.append(Problem(f"must be at least {low}", column=name))
+    share = float(values["quality_callback_share"])  # type: ignore[arg-type]
+    if not 0.0 <= share <= 1.0:
+        problems.append(Problem("must be between 0 and 1", column="quality_callback_share"))
+    if problems:
+        raise ValidationError("the calling rules were not changed", problems)
+    changed = {}
+    for name in SETTING_FIELDS:
+        if getattr(settings, name) != values[name]:
+            changed[name] = str(values[name])
+            setattr(settings, name, values[name])
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="phone.settings",
+        object_type="cycle",
+        object_id=settings.cycle_id,
+        details=changed,
+    )

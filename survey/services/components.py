@@ -1,0 +1,212 @@
+"""Importing the other score components (其他考核分项: 平时实绩, 年度实绩, 自身建设 …).
+
+The office uploads one CSV/XLSX per component with one row per unit.  The file
+is checked whole and every problem is listed (unknown units, units missing
+from the file, duplicate rows, scores that are not numbers or out of range,
+bad flags); a file with any problem imports nothing.  Every accepted upload is
+a new version; the latest version is the one results are computed from, and
+the older ones stay for the audit trail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from survey.models import (
+    ComponentImport,
+    ComponentValue,
+    Cycle,
+    CycleStatus,
+    ScoreComponent,
+)
+from survey.services import audit
+from survey.services.errors import NotEditableError, Problem, ValidationError
+from survey.services.tabular import read_table
+
+#: Accepted header spellings (English or Chinese).
+COMPONENT_COLUMNS = {
+    "unit": ["unit_code", "单位编码", "编码", "代码"],
+    "score": ["得分", "分数", "分值"],
+    "veto": ["vetoed", "一票否决", "否决"],
+    "target_completion": ["lowest_target_completion", "量化指标完成率", "最低完成率"],
+}
+
+SCORE_MINIMUM, SCORE_MAXIMUM = 0.0, 100.0
+
+_TRUE = {"1", "yes", "y", "true", "是", "否决"}
+_FALSE = {"", "0", "no", "n", "false", "否"}
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _completion(text: str) -> float | None:
+    """A completion ratio: ``0.55`` or ``55%``."""
+    if text.endswith(("%", "％")):
+        value = _number(text[:-1].strip())
+        return None if value is None else value / 100
+    return _number(text)
+
+
+def import_component(
+    session: orm.Session,
+    cycle: Cycle,
+    component: ScoreComponent,
+    *,
+    filename: str,
+    data: bytes,
+    actor: str,
+    encoding: str = "utf-8",
+) -> ComponentImport:
+    """Import a new version of ``component``'s scores for every unit of ``cycle``.
+
+    Raises
+    ------
+    NotEditableError
+        The cycle is already published, or the component is the survey-based
+        social-recognition component (computed, never imported).
+    ValidationError
+        Anything wrong in the file; every problem is listed and nothing is stored.
+    """
+    if component.cycle_id != cycle.id:
+        raise ValidationError(f"component {component.code!r} does not belong to this cycle")
+    if component.is_social_recognition:
+        raise NotEditableError(
+            f"{component.name} is computed from the surveys and cannot be imported"
+        )
+    if cycle.status in {CycleStatus.PUBLISHED, CycleStatus.FINAL}:
+        raise NotEditableError(
+            f"the results of this cycle are published ({cycle.status.value}); "
+            "components can no longer be imported"
+        )
+    table = read_table(
+        filename, data, columns=COMPONENT_COLUMNS, required=("unit", "score"), encoding=encoding
+    )
+    units = {unit.code.lower(): unit for unit in cycle.units}
+    problems: list[Problem] = []
+    first_row: dict[int, int] = {}
+    values: list[ComponentValue] = []
+    for row, cells in table.rows:
+        code = cells.get("unit", "")
+        unit = units.get(code.lower())
+        if unit is None:
+            problems.append(Problem(f"unknown unit {code!r}", row=row, column="unit"))
+        elif unit.id in first_row:
+            problems.append(
+                Problem(
+                    f"unit {unit.code} appears again (first on row {first_row[unit.id]})",
+                    row=row,
+                    column="unit",
+                )
+            )
+        else:
+            first_row[unit.id] = row
+        score = _number(cells.get("score", ""))
+        if score is None:
+            problems.append(
+                Problem(f"{cells.get('score', '')!r} is not a number", row=row, column="score")
+            )
+        elif not SCORE_MINIMUM <= score <= SCORE_MAXIMUM:
+            problems.append(
+                Problem(
+                    f"{score:g} is outside {SCORE_MINIMUM:g}–{SCORE_MAXIMUM:g}",
+                    row=row,
+                    column="score",
+                )
+            )
+        veto_text = cells.get("veto", "").strip().lower()
+        if veto_text not in _TRUE | _FALSE:
+            problems.append(Problem(f"{veto_text!r} is not yes/no (是/否)", row=row, column="veto"))
+        completion_text = cells.get("target_completion", "").strip()
+        completion = _completion(completion_text) if completion_text else None
+        if completion_text and (completion is None or completion < 0):
+            problems.append(
+                Problem(
+                    f"{completion_text!r} is not a completion ratio (0.55 or 55%)",
+                    row=row,
+                    column="target_completion",
+                )
+            )
+        if unit is not None and score is not None:
+            values.append(
+                ComponentValue(
+                    unit_id=unit.id,
+                    score=score,
+                    vetoed=veto_text in _TRUE,
+                    lowest_target_completion=completion,
+                )
+            )
+    for unit in cycle.units:
+        if unit.id not in first_row:
+            problems.append(Problem(f"unit {unit.code} ({unit.name}) is missing from the file"))
+    if problems:
+        raise ValidationError(
+            f"{filename}: {len(problems)} problem(s); nothing was imported", problems
+        )
+    previous = session.scalar(
+        sa.select(sa.func.max(ComponentImport.version)).where(
+            ComponentImport.component_id == component.id
+        )
+    )
+    version = ComponentImport(
+        component_id=component.id,
+        version=(previous or 0) + 1,
+        filename=filename,
+        file_sha256=hashlib.sha256(data).hexdigest(),
+        imported_by=actor,
+        values=values,
+    )
+    session.add(version)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="component.import",
+        object_type="component_import",
+        object_id=version.id,
+        details={
+            "cycle": cycle.id,
+            "component": component.code,
+            "version": version.version,
+            "units": len(values),
+            "file_sha256": version.file_sha256,
+        },
+    )
+    return version
+
+
+def current_imports(session: orm.Session, cycle: Cycle) -> dict[str, ComponentImport]:
+    """The version in force of every imported component, by component code."""
+    latest: dict[str, ComponentImport] = {}
+    for component in cycle.components:
+        if component.is_social_recognition:
+            continue
+        found = session.scalar(
+            sa.select(ComponentImport)
+            .where(ComponentImport.component_id == component.id)
+            .order_by(ComponentImport.version.desc())
+            .limit(1)
+        )
+        if found is not None:
+            latest[component.code] = found
+    return latest
+
+
+def current_values(
+    session: orm.Session, cycle: Cycle
+) -> Mapping[str, Mapping[int, ComponentValue]]:
+    """Component code → unit id → value, from the versions in force."""
+    return {
+        code: {value.unit_id: value for value in version.values}
+        for code, version in current_imports(session, cycle).items()
+    }

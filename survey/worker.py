@@ -1,0 +1,162 @@
+"""The background worker (``minyi worker``): dials due cases, selects call-backs, purges recordings.
+
+Several workers may run side by side: claims use ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL (see :func:`survey.services.calling.claim_due_cases`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import click
+import sqlalchemy as sa
+from flask.cli import with_appcontext
+from sqlalchemy import orm
+
+from survey.extensions import db
+from survey.integrations.telephony import CallRequest, Telephony, telephony
+from survey.models import CallAttempt, CallMode, CaseSchedule, PhoneSettings, ScheduleState
+from survey.services import audit, callbacks, calling
+from survey.services import dispositions as codes
+from survey.telephony import webhook_url
+
+log = logging.getLogger(__name__)
+
+#: A call still open after this long is considered lost for pacing.
+STALE_CALL = timedelta(hours=1)
+
+
+@dataclass
+class WorkerReport:
+    scheduled: int = 0
+    claimed: int = 0
+    dialled: int = 0
+    callbacks_selected: int = 0
+    recordings_deleted: int = 0
+
+
+def dial_allowance(session: orm.Session, moment: datetime) -> int:
+    """Calls that may start now under the strictest pacing of any cycle."""
+    settings = list(session.scalars(sa.select(PhoneSettings)))
+    if not settings:
+        return 0
+    per_minute = min(s.calls_per_minute for s in settings)
+    concurrent = min(s.max_concurrent_calls for s in settings)
+    outbound = CallAttempt.mode.in_([CallMode.IVR, CallMode.CATI])
+    recent = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(CallAttempt)
+        .where(outbound, CallAttempt.started_at > moment - timedelta(minutes=1))
+    )
+    active = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(CallAttempt)
+        .where(
+            outbound,
+            CallAttempt.ended_at.is_(None),
+            CallAttempt.started_at > moment - STALE_CALL,
+        )
+    )
+    return max(0, min(per_minute - int(recent or 0), concurrent - int(active or 0)))
+
+
+def place(
+    session: orm.Session, adapter: Telephony, plan: calling.DialPlan, *, connect: bool = False
+) -> bool:
+    """Dial a recorded attempt through the adapter; on failure the case is retried later."""
+    attempt = plan.attempt
+    settings = calling.phone_settings(session, attempt.case.cycle_id)
+    request = CallRequest(
+        to=plan.phone,
+        answer_url=webhook_url("connect" if connect else "voice", attempt=attempt.id),
+        status_callback_url=webhook_url("status", attempt=attempt.id),
+        detect_machine=not connect,
+        record=settings.record_calls,
+        recording_callback_url=webhook_url("recording", attempt=attempt.id),
+    )
+    session.commit()  # the attempt exists before the provider can call back about it
+    try:
+        sid = adapter.place_call(request)
+    except Exception as error:  # any provider failure: count the attempt, retry later
+        log.warning("call for case %s failed: %s", attempt.case_id, error)
+        attempt.status = "failed"
+        attempt.ended_at = calling.now()
+        attempt.disposition = codes.CALL_FAILED
+        schedule = calling.schedule_of(session, attempt.case_id)
+        calling.schedule_retry(session, schedule, codes.CALL_FAILED, calling.now())
+        session.commit()
+        return False
+    session.refresh(attempt)
+    if attempt.call_sid is None:
+        attempt.call_sid = sid
+    schedule = calling.schedule_of(session, attempt.case_id)
+    if schedule.state == ScheduleState.PENDING and schedule.claimed_until is not None:
+        # Hold the case while the call may still be running; the status
+        # callback releases it, and a lost callback frees it after this time.
+        schedule.claimed_until = calling.now() + STALE_CALL
+    audit.record(
+        session,
+        actor=attempt.placed_by,
+        action="phone.dial",
+        object_type="fieldwork_case",
+        object_id=attempt.case_id,
+        details={"attempt": attempt.number, "mode": attempt.mode.value},
+    )
+    session.commit()
+    return True
+
+
+def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> WorkerReport:
+    """One pass: schedule new cases, dial what is due, then housekeeping.  Commits."""
+    report = WorkerReport()
+    report.scheduled = calling.ensure_schedules(session)
+    session.commit()
+    moment = calling.now()
+    allowance = dial_allowance(session, moment)
+    claimed = calling.claim_due_cases(
+        session, claimant=worker_id, channel=CallMode.IVR, moment=moment, limit=allowance
+    )
+    case_ids = [schedule.case_id for schedule in claimed]
+    session.commit()
+    report.claimed = len(case_ids)
+    for case_id in case_ids:
+        schedule = session.get(CaseSchedule, case_id)
+        assert schedule is not None
+        plan = calling.start_attempt(
+            session, schedule, mode=CallMode.IVR, placed_by=worker_id, moment=moment
+        )
+        if plan is None:
+            session.commit()
+            continue
+        if place(session, adapter, plan):
+            report.dialled += 1
+    report.callbacks_selected = callbacks.select_quality_callbacks(session)
+    report.recordings_deleted = callbacks.purge_recordings(session, adapter, moment)
+    session.commit()
+    return report
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run one pass and exit (tests, cron).")
+@click.option("--interval", default=15.0, show_default=True, help="Seconds between passes.")
+@click.option("--worker-id", default="", help="Name in claims (default host:pid).")
+@with_appcontext
+def worker_command(once: bool, interval: float, worker_id: str) -> None:
+    """Dial due phone cases, select quality call-backs and purge old recordings."""
+    name = worker_id or f"worker:{socket.gethostname()}:{os.getpid()}"
+    while True:
+        report = run_once(db.session, telephony(), name)
+        click.echo(
+            f"{name}: scheduled {report.scheduled}, claimed {report.claimed}, "
+            f"dialled {report.dialled}, call-backs {report.callbacks_selected}, "
+            f"recordings deleted {report.recordings_deleted}"
+        )
+        db.session.close()
+        if once:
+            return
+        time.sleep(interval)

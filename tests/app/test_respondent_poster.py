@@ -1,0 +1,237 @@
+"""Open QR posters ``/q/<code>``: screening, SMS check, one answer per phone, limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from survey.extensions import db
+from survey.integrations.telephony import SimulatedTelephony
+from survey.models import Channel, PosterVerification, RaterGroup, Response
+from tests.app.respondent_helpers import Fieldwork, prepare_fieldwork
+from tests.app.test_respondent_invitation import _first_level, _item_fields, race
+
+PHONE = "138 0013 8000"
+E164 = "+8613800138000"
+
+
+@pytest.fixture
+def fieldwork(demo_app: Flask) -> Fieldwork:
+    with demo_app.app_context():
+        return prepare_fieldwork(db.session)
+
+
+def last_code(app: Flask, to: str = E164) -> str:
+    outbox = app.extensions["minyi_telephony"]
+    assert isinstance(outbox, SimulatedTelephony)
+    messages = outbox.messages_to(to)
+    assert messages, f"no SMS to {to}"
+    match = re.search(r"\d{6}", messages[-1].body)
+    assert match
+    return match.group(0)
+
+
+def start(client: FlaskClient, code: str, phone: str = PHONE, **extra: str) -> tuple[int, str]:
+    data = {"served_here": "yes", "phone": phone, "website": ""}
+    data.update(extra)
+    response = client.post(f"/q/{code}", data=data)
+    return response.status_code, response.get_data(as_text=True)
+
+
+def verify(app: Flask, client: FlaskClient, code: str, phone_e164: str = E164) -> None:
+    assert start(client, code, phone_e164)[0] == 302
+    response = client.post(f"/q/{code}/verify", data={"code": last_code(app, phone_e164)})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/q/{code}/rate")
+
+
+def rate_data(client: FlaskClient, code: str, comment: str = "") -> dict[str, str]:
+    page = client.get(f"/q/{code}/rate").get_data(as_text=True)
+    data = {field: _first_level(page, field) for field in _item_fields(page)}
+    data.update(action="submit", comment=comment)
+    return data
+
+
+def _responses() -> list[Response]:
+    return list(db.session.scalars(sa.select(Response)))
+
+
+def test_verified_phone_rates_once_as_self_selected(
+    demo_app: Flask, demo_client: FlaskClient, fieldwork: Fieldwork
+) -> None:
+    code = fieldwork.poster_code
+    page = demo_client.get(f"/q/{code}")
+    assert page.status_code == 200
+    assert "市行政审批服务局" in page.get_data(as_text=True)
+    assert "是否在这里办理" in page.get_data(as_text=True)
+    verify(demo_app, demo_client, code)
+    data = rate_data(demo_client, code, comment="身份证 11010119900307451X 办事很快")
+    submitted = demo_client.post(f"/q/{code}/rate", data=data)
+    assert submitted.headers["Location"].endswith("/thanks")
+    with demo_app.app_context():
+        (response,) = _responses()
+        group = db.session.get(RaterGroup, response.rater_group_id)
+        assert group is not None and group.code == "service_recipients"
+        assert response.channel == Channel.OPEN_QR and not response.channel.is_probability
+        assert response.design_weight == 1.0 and response.stratum == ""
+        assert {answer.unit_id for answer in response.answers} == {fieldwork.poster_unit_id}
+        assert response.comments[0].text == "身份证 [身份证号] 办事很快"
+        verification = db.session.scalars(sa.select(PosterVerification)).one()
+        # Only a keyed hash of the number is stored, and not which response it gave.
+        assert "13800138000" not in verification.phone_hash
+        assert len(verification.phone_hash) == 64 and verification.completed_at is not None
+    # The same number again, from a fresh browser: refused before any SMS is sent.
+    other = demo_app.test_client()
+    status, text = start(other, code)
+    assert status == 409 and "已经作答" in text
+    # The same browser after submitting: back to the start, nothing to submit.
+    assert demo_client.post(f"/q/{code}/rate", data=data).status_code == 302
+    with demo_app.app_context():
+        assert len(_responses()) == 1
+
+
+def test_wrong_code_counts_and_locks_after_five(
+    demo_app: Flask, demo_client: FlaskClient, fieldwork: Fieldwork
+) -> None:
+    code = fieldwork.poster_code
+    assert start(demo_client, code)[0] == 302
+    right = last_code(demo_app)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    first = demo_client.post(f"/q/{code}/verify", data={"code": wrong})
+    assert first.status_code == 400 and "验证码不正确" in first.get_data(as_text=True)
+    assert demo_client.post(f"/q/{code}/verify", data={"code": "12ab"}).status_code == 400
+    for _ in range(4):
+        demo_client.post(f"/q/{code}/verify", data={"code": wrong})
+    locked = demo_client.post(f"/q/{code}/verify", data={"code": right})
+    assert locked.status_code == 400 and "错误次数过多" in locked.get_data(as_text=True)
+    assert demo_client.get(f"/q/{code}/rate").status_code == 302  # not verified
+    with demo_app.app_context():
+        assert db.session.scalars(sa.select(PosterVerification)).one().attempts == 5
+        assert _responses() == []
+
+
+def test_screening_honeypot_and_bad_phone_store_nothing(
+    demo_app: Flask, demo_client: FlaskClient, fieldwork: Fieldwork
+) -> None:
+    code = fieldwork.poster_code
+    status, text = start(demo_client, code, served_here="no")
+    assert status == 200 and "刚刚在此办理业务" in text
+    status, text = start(demo_client, code, website="http://spam.example")
+    assert status == 400 and "无法受理" in text
+    status, text = start(demo_client, code, phone="12345")
+    assert status == 400 and "11 位手机号码" in text
+    status, text = start(demo_client, code, phone="010-12345678")
+    assert status == 400 and "中国大陆手机号码" in text
+    assert demo_client.get("/q/nonexistent-code").status_code == 404
+    with demo_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PosterVerification)) == 0
+        assert demo_app.extensions["minyi_telephony"].outbox == []
+
+
+def test_code_is_resent_only_after_a_minute(
+    demo_app: Flask, demo_client: FlaskClient, fieldwork: Fieldwork
+) -> None:
+    assert start(demo_client, fieldwork.poster_code)[0] == 302
+    status, text = start(demo_client, fieldwork.poster_code)
+    assert status == 400 and "一分钟后" in text
+    assert len(demo_app.extensions["minyi_telephony"].outbox) == 1
+
+
+def test_simulated_sms_is_shown_only_in_testing_with_the_simulator(
+    demo_app: Flask, demo_client: FlaskClient, fieldwork: Fieldwork
+) -> None:
+    start(demo_client, fieldwork.poster_code)
+    page = demo_client.get(f"/q/{fieldwork.poster_code}/verify").get_data(as_text=True)
+    assert "模拟短信" in page and last_code(demo_app) in page
+    demo_app.config["ENV_NAME"] = "production"
+    page = demo_client.get(f"/q/{fieldwork.poster_code}/verify").get_data(as_text=True)
+    assert "模拟短信" not in page and last_code(demo_app) not in page
+
+
+@pytest.fixture
+def limited_app(demo_database_url: str) -> Iterator[Flask]:
+    from survey import create_app
+    from tests.conftest import _test_config
+
+    app = create_app(
+        _test_config(
+            demo_database_url, RATELIMIT_SMS_IP="3 per hour", RATELIMIT_SMS_POSTER="1000/hour"
+        )
+    )
+    yield app
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def test_code_requests_are_rate_limited_per_address(limited_app: Flask) -> None:
+    with limited_app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+    client = limited_app.test_client()
+    statuses = [
+        start(client, fieldwork.poster_code, phone=f"1390000000{digit}")[0] for digit in range(5)
+    ]
+    assert statuses == [302, 302, 302, 429, 429]
+    assert "请求过于频繁" in start(client, fieldwork.poster_code, phone="13900000009")[1]
+    assert len(limited_app.extensions["minyi_telephony"].outbox) == 3
+
+
+def test_rate_limit_per_poster_code_across_addresses(demo_database_url: str) -> None:
+    from survey import create_app
+    from tests.conftest import _test_config
+
+    app = create_app(_test_config(demo_database_url, RATELIMIT_SMS_POSTER="2 per hour"))
+    with app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+    statuses = []
+    for digit in range(3):
+        client = app.test_client()
+        response = client.post(
+            f"/q/{fieldwork.poster_code}",
+            data={"served_here": "yes", "phone": f"1390000001{digit}", "website": ""},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{digit + 1}"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [302, 302, 429]
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def unlimited_app(demo_database_url: str) -> Iterator[Flask]:
+    from survey import create_app
+    from tests.conftest import _test_config
+
+    app = create_app(_test_config(demo_database_url, RATELIMIT_ENABLED=False))
+    yield app
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def test_fifty_concurrent_submissions_with_one_verified_phone_store_one(
+    unlimited_app: Flask,
+) -> None:
+    with unlimited_app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+    client = unlimited_app.test_client()
+    verify(unlimited_app, client, fieldwork.poster_code)
+    data = rate_data(client, fieldwork.poster_code, comment="同一手机并发")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    statuses = race(
+        unlimited_app, f"/q/{fieldwork.poster_code}/rate", data, {"session": cookie.value}
+    )
+    assert len(statuses) == 50 and statuses.count(302) == 1, statuses
+    assert set(statuses) == {302, 409}, statuses
+    with unlimited_app.app_context():
+        responses = _responses()
+        assert len(responses) == 1
+        assert responses[0].channel == Channel.OPEN_QR
+        assert len(responses[0].comments) == 1

@@ -1,0 +1,137 @@
+"""Printable material: QR codes that decode to the right link, posters, invitation cards."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import sqlalchemy as sa
+import zxingcpp
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+
+from survey.extensions import db
+from survey.models import Poster, RaterGroup
+from survey.services.posters import demo_links
+from tests.app.helpers import login
+from tests.app.respondent_helpers import prepare_fieldwork
+
+
+def decode_qr(png: bytes) -> str:
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert len(results) == 1, "expected exactly one QR code"
+    return str(results[0].text)
+
+
+def test_pollster_creates_a_poster_and_downloads_its_printables(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    with demo_app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+    login(demo_client, "pollster")
+    page = demo_client.get(f"/fieldwork/cycles/{fieldwork.cycle_id}/printables")
+    assert page.status_code == 200 and "公开二维码海报" in page.get_data(as_text=True)
+    with demo_app.app_context():
+        unit_id = fieldwork.poster_unit_id
+    created = demo_client.post(
+        f"/fieldwork/cycles/{fieldwork.cycle_id}/posters",
+        data={"unit_id": str(unit_id), "service_point": "二楼综合窗口"},
+    )
+    assert created.status_code == 302
+    with demo_app.app_context():
+        poster = db.session.scalars(
+            sa.select(Poster).where(Poster.service_point == "二楼综合窗口")
+        ).one()
+        poster_id, code = poster.id, poster.code
+    assert len(code) >= 11
+    png = demo_client.get(f"/fieldwork/posters/{poster_id}/qr.png")
+    assert png.mimetype == "image/png"
+    assert decode_qr(png.data) == f"http://localhost/q/{code}"
+    svg = demo_client.get(f"/fieldwork/posters/{poster_id}/qr.svg")
+    assert svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    pdf = demo_client.get(f"/fieldwork/posters/{poster_id}/poster.pdf")
+    assert pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    assert demo_client.get(f"/fieldwork/cycles/{fieldwork.cycle_id}/posters.pdf").data.startswith(
+        b"%PDF"
+    )
+    # Switched off, the poster's link stops working.
+    assert demo_client.post(f"/fieldwork/posters/{poster_id}/active").status_code == 302
+    assert demo_client.get(f"/q/{code}").status_code == 404
+
+
+def test_public_base_url_goes_into_the_codes(demo_app: Flask, demo_client: FlaskClient) -> None:
+    with demo_app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+        poster_id = db.session.scalars(
+            sa.select(Poster.id).where(Poster.code == fieldwork.poster_code)
+        ).one()
+    demo_app.config["PUBLIC_BASE_URL"] = "https://minyi.example.gov.cn/"
+    login(demo_client, "pollster")
+    png = demo_client.get(f"/fieldwork/posters/{poster_id}/qr.png").data
+    assert decode_qr(png) == f"https://minyi.example.gov.cn/q/{fieldwork.poster_code}"
+
+
+def test_invitation_csv_and_cards_hold_one_link_per_open_case(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    with demo_app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+    login(demo_client, "pollster")
+    page = demo_client.get(f"/fieldwork/cycles/{fieldwork.cycle_id}/printables").get_data(
+        as_text=True
+    )
+    draw_id = page.split("/fieldwork/draws/")[-1].split("/")[0]
+    exported = demo_client.get(f"/fieldwork/draws/{draw_id}/invitations.csv")
+    assert exported.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(exported.data.decode("utf-8-sig"))))
+    assert [row["url"] for row in rows] == [f"http://localhost/s/{t}" for t in fieldwork.tokens]
+    assert all(row["external_id"].startswith("T") for row in rows)
+    assert "phone" not in rows[0]
+    cards = demo_client.get(f"/fieldwork/draws/{draw_id}/invitations.pdf")
+    assert cards.mimetype == "application/pdf" and cards.data.startswith(b"%PDF")
+    assert cards.data.count(b"/Type /Page\n") + cards.data.count(b"/Type /Page ") >= 2
+
+
+def test_printables_are_for_pollsters_and_admins_only(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    with demo_app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+    assert demo_client.get(f"/fieldwork/cycles/{fieldwork.cycle_id}/printables").status_code == 302
+    login(demo_client, "liaison")
+    assert demo_client.get(f"/fieldwork/cycles/{fieldwork.cycle_id}/printables").status_code == 403
+    assert demo_client.get("/fieldwork/posters/1/qr.png").status_code == 403
+
+
+def test_a_poster_for_an_unknown_unit_is_refused(demo_app: Flask, demo_client: FlaskClient) -> None:
+    with demo_app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+        before = db.session.scalar(sa.select(sa.func.count()).select_from(Poster))
+    login(demo_client, "admin")
+    refused = demo_client.post(
+        f"/fieldwork/cycles/{fieldwork.cycle_id}/posters",
+        data={"unit_id": "999999", "service_point": ""},
+    )
+    assert refused.status_code == 400
+    with demo_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Poster)) == before
+
+
+def test_demo_prints_poster_and_invitation_links(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    poster_links = re.findall(r"http://127\.0\.0\.1:5000/q/([\w-]+)", result.output)
+    assert len(poster_links) == 4
+    with app.app_context():
+        codes = set(db.session.scalars(sa.select(Poster.code)))
+        assert set(poster_links) == codes
+        citizens = db.session.scalars(
+            sa.select(RaterGroup).where(RaterGroup.code == "citizens")
+        ).one()
+        assert citizens.units_per_respondent == 4
+        prepare_fieldwork(db.session)
+        lines = demo_links(db.session, "http://127.0.0.1:5000")
+    invitation_links = [line for line in lines if "/s/" in line]
+    assert len(invitation_links) == 3

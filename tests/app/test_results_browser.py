@@ -1,0 +1,73 @@
+"""In headless Chromium: open the public results, switch category, download the XLSX."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from tests.conftest import LiveServer, _test_config
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_results_server(results_database_url: str) -> Iterator[LiveServer]:
+    from survey import create_app
+    from survey.extensions import db
+
+    app = create_app(_test_config(results_database_url, WTF_CSRF_ENABLED=True))
+    server = LiveServer(app)
+    yield server
+    server.stop()
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def test_public_results_in_the_browser(
+    live_results_server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    base = live_results_server.url
+    page.goto(f"{base}/")
+    page.get_by_role("link", name="考核结果").click()
+    page.get_by_role("link", name="2025年度江州市综合考核").click()
+    page.wait_for_url("**/county")
+    table = page.locator("#results-table")
+    assert "江州市东湖区" in table.inner_text()
+    assert "市应急管理局" not in table.inner_text()
+
+    page.get_by_role("link", name="执法监督部门").click()
+    page.wait_for_url("**/law_enforcement")
+    row = page.locator("tr[data-unit=L05]")
+    assert "三等" in row.inner_text() and "一票否决" in row.inner_text()
+    assert "江州市东湖区" not in page.locator("#results-table").inner_text()
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="下载XLSX").click()
+    target = tmp_path / "results.xlsx"
+    download_info.value.save_as(target)
+    workbook = load_workbook(target)
+    sheet = workbook["执法监督部门"]
+    rows = {sheet.cell(row=r, column=2).value: r for r in range(2, sheet.max_row + 1)}
+    assert sheet.cell(row=rows["L05"], column=8).value == "三等"
+
+
+def test_results_page_fits_a_phone(live_results_server: LiveServer, chromium: Any) -> None:
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        page.goto(f"{live_results_server.url}/results/")
+        page.get_by_role("link", name="2025年度江州市综合考核").click()
+        page.wait_for_url("**/county")
+        # Wide tables scroll inside their own box; the page itself never scrolls sideways.
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, width
+        assert page.locator("#results-table").is_visible()
+        table = page.evaluate("document.querySelector('#results-table').scrollWidth")
+        assert table > 360  # the table is wider than the phone, yet contained
+    finally:
+        context.close()

@@ -1,0 +1,138 @@
+"""Importing score components: versioned, all-or-nothing, every problem listed."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook
+
+from survey.models import ComponentImport, ComponentValue, Cycle, CycleStatus, ScoreComponent
+from survey.services import components
+from survey.services.errors import NotEditableError, ValidationError
+
+
+def demo_cycle(session: Any) -> Cycle:
+    cycle = session.scalars(sa.select(Cycle)).one()
+    assert isinstance(cycle, Cycle)
+    return cycle
+
+
+def component(cycle: Cycle, code: str) -> ScoreComponent:
+    return next(entry for entry in cycle.components if entry.code == code)
+
+
+def csv_for(
+    cycle: Cycle, *, extra: str = "", skip: str = "", header: str = "单位编码,得分"
+) -> bytes:
+    lines = [header]
+    for index, unit in enumerate(sorted(cycle.units, key=lambda unit: unit.code)):
+        if unit.code != skip:
+            lines.append(f"{unit.code},{60 + index * 0.5}")
+    return ("\n".join(lines) + "\n" + extra).encode()
+
+
+def test_import_creates_versions(demo_session: Any) -> None:
+    cycle = demo_cycle(demo_session)
+    routine = component(cycle, "routine")
+    first = components.import_component(
+        demo_session, cycle, routine, filename="routine.csv", data=csv_for(cycle), actor="admin"
+    )
+    assert first.version == 1 and len(first.values) == 44
+    second = components.import_component(
+        demo_session,
+        cycle,
+        routine,
+        filename="routine-v2.csv",
+        data=csv_for(cycle).replace(b"C01,60.0", b"C01,99.5"),
+        actor="admin",
+    )
+    assert second.version == 2
+    current = components.current_values(demo_session, cycle)
+    c01 = next(unit for unit in cycle.units if unit.code == "C01")
+    assert current["routine"][c01.id].score == 99.5
+    assert demo_session.scalar(sa.select(sa.func.count()).select_from(ComponentImport)) == 2
+
+
+def test_xlsx_with_veto_and_target_completion(demo_session: Any) -> None:
+    cycle = demo_cycle(demo_session)
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["unit", "score", "一票否决", "量化指标完成率"])
+    for unit in cycle.units:
+        sheet.append([unit.code, 80, "是" if unit.code == "L05" else "", "55%"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    version = components.import_component(
+        demo_session,
+        cycle,
+        component(cycle, "annual"),
+        filename="annual.xlsx",
+        data=buffer.getvalue(),
+        actor="admin",
+    )
+    vetoed = [value for value in version.values if value.vetoed]
+    assert len(vetoed) == 1
+    assert all(value.lowest_target_completion == pytest.approx(0.55) for value in version.values)
+
+
+def test_bad_file_lists_every_problem_and_changes_nothing(demo_session: Any) -> None:
+    cycle = demo_cycle(demo_session)
+    data = csv_for(cycle, skip="R04", extra="X99,70\nC01,70\nC02,abc\n").replace(
+        b"P01,", b"P01,1"
+    )  # P01's score becomes 1xx: out of range
+    with pytest.raises(ValidationError) as caught:
+        components.import_component(
+            demo_session,
+            cycle,
+            component(cycle, "routine"),
+            filename="bad.csv",
+            data=data,
+            actor="admin",
+        )
+    problems = [str(problem) for problem in caught.value.problems]
+    assert any("unknown unit 'X99'" in problem and "row 45" in problem for problem in problems)
+    assert any("C01 appears again (first on row 2)" in problem for problem in problems)
+    assert any(problem == "row 47, column score: 'abc' is not a number" for problem in problems)
+    assert any("column score" in problem and "outside 0–100" in problem for problem in problems)
+    assert any("unit R04 (市政协提案委员会) is missing" in problem for problem in problems)
+    assert demo_session.scalar(sa.select(sa.func.count()).select_from(ComponentValue)) == 0
+
+
+def test_missing_score_column_is_named(demo_session: Any) -> None:
+    cycle = demo_cycle(demo_session)
+    with pytest.raises(ValidationError, match="missing column"):
+        components.import_component(
+            demo_session,
+            cycle,
+            component(cycle, "routine"),
+            filename="x.csv",
+            data=b"unit,points\nC01,5\n",
+            actor="admin",
+        )
+
+
+def test_refusals(demo_session: Any) -> None:
+    cycle = demo_cycle(demo_session)
+    with pytest.raises(NotEditableError, match="computed from the surveys"):
+        components.import_component(
+            demo_session,
+            cycle,
+            component(cycle, "social_recognition"),
+            filename="s.csv",
+            data=csv_for(cycle),
+            actor="admin",
+        )
+    cycle.status = CycleStatus.PUBLISHED
+    with pytest.raises(NotEditableError, match="published"):
+        components.import_component(
+            demo_session,
+            cycle,
+            component(cycle, "routine"),
+            filename="r.csv",
+            data=csv_for(cycle),
+            actor="admin",
+        )
