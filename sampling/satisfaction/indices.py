@@ -194,11 +194,27 @@ def composite_index(
     covariance V of the item means, estimated from the same respondents
     (Särndal et al. 1992 §5.5).  ``item_weights`` must sum to 1.
     """
+    table = design.mean(points, {"unit": unit, "item": item}, covariance=True)
+    units, estimate, covariance = composite_of_means(table, item_weights)
+    return Composite(
+        units=units, estimate=estimate, se=np.sqrt(np.maximum(np.diag(covariance), 0.0))
+    )
+
+
+def composite_of_means(
+    table: EstimateTable, item_weights: Mapping[Any, float]
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Units, composites ``Σ_k a_k · mean_k`` and their covariance ``A V Aᵀ``.
+
+    ``table`` holds the means by domains ``(unit, item)`` estimated with
+    ``covariance=True``; the covariance between units comes from respondents
+    who rated several of them (Särndal et al. 1992 §5.5).
+    """
+    if table.covariance is None or len(table.domains.keys) != 2:
+        raise InputError("estimate the unit × item means with covariance=True")
     weights_total = float(sum(item_weights.values()))
     if abs(weights_total - 1.0) > 1e-9:
         raise InputError(f"item weights must sum to 1, got {weights_total:g}")
-    table = design.mean(points, {"unit": unit, "item": item}, covariance=True)
-    assert table.covariance is not None
     unit_keys, item_keys = table.domains.keys
     coefficient = np.array([item_weights.get(k, np.nan) for k in item_keys.tolist()])
     if np.isnan(coefficient).any():
@@ -206,15 +222,14 @@ def composite_index(
         raise InputError(f"no item weight for item {missing!r}")
     units = np.unique(unit_keys)
     matrix = np.zeros((len(units), len(unit_keys)))
-    rows = np.searchsorted(units, unit_keys)
-    matrix[rows, np.arange(len(unit_keys))] = coefficient
+    matrix[np.searchsorted(units, unit_keys), np.arange(len(unit_keys))] = coefficient
     covered = matrix.sum(axis=1)
     if (np.abs(covered - 1.0) > 1e-9).any():
         bad = units[np.abs(covered - 1.0) > 1e-9][0]
         raise InputError(f"unit {bad!r} has no answers for some weighted items")
-    estimate = matrix @ table.estimate
-    variance = np.einsum("ij,jk,ik->i", matrix, table.covariance, matrix)
-    return Composite(units=units, estimate=estimate, se=np.sqrt(np.maximum(variance, 0.0)))
+    covariance = matrix @ table.covariance @ matrix.T
+    # Symmetrise: the product is symmetric up to rounding only.
+    return units, matrix @ table.estimate, (covariance + covariance.T) / 2
 
 
 def _as_sequence(values: Sequence[Any]) -> list[Any]:

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from sampling.errors import InputError
 from sampling.estimation import EstimateTable
+from sampling.satisfaction.indices import composite_of_means
 from sampling.scoring.social import SubScore
 
 FloatArray = npt.NDArray[np.float64]
@@ -56,24 +57,8 @@ def composite_covariance(
         No covariance in the table, a missing item weight, or a unit without
         answers for some weighted item.
     """
-    if table.covariance is None or len(table.domains.keys) != 2:
-        raise InputError("estimate the unit × item means with covariance=True")
-    total = float(sum(item_weights.values()))
-    if abs(total - 1.0) > 1e-9:
-        raise InputError(f"item weights must sum to 1, got {total:g}")
-    unit_keys, item_keys = table.domains.keys
-    coefficient = np.array([item_weights.get(key, np.nan) for key in item_keys.tolist()])
-    if np.isnan(coefficient).any():
-        raise InputError(f"no item weight for item {item_keys[np.isnan(coefficient)][0]!r}")
-    units = np.unique(unit_keys)
-    matrix = np.zeros((len(units), len(unit_keys)))
-    matrix[np.searchsorted(units, unit_keys), np.arange(len(unit_keys))] = coefficient
-    covered = matrix.sum(axis=1)
-    if (np.abs(covered - 1.0) > 1e-9).any():
-        bad = units[np.abs(covered - 1.0) > 1e-9][0]
-        raise InputError(f"unit {bad!r} has no answers for some weighted items")
-    covariance = matrix @ table.covariance @ matrix.T
-    return CompositeCovariance(units, matrix @ table.estimate, (covariance + covariance.T) / 2)
+    units, estimate, covariance = composite_of_means(table, item_weights)
+    return CompositeCovariance(units, estimate, covariance)
 
 
 def sub_score_covariance(

@@ -86,8 +86,8 @@ DEMO_UNITS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def load_demo(session: orm.Session, *, year: int = 2026) -> Cycle:
-    """Create the demo cycle with its units and one user per role (flushes only)."""
+def create_demo_cycle(session: orm.Session, *, year: int, description: str) -> Cycle:
+    """The demo prefecture's cycle for ``year`` with its 44 units (flushes only)."""
     cycle = cycles.create_cycle(
         session,
         cycles.CycleSettings(
@@ -95,7 +95,7 @@ def load_demo(session: orm.Session, *, year: int = 2026) -> Cycle:
             year=year,
             period_start=date(year, 1, 1),
             period_end=date(year, 12, 31),
-            description="演示数据：江州市为虚构地区。Demo data; 江州市 is fictional.",
+            description=description,
         ),
         actor="demo",
     )
@@ -104,6 +104,16 @@ def load_demo(session: orm.Session, *, year: int = 2026) -> Cycle:
         for code, name in units:
             cycle.units.append(Unit(code=code, name=name, category=by_code[category_code]))
     session.flush()
+    return cycle
+
+
+def load_demo(session: orm.Session, *, year: int = 2026) -> Cycle:
+    """Create the demo cycle with its units and one user per role (flushes only)."""
+    cycle = create_demo_cycle(
+        session,
+        year=year,
+        description="演示数据：江州市为虚构地区。Demo data; 江州市 is fictional.",
+    )
     liaison_unit = next(u for u in cycle.units if u.code == DEMO_LIAISON_UNIT)
     for username, role, description in DEMO_USERS:
         users.create_user(

@@ -175,27 +175,14 @@ def load_results_demo(session: orm.Session, *, year: int = 2025) -> ResultSnapsh
     (the office's decision on units with groups below the minimum is recorded
     as accepting the redistribution).  Flushes only.
     """
-    from datetime import date
-
-    from survey.models import CycleStatus, Unit
+    from survey.models import CycleStatus
     from survey.services import components, cycles, demo, publication, scoring
 
-    cycle = cycles.create_cycle(
+    cycle = demo.create_demo_cycle(
         session,
-        cycles.CycleSettings(
-            name=f"{year}年度江州市综合考核",
-            year=year,
-            period_start=date(year, 1, 1),
-            period_end=date(year, 12, 31),
-            description="演示数据：已公示的上一年度结果。Demo data: last year's published results.",
-        ),
-        actor="demo",
+        year=year,
+        description="演示数据：已公示的上一年度结果。Demo data: last year's published results.",
     )
-    by_code = {category.code: category for category in cycle.categories}
-    for category_code, units in demo.DEMO_UNITS.items():
-        for code, name in units:
-            cycle.units.append(Unit(code=code, name=name, category=by_code[category_code]))
-    session.flush()
     cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="demo")
     generate_responses(session, cycle, seed=year)
     for component in cycle.components:
