@@ -13,8 +13,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from survey.extensions import db
-from survey.models import Poster, RaterGroup
-from survey.services.posters import demo_links
+from survey.models import Cycle, CycleStatus, FieldworkCase, Poster, RaterGroup
 from tests.app.helpers import login
 from tests.app.respondent_helpers import prepare_fieldwork
 
@@ -127,11 +126,20 @@ def test_demo_prints_poster_and_invitation_links(app: Flask) -> None:
     with app.app_context():
         codes = set(db.session.scalars(sa.select(Poster.code)))
         assert set(poster_links) == codes
+        fielding = db.session.scalars(
+            sa.select(Cycle).where(Cycle.status == CycleStatus.FIELDING)
+        ).one()
         citizens = db.session.scalars(
-            sa.select(RaterGroup).where(RaterGroup.code == "citizens")
+            sa.select(RaterGroup).where(
+                RaterGroup.code == "citizens", RaterGroup.cycle_id == fielding.id
+            )
         ).one()
         assert citizens.units_per_respondent == 4
-        prepare_fieldwork(db.session)
-        lines = demo_links(db.session, "http://127.0.0.1:5000")
-    invitation_links = [line for line in lines if "/s/" in line]
-    assert len(invitation_links) == 3
+        tokens = re.findall(r"http://127\.0\.0\.1:5000/s/([\w-]+)", result.output)
+        assert len(tokens) == 3
+        released = set(
+            db.session.scalars(
+                sa.select(FieldworkCase.token).where(FieldworkCase.released.is_(True))
+            )
+        )
+        assert set(tokens) <= released
