@@ -2,13 +2,15 @@
 
 Usage::
 
-    python bench/bench_estimate.py ~/peer-data/resp1m.csv [--repeat 3]
+    python bench/bench_estimate.py [~/peer-data/resp1m.csv] [--repeat 3]
 
 Every tool runs as a whole process (start-up included) on the same file:
 mean of ``score`` by ``unit``, stratified by ``stratum`` with weights and
-fpc ``N``, missing scores as a domain.  The peers run through small wrappers
-in this folder that print every domain at full precision; the estimates and
-standard errors must agree to 1e-9 relative.  Prints a markdown table.
+fpc ``N``, missing scores as a domain.  minyi and svy run interleaved
+``--repeat`` times, R once (it is slow).  The peers run through small
+wrappers in this folder that print every domain at full precision; the
+estimates and standard errors must agree to 1e-9 relative.  Prints a
+markdown table; exits 1 on disagreement.
 """
 
 from __future__ import annotations
@@ -16,23 +18,37 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import subprocess
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from common import DATA, PEER_PYTHON, Series, ensure_responses, interleaved
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-PEER_PYTHON = Path.home() / ".peers" / "bin" / "python"
+TOLERANCE = 1e-9
 
 
-def run(command: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{command[0]} failed:\n{done.stderr}")
-    return elapsed, done.stdout
+@dataclass(frozen=True)
+class Agreement:
+    peer: str
+    domains: int
+    max_relative_estimate: float
+    max_relative_se: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_relative_estimate <= TOLERANCE and self.max_relative_se <= TOLERANCE
+
+
+@dataclass(frozen=True)
+class EstimateBenchmark:
+    data: Path
+    series: list[Series]
+    agreement: list[Agreement]
+
+    @property
+    def ok(self) -> bool:
+        return all(item.ok for item in self.agreement)
 
 
 def parse(text: str, estimate: str, se: str) -> dict[str, tuple[float, float]]:
@@ -42,17 +58,13 @@ def parse(text: str, estimate: str, se: str) -> dict[str, tuple[float, float]]:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("data")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of ours (best is reported)")
-    args = parser.parse_args()
-    ours_command = [
+def minyi_command(data: Path) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "sampling",
         "estimate",
-        args.data,
+        str(data),
         "--value",
         "score",
         "--by",
@@ -66,37 +78,84 @@ def main() -> int:
         "--format",
         "csv",
     ]
-    ours_times = []
-    for _ in range(args.repeat):
-        elapsed, ours_text = run(ours_command)
-        ours_times.append(elapsed)
-    ours = parse(ours_text, "estimate", "se")
-    svy_time, svy_text = run([str(PEER_PYTHON), str(HERE / "peer_est_svy_full.py"), args.data])
-    r_time, r_text = run(["Rscript", str(HERE / "peer_est_r_full.R"), args.data])
-    peers = {
-        "svy": (svy_time, parse(svy_text, "est", "se")),
-        "R survey": (r_time, parse(r_text, "estimate", "se")),
-    }
-    best = min(ours_times)
-    print(f"file: {args.data}, domains: {len(ours)}\n")
-    print("| tool | wall time (s) | ours faster by | max rel. diff estimate | max rel. diff SE |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    print(
-        f"| minyi `python -m sampling estimate` (best of {args.repeat}) | {best:.2f} | 1× | – | – |"
+
+
+def run(data: Path, repeat: int) -> EstimateBenchmark:
+    ensure_responses(data)
+    svy = [str(PEER_PYTHON), str(HERE / "peer_est_svy_full.py"), str(data)]
+    series = interleaved([("minyi", minyi_command(data)), ("svy", svy)], repeat)
+    series += interleaved(
+        [("R survey", ["Rscript", str(HERE / "peer_est_r_full.R"), str(data)])], 1
     )
-    failed = False
-    for name, (elapsed, values) in peers.items():
+    ours = parse(series[0].last.stdout, "estimate", "se")
+    columns = {"svy": ("est", "se"), "R survey": ("estimate", "se")}
+    agreement = []
+    for peer in series[1:]:
+        values = parse(peer.last.stdout, *columns[peer.name])
         if set(values) != set(ours):
-            sys.exit(f"{name} has different domains")
-        rel_est = max(abs(ours[k][0] - v[0]) / abs(v[0]) for k, v in values.items())
-        rel_se = max(abs(ours[k][1] - v[1]) / abs(v[1]) for k, v in values.items())
-        failed |= rel_est > 1e-9 or rel_se > 1e-9
-        print(f"| {name} | {elapsed:.2f} | {elapsed / best:.1f}× | {rel_est:.1e} | {rel_se:.1e} |")
-    print(f"\nall runs of ours (s): {', '.join(f'{t:.2f}' for t in ours_times)}")
-    if failed:
-        print("DISAGREEMENT above 1e-9 relative")
-        return 1
-    return 0
+            raise SystemExit(f"{peer.name} reports different domains than minyi")
+        agreement.append(
+            Agreement(
+                peer.name,
+                len(values),
+                max(abs(ours[k][0] - v[0]) / abs(v[0]) for k, v in values.items()),
+                max(abs(ours[k][1] - v[1]) / abs(v[1]) for k, v in values.items()),
+            )
+        )
+    return EstimateBenchmark(data, series, agreement)
+
+
+def markdown(result: EstimateBenchmark) -> str:
+    ours = result.series[0]
+    data_name = str(result.data).replace(str(Path.home()), "~")
+    size_mb = result.data.stat().st_size / 1e6
+    by_peer = {item.peer: item for item in result.agreement}
+    lines = [
+        f"File `{data_name}` ({size_mb:.0f} MB, 1,000,000 responses, 100 strata, 100 units, "
+        "5 % missing scores): Taylor-linearised mean of `score` by `unit`, stratified, "
+        "weighted, with fpc.",
+        "",
+        "| tool | runs | wall median (s) | wall best (s) | minyi ÷ tool (median) "
+        "| peak RSS (MB) | max rel. diff estimate | max rel. diff SE |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for series in result.series:
+        item = by_peer.get(series.name)
+        estimate = f"{item.max_relative_estimate:.1e}" if item else "–"
+        se = f"{item.max_relative_se:.1e}" if item else "–"
+        lines.append(
+            f"| {series.name} | {len(series.runs)} | {series.median:.2f} | {series.best:.2f} "
+            f"| {ours.median / series.median:.2f} | {series.peak_rss_mb:.0f} | {estimate} | {se} |"
+        )
+    verdict = "agree" if result.ok else "**DISAGREE**"
+    lines += [
+        "",
+        f"Agreement over {result.agreement[0].domains} domains (tolerance {TOLERANCE:g} "
+        f"relative): estimates and standard errors {verdict}.",
+        "",
+        "Runs in order (s): "
+        + "; ".join(
+            f"{series.name} " + ", ".join(f"{run.seconds:.2f}" for run in series.runs)
+            for series in result.series
+        ),
+        "",
+        "Commands:",
+        "",
+        "```",
+        *(series.shell() for series in result.series),
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data", nargs="?", default=str(DATA / "resp1m.csv"))
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of minyi and svy")
+    args = parser.parse_args()
+    result = run(Path(args.data), args.repeat)
+    print(markdown(result))
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

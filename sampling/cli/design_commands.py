@@ -1,4 +1,4 @@
-"""Sub-commands ``size``, ``allocate``, ``draw``, ``verify`` (DESIGN.md §6).
+"""Sub-commands ``size``, ``allocate``, ``draw``, ``verify``, ``digits`` (DESIGN.md §6).
 
 Heavy modules (numpy, pyarrow) are imported inside the handlers so that the
 parser itself loads fast.
@@ -83,6 +83,33 @@ def register(subparsers: Any) -> None:
     verify.add_argument("sample", metavar="SAMPLE.csv")
     verify.set_defaults(handler=run_verify)
 
+    digits = subparsers.add_parser(
+        "digits",
+        help="generate random mobile numbers from a prefix table (RDD)",
+        description="Random-digit generation (随机数字拨号): distinct 11-digit numbers, each "
+        "number of a region's prefixes equally likely.  Without --allocation, N is shared "
+        "over the regions in proportion to how many numbers their prefixes hold, so every "
+        "number of the table is equally likely.  Writes number,region as CSV.",
+    )
+    digits.add_argument("--prefixes", required=True, metavar="FILE", help="columns prefix,region")
+    digits.add_argument("--n", type=int, metavar="N", help="total count of numbers")
+    digits.add_argument(
+        "--allocation", metavar="FILE", help="numbers per region: columns region,n (or stratum,n)"
+    )
+    digits.add_argument("--seed", required=True, metavar="S")
+    digits.add_argument(
+        "--exclude-hashes",
+        metavar="FILE",
+        help="do-not-call list: one hex HMAC-SHA256 of an 11-digit number per line",
+    )
+    digits.add_argument(
+        "--hash-key-env",
+        metavar="VAR",
+        help="environment variable holding the HMAC key of --exclude-hashes",
+    )
+    digits.add_argument("--out", required=True, metavar="OUT.csv", help="'-' for stdout")
+    digits.set_defaults(handler=run_digits)
+
 
 def run_size(args: argparse.Namespace) -> int:
     """``size``: print the sample size as JSON."""
@@ -125,10 +152,20 @@ def run_allocate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _without_blas_threads() -> None:
+    """Start numpy without OpenBLAS's thread pool when this process imports it first.
+
+    The design commands do no linear algebra, and the pool's threads cost a
+    draw about 0.1 s of CPU at start-up and while they spin.  A value the user
+    set is kept, and a process that already imported numpy is left alone.
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def run_draw(args: argparse.Namespace) -> int:
     """``draw``: draw the sample and write it (and the protocol) atomically."""
-    import threading
-
+    _without_blas_threads()
     from sampling.design.draw import (
         DrawDesign,
         Protocol,
@@ -150,14 +187,9 @@ def run_draw(args: argparse.Namespace) -> int:
         stratum_column=args.stratum_column,
         size_column=args.size_column,
     )
-    # The digest (hashlib, GIL released) runs beside the grouping (Arrow/numpy).
-    digest: list[str] = []
-    hasher = threading.Thread(target=lambda: digest.append(frame.sha256()))
-    hasher.start()
-    try:
-        index = index_strata(frame)
-    finally:
-        hasher.join()
+    # A large frame's digest is being computed in a thread (see Frame.sha256)
+    # while the rows are grouped here.
+    index = index_strata(frame)
     if sizes is None:
         allocation = allocate_for_frame(
             frame, args.n, args.method, minimum=args.min, strata_index=index
@@ -167,7 +199,7 @@ def run_draw(args: argparse.Namespace) -> int:
     else:
         request = {"file": os.path.basename(args.allocation)}
         design = DrawDesign.build(sizes, args.selection, args.reserve)
-    result = draw(frame, design, args.seed, strata_index=index, frame_sha256=digest[0])
+    result = draw(frame, design, args.seed, strata_index=index)
     table = sample_table(frame, result)
     protocol = Protocol.from_result(result, frame, allocation_request=request)
     if args.out == "-":
@@ -190,6 +222,7 @@ def run_draw(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     """``verify``: exit 0 and print ``verified``, or raise VerificationError (exit 3)."""
+    _without_blas_threads()
     from sampling.design.draw import Protocol, verify_sample
     from sampling.design.frame import read_csv_text_table, read_frame_csv
 
@@ -205,6 +238,116 @@ def run_verify(args: argparse.Namespace) -> int:
     verify_sample(protocol, frame, sample, sample_source=args.sample)
     print("verified")
     return 0
+
+
+DIGITS_ALGORITHM_VERSION = "minyi-digits-1"
+
+
+def run_digits(args: argparse.Namespace) -> int:
+    """``digits``: generate numbers and write ``number,region`` atomically."""
+    _without_blas_threads()
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+
+    from sampling.design.allocation import StratumSpec, allocate
+    from sampling.design.draw import write_atomically, write_sample_csv
+    from sampling.design.random_digits import (
+        DoNotCallList,
+        generate_numbers,
+        read_prefix_table,
+    )
+
+    if args.n is None and args.allocation is None:
+        raise InputError("give --n N or --allocation FILE", column="--n")
+    if args.n is not None and args.n < 0:
+        raise InputError(f"must be a whole number ≥ 0, got {args.n}", column="--n")
+    prefixes = read_prefix_table(args.prefixes)
+    if args.allocation is not None:
+        counts = read_allocation_file(args.allocation, name_columns=("region", "stratum"))
+        if args.n is not None and sum(counts.values()) != args.n:
+            raise InputError(
+                f"the allocation sums to {sum(counts.values())}, not --n {args.n}",
+                file=args.allocation,
+                column="n",
+            )
+    else:
+        capacity: dict[str, int] = {}
+        for prefix in prefixes:
+            capacity[prefix.region] = capacity.get(prefix.region, 0) + prefix.capacity
+        specs = [StratumSpec(region, size) for region, size in sorted(capacity.items())]
+        counts = allocate(specs, args.n, "proportional").as_mapping()
+    exclude = None
+    listed: set[str] = set()
+    if args.exclude_hashes is not None:
+        listed = set(_read_hashes(args.exclude_hashes))
+        exclude = DoNotCallList(_hash_key(args.hash_key_env), listed)
+    elif args.hash_key_env is not None:
+        raise InputError("--hash-key-env needs --exclude-hashes", column="--hash-key-env")
+    # The stream is keyed by the algorithm version and the seed text, as the
+    # draw's is, so a published seed reproduces the numbers.
+    key = hashlib.sha256(f"{DIGITS_ALGORITHM_VERSION}\0{args.seed}".encode()).digest()
+    generator = np.random.Generator(np.random.PCG64(int.from_bytes(key, "big")))
+    result = generate_numbers(prefixes, counts, generator, exclude=exclude)
+    table = pa.table(
+        {
+            "number": pa.array(result.numbers, type=pa.string()),
+            "region": pa.array(result.regions, type=pa.string()),
+        }
+    )
+    if args.out == "-":
+        write_sample_csv(table, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomically(args.out, table=table)
+    per_region: dict[str, int] = {}
+    for region in result.regions:
+        per_region[region] = per_region.get(region, 0) + 1
+    summary = {
+        "algorithm_version": DIGITS_ALGORITHM_VERSION,
+        "seed": args.seed,
+        "numbers": len(result.numbers),
+        "regions": per_region,
+        "do_not_call_hashes": len(listed),
+    }
+    print(
+        json.dumps(summary, ensure_ascii=False),
+        file=sys.stderr if args.out == "-" else sys.stdout,
+    )
+    return 0
+
+
+def _hash_key(variable: str | None) -> bytes:
+    if not variable:
+        raise InputError(
+            "--exclude-hashes needs --hash-key-env VAR naming the variable that holds the key",
+            column="--hash-key-env",
+        )
+    value = os.environ.get(variable, "")
+    if not value:
+        raise InputError(
+            f"the environment variable {variable} is not set or empty", column="--hash-key-env"
+        )
+    return value.encode()
+
+
+def _read_hashes(path: str) -> list[str]:
+    """One hex HMAC-SHA256 per line; blank lines and ``#`` comments are skipped."""
+    digests = []
+    with open(path, encoding="utf-8-sig") as handle:
+        for line, text in enumerate(handle, start=1):
+            value = text.strip().lower()
+            if not value or value.startswith("#"):
+                continue
+            if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+                raise InputError(
+                    "not a hex SHA-256 digest (64 characters 0-9, a-f)",
+                    file=path,
+                    line=line,
+                )
+            digests.append(value)
+    return digests
 
 
 def read_strata_file(path: str) -> list[StratumSpec]:
@@ -225,22 +368,30 @@ def read_strata_file(path: str) -> list[StratumSpec]:
     return specs
 
 
-def read_allocation_file(path: str) -> dict[str, int]:
-    """Read ``stratum,n``; errors name the file, line and column."""
-    header, records = _read_small_csv(path, required=("stratum", "n"))
+def read_allocation_file(
+    path: str, *, name_columns: tuple[str, ...] = ("stratum",)
+) -> dict[str, int]:
+    """Read ``stratum,n`` (or the first of ``name_columns`` present, ``n``).
+
+    Errors name the file, line and column.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        found = [name.strip() for name in next(csv.reader(handle), [])]
+    key = next((column for column in name_columns if column in found), name_columns[0])
+    header, records = _read_small_csv(path, required=(key, "n"))
     sizes: dict[str, int] = {}
     lines: dict[str, int] = {}
     for line, record in records:
         values = dict(zip(header, record, strict=True))
-        name = values["stratum"].strip()
+        name = values[key].strip()
         if not name:
-            raise InputError("the stratum is empty", file=path, line=line, column="stratum")
+            raise InputError(f"the {key} is empty", file=path, line=line, column=key)
         if name in sizes:
             raise InputError(
-                f"stratum {name!r} repeats line {lines[name]}",
+                f"{key} {name!r} repeats line {lines[name]}",
                 file=path,
                 line=line,
-                column="stratum",
+                column=key,
             )
         size = _parse_number(values["n"], int, path, line, "n")
         if size < 0:

@@ -33,7 +33,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from sampling.design.allocation import Allocation, AllocationMethod, StratumSpec, allocate
-from sampling.design.frame import Frame, digest_columns, frame_from_rows
+from sampling.design.frame import (
+    Frame,
+    arrow_array,
+    digest_columns,
+    frame_from_rows,
+    numpy_view,
+    take_rows,
+)
 from sampling.design.selection import SelectionMethod, select_stratum
 from sampling.errors import DesignError, InputError, VerificationError
 
@@ -48,8 +55,10 @@ __all__ = [
     "allocate_for_frame",
     "draw",
     "draw_stratified",
+    "group_rows",
     "index_strata",
     "sample_table",
+    "stratum_codes",
     "verify_sample",
     "write_atomically",
     "write_sample_csv",
@@ -319,23 +328,110 @@ class Protocol:
         )
 
 
+# Above this many (group, block) slices to join, group_rows sorts 64-bit keys.
+_MAXIMUM_BLOCK_PIECES = 20_000
+
+
 def index_strata(frame: Frame) -> StrataIndex:
-    """Group the frame's rows by stratum (a stable counting sort of codes)."""
-    column = frame.table.column(frame.stratum_column)
-    encoded = pc.dictionary_encode(column)
-    chunks = encoded.chunks
-    if chunks and not all(chunk.dictionary.equals(chunks[0].dictionary) for chunk in chunks):
-        encoded = pa.chunked_array([encoded.combine_chunks()])
-        chunks = encoded.chunks
-    dictionary = chunks[0].dictionary.to_pylist() if chunks else []
-    indices = pa.chunked_array([chunk.indices for chunk in chunks], type=pa.int32())
-    codes = indices.combine_chunks()
-    counts = np.bincount(codes.to_numpy(), minlength=len(dictionary)).astype(np.int64)
-    # Arrow's sort is stable, so each group keeps frame order.
-    members = np.asarray(pc.array_sort_indices(codes).to_numpy(), dtype=np.int64)
+    """Group the frame's rows by stratum, each group in frame order.
+
+    The stratum codes come from the dictionary the file reader built (or
+    from dictionary-encoding the text); the rows are then grouped by sorting
+    packed keys ``code · 2^b + row`` (see :func:`group_rows`).
+    """
+    names, codes = stratum_codes(frame.table.column(frame.stratum_column))
+    counts = np.bincount(codes, minlength=len(names)).astype(np.int64)
+    members = group_rows(codes, len(names))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    names = tuple(str(name) for name in dictionary)
     return StrataIndex(names, counts, members, starts)
+
+
+def stratum_codes(
+    column: pa.ChunkedArray,
+) -> tuple[tuple[str, ...], npt.NDArray[np.int32]]:
+    """Distinct values (in order of first appearance) and each row's number among them."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    # One dictionary for all chunks: the first chunk's values, then new ones in order.
+    chunks = [chunk for chunk in column.unify_dictionaries().chunks if len(chunk)]
+    if not chunks:
+        return (), np.zeros(0, dtype=np.int32)
+    names = tuple(str(name) for name in chunks[0].dictionary.to_pylist())
+    parts = [numpy_view(chunk.indices).astype(np.int32, copy=False) for chunk in chunks]
+    return names, np.concatenate(parts)
+
+
+def group_rows(codes: npt.NDArray[np.integer[Any]], group_count: int) -> npt.NDArray[np.int64]:
+    """Row numbers ordered by group code, each group in row order (a stable grouping).
+
+    Equivalent to ``argsort(codes, kind="stable")`` but several times faster:
+    the code and the row number are packed into one unsigned integer key
+    (code in the high bits) and the keys, being distinct, are sorted with
+    numpy's vectorised unstable sort.  32-bit keys are used where code and row
+    fit (a long frame is sorted in blocks of ``2^b`` rows whose groups are then
+    joined block by block), 64-bit keys otherwise.
+    """
+    code_bits = max(1, (group_count - 1).bit_length())
+    row_bits = 32 - code_bits
+    block = 1 << max(row_bits, 0)
+    blocks = -(-codes.size // block)
+    if row_bits >= 16 and blocks <= 1:
+        return _sorted_block(codes, row_bits).astype(np.int64)
+    if row_bits >= 16 and blocks * group_count <= _MAXIMUM_BLOCK_PIECES:
+        # Each group's rows from block k go after its rows from blocks < k;
+        # blocks are sorted one at a time into one reused buffer, and their
+        # pieces copied to their places (fresh memory costs page faults).
+        counts = np.stack(
+            [
+                np.bincount(codes[start : start + block], minlength=group_count)
+                for start in range(0, codes.size, block)
+            ]
+        ).astype(np.int64)
+        places = np.cumsum(counts.T.ravel()) - counts.T.ravel()  # (group, block) order
+        members = np.empty(codes.size, dtype=np.int64)
+        keys = np.empty(block, dtype=np.uint32)
+        row_numbers = np.arange(block, dtype=np.uint32)
+        for number, start in enumerate(range(0, codes.size, block)):
+            part = codes[start : start + block]
+            rows = _sorted_block(part, row_bits, keys[: part.size], row_numbers[: part.size])
+            low = 0
+            for group in range(group_count):
+                high = low + int(counts[number, group])
+                place = int(places[group * blocks + number])
+                np.add(rows[low:high], start, out=members[place : place + high - low])
+                low = high
+        return members
+    if codes.size >= 1 << 32:  # pragma: no cover - beyond any frame held in memory
+        return np.argsort(codes, kind="stable").astype(np.int64)
+    keys = codes.astype(np.uint64)
+    keys <<= np.uint64(32)
+    keys |= np.arange(codes.size, dtype=np.uint64)
+    keys.sort()
+    keys &= np.uint64(0xFFFFFFFF)
+    return keys.astype(np.int64)
+
+
+def _sorted_block(
+    codes: npt.NDArray[np.integer[Any]],
+    row_bits: int,
+    keys: npt.NDArray[np.uint32] | None = None,
+    row_numbers: npt.NDArray[np.uint32] | None = None,
+) -> npt.NDArray[np.uint32]:
+    """Row numbers within the block ordered by code (and by row within a code).
+
+    Sorting the distinct keys ``code · 2^b + row`` needs no stable sort.
+    ``keys`` (output) and ``row_numbers`` (``0, 1, …``) may be given to reuse memory.
+    """
+    if keys is None:
+        keys = np.empty(codes.size, dtype=np.uint32)
+    if row_numbers is None:
+        row_numbers = np.arange(codes.size, dtype=np.uint32)
+    np.copyto(keys, codes, casting="unsafe")  # codes are ≥ 0 and below 2^(32 − b)
+    keys <<= np.uint32(row_bits)
+    keys |= row_numbers
+    keys.sort()
+    keys &= np.uint32((1 << row_bits) - 1)
+    return keys
 
 
 def allocate_for_frame(
@@ -449,11 +545,11 @@ def draw(
     probability = np.concatenate(parts_probability) if parts_probability else np.zeros(0)
     order = np.lexsort((rows, replicate))
     rows, replicate, probability = rows[order], replicate[order], probability[order]
-    take = pa.array(rows)
-    ids = frame.table.column(frame.id_column).take(take).combine_chunks()
-    strata = frame.table.column(frame.stratum_column).take(take).combine_chunks()
+    picked = take_rows(frame.table.select([frame.id_column, frame.stratum_column]), rows)
+    ids = picked.column(0).combine_chunks()
+    strata = picked.column(1).combine_chunks()
     sample_digest = digest_columns(
-        [("id", ids), ("stratum", strata), ("replicate", pa.array(replicate).cast(pa.string()))]
+        [("id", ids), ("stratum", strata), ("replicate", arrow_array(replicate).cast(pa.string()))]
     )
     return DrawResult(
         rows=rows,
@@ -499,12 +595,14 @@ def sample_table(frame: Frame, result: DrawResult) -> pa.Table:
             line=1 if frame.source else None,
             column=clash[0],
         )
-    table = frame.table.take(pa.array(result.rows))
+    table = take_rows(frame.table, result.rows)
     table = table.append_column(
-        "inclusion_probability", pa.array(result.inclusion_probability).cast(pa.string())
+        "inclusion_probability", arrow_array(result.inclusion_probability).cast(pa.string())
     )
-    table = table.append_column("design_weight", pa.array(result.design_weight).cast(pa.string()))
-    return table.append_column("replicate", pa.array(result.replicate).cast(pa.string()))
+    table = table.append_column(
+        "design_weight", arrow_array(result.design_weight).cast(pa.string())
+    )
+    return table.append_column("replicate", arrow_array(result.replicate).cast(pa.string()))
 
 
 def write_sample_csv(table: pa.Table, handle: IO[bytes]) -> None:

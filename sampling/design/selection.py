@@ -109,25 +109,25 @@ def random_order(
     (all when ``None``) take part, but every unit consumes its key so the
     stream does not depend on the mask.
     """
-    keys = generator.bit_generator.random_raw(population_size)
-    keys = np.asarray(keys, dtype=np.uint64)
-    candidates = np.arange(population_size, dtype=np.int64)
+    keys = np.asarray(generator.bit_generator.random_raw(population_size), dtype=np.uint64)
+    candidates: npt.NDArray[np.int64] | None = None
     if eligible is not None:
-        candidates = candidates[eligible]
-        keys = keys[eligible]
-    wanted = min(count, candidates.size)
+        candidates = np.flatnonzero(eligible).astype(np.int64)
+        keys = keys[candidates]
+    wanted = min(count, keys.size)
     if wanted <= 0:
         return np.zeros(0, dtype=np.int64)
-    if wanted < candidates.size:
+    if wanted < keys.size:
         threshold = np.partition(keys, wanted - 1)[wanted - 1]
-        below = keys < threshold
-        tied = np.flatnonzero(keys == threshold)[: wanted - int(below.sum())]
-        keep = np.concatenate([np.flatnonzero(below), tied])
-        keep.sort()
-        candidates = candidates[keep]
+        keep = np.flatnonzero(keys <= threshold)
+        if keep.size > wanted:  # ties at the threshold: the first ones by position
+            below = keys[keep] < threshold
+            keep = keep[below | (np.cumsum(~below) <= wanted - int(below.sum()))]
         keys = keys[keep]
-    order = np.lexsort((candidates, keys))
-    return candidates[order]
+    else:
+        keep = np.arange(keys.size, dtype=np.int64)
+    positions = keep if candidates is None else candidates[keep]
+    return positions[np.lexsort((positions, keys))]
 
 
 def pps_inclusion_probabilities(
@@ -208,7 +208,7 @@ def select_stratum(
         total = sample_size * (1 + reserve_batches)
         ordered = random_order(population_size, total, generator)
         return _batches(
-            ordered, sample_size, np.full(population_size, _ratio(sample_size, population_size))
+            ordered, sample_size, np.full(ordered.size, _ratio(sample_size, population_size))
         )
     if method is SelectionMethod.SYSTEMATIC:
         probability = np.full(population_size, _ratio(sample_size, population_size))
@@ -234,7 +234,7 @@ def select_stratum(
             population_size, sample_size * reserve_batches, generator, eligible=eligible
         )
         main = np.concatenate([main, reserve])
-    return _batches(main, sample_size, probability)
+    return _batches(main, sample_size, probability[main])
 
 
 def _pps_systematic(
@@ -257,6 +257,7 @@ def _pps_systematic(
 def _batches(
     ordered: npt.NDArray[np.int64], sample_size: int, probability: npt.NDArray[np.float64]
 ) -> StratumSelection:
+    """Number the batches; ``probability`` is that of each unit of ``ordered``."""
     if sample_size:
         replicate = (np.arange(ordered.size) // sample_size).astype(np.int16)
     else:
@@ -264,7 +265,7 @@ def _batches(
     return StratumSelection(
         positions=ordered.astype(np.int64, copy=False),
         replicate=replicate,
-        inclusion_probability=probability[ordered],
+        inclusion_probability=probability,
     )
 
 

@@ -253,3 +253,83 @@ def test_verify_through_a_subprocess(tmp_path: Path) -> None:
         check=False,
     )
     assert rejected.returncode == 3 and "error:" in rejected.stderr
+
+
+def test_digits_command_allocation_exclusions_and_reproducibility(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sampling.design import keyed_number_hash
+
+    prefixes = str(DATA / "prefixes.csv")  # 138 杭州; 1390571, 1500571 宁波
+    allocation = tmp_path / "alloc.csv"
+    allocation.write_text("region,n\n杭州,30\n宁波,20\n", encoding="utf-8")
+    first = tmp_path / "first.csv"
+    argv = ["digits", "--prefixes", prefixes, "--allocation", str(allocation), "--seed", "7"]
+    code, out, err = run([*argv, "--out", str(first)], capsys)
+    assert code == 0, err
+    assert json.loads(out)["regions"] == {"杭州": 30, "宁波": 20}
+    lines = first.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "number,region" and len(lines) == 51
+    rows = [line.split(",") for line in lines[1:]]
+    numbers = [number for number, _ in rows]
+    assert len(set(numbers)) == 50 and all(len(n) == 11 and n.isdigit() for n in numbers)
+    for number, region in rows:
+        expected = ("138",) if region == "杭州" else ("1390571", "1500571")
+        assert number.startswith(expected), (number, region)
+    # The same seed gives the same numbers; listed numbers are skipped.
+    again = tmp_path / "again.csv"
+    assert run([*argv, "--out", str(again)], capsys)[0] == 0
+    assert again.read_bytes() == first.read_bytes()
+    listed = numbers[:10]
+    hashes = tmp_path / "dnc.txt"
+    hashes.write_text(
+        "# do-not-call\n" + "\n".join(keyed_number_hash(n, b"k3y") for n in listed) + "\n"
+    )
+    monkeypatch.setenv("MINYI_TEST_DNC_KEY", "k3y")
+    excluded = tmp_path / "excluded.csv"
+    code, out, err = run(
+        [
+            *argv,
+            "--exclude-hashes",
+            str(hashes),
+            "--hash-key-env",
+            "MINYI_TEST_DNC_KEY",
+            "--out",
+            str(excluded),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert json.loads(out)["do_not_call_hashes"] == 10
+    kept = [line.split(",")[0] for line in excluded.read_text(encoding="utf-8").splitlines()[1:]]
+    assert len(kept) == 50 and not set(listed) & set(kept)
+
+
+def test_digits_proportional_to_prefix_capacity_and_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefixes = tmp_path / "prefixes.csv"
+    # 1380 holds 10^7 numbers, 13900 and 13901 hold 10^6 each: 10 : 1 : 1 of 120.
+    prefixes.write_text("prefix,region\n1380,a\n13900,b\n13901,b\n", encoding="utf-8")
+    out = tmp_path / "numbers.csv"
+    base = ["digits", "--prefixes", str(prefixes), "--seed", "s", "--out", str(out)]
+    code, printed, err = run([*base, "--n", "120"], capsys)
+    assert code == 0, err
+    assert json.loads(printed)["regions"] == {"a": 100, "b": 20}
+    code, _, err = run(base, capsys)
+    assert code == 2 and "--n" in err
+    hashes = tmp_path / "dnc.txt"
+    hashes.write_text("zz\n")
+    code, _, err = run([*base, "--n", "5", "--exclude-hashes", str(hashes)], capsys)
+    assert code == 2 and f"{hashes}, line 1" in err and "hex SHA-256" in err
+    hashes.write_text("0" * 64 + "\n")
+    monkeypatch.delenv("MINYI_TEST_UNSET", raising=False)
+    code, _, err = run(
+        [*base, "--n", "5", "--exclude-hashes", str(hashes), "--hash-key-env", "MINYI_TEST_UNSET"],
+        capsys,
+    )
+    assert code == 2 and "MINYI_TEST_UNSET is not set" in err
+    allocation = tmp_path / "alloc.csv"
+    allocation.write_text("region,n\na,1\nzz,1\n", encoding="utf-8")
+    code, _, err = run([*base, "--allocation", str(allocation)], capsys)
+    assert code == 2 and "'zz'" in err
