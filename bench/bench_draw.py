@@ -17,7 +17,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import DATA, PEER_PYTHON, PEERS, Series, ensure_frame, interleaved, run_process
+from common import (
+    DATA,
+    PEER_PYTHON,
+    PEERS,
+    Series,
+    ensure_frame,
+    interleaved,
+    run_process,
+    runs_and_commands,
+)
 
 TARGET_RATIO = 0.7  # issue 3: minyi's wall time at most 0.7 × svy's
 
@@ -126,17 +135,7 @@ def markdown(result: DrawBenchmark) -> str:
         "draws a slightly different total; the tools' samples are random and are not "
         "compared row by row.)",
         "",
-        "Runs in order (s): "
-        + "; ".join(
-            f"{series.name} " + ", ".join(f"{run.seconds:.2f}" for run in series.runs)
-            for series in result.series
-        ),
-        "",
-        "Commands:",
-        "",
-        "```",
-        *(series.shell() for series in result.series),
-        "```",
+        *runs_and_commands(result.series),
     ]
     return "\n".join(lines)
 

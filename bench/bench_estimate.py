@@ -22,7 +22,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import DATA, PEER_PYTHON, Series, ensure_responses, interleaved
+from common import (
+    DATA,
+    PEER_PYTHON,
+    Series,
+    ensure_responses,
+    interleaved,
+    runs_and_commands,
+)
 
 HERE = Path(__file__).resolve().parent
 TOLERANCE = 1e-9
@@ -133,17 +140,7 @@ def markdown(result: EstimateBenchmark) -> str:
         f"Agreement over {result.agreement[0].domains} domains (tolerance {TOLERANCE:g} "
         f"relative): estimates and standard errors {verdict}.",
         "",
-        "Runs in order (s): "
-        + "; ".join(
-            f"{series.name} " + ", ".join(f"{run.seconds:.2f}" for run in series.runs)
-            for series in result.series
-        ),
-        "",
-        "Commands:",
-        "",
-        "```",
-        *(series.shell() for series in result.series),
-        "```",
+        *runs_and_commands(result.series),
     ]
     return "\n".join(lines)
 

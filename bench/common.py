@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,3 +176,20 @@ def machine() -> dict[str, str]:
         "R": r_version,
         "load average at start": " ".join(f"{value:.2f}" for value in os.getloadavg()),
     }
+
+
+def runs_and_commands(series: Sequence[Series]) -> list[str]:
+    """Report lines: every run's wall time in order, then the exact commands."""
+    return [
+        "Runs in order (s): "
+        + "; ".join(
+            f"{each.name} " + ", ".join(f"{run.seconds:.2f}" for run in each.runs)
+            for each in series
+        ),
+        "",
+        "Commands:",
+        "",
+        "```",
+        *(each.shell() for each in series),
+        "```",
+    ]
