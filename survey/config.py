@@ -47,6 +47,8 @@ def default_config(app: Flask) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": True,
         # Respondent pages (survey.respondent): per client IP, and per poster code.
         "RATELIMIT_RESPONDENT_IP": "120 per minute",
+        # Failed sign-ins per address and username.
+        "RATELIMIT_LOGIN": "5 per minute;20 per hour",
         "RATELIMIT_SMS_IP": "10 per hour",
         "RATELIMIT_SMS_POSTER": "300 per hour",
         # Public base URL printed in QR codes and letters, e.g. https://minyi.example.gov.cn;

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from survey.extensions import db
+from survey.extensions import db, limiter
 from survey.models import Role
 from survey.services import users
 
@@ -41,7 +51,19 @@ def login() -> str:
     return render_template("auth/login.html", form=LoginForm())
 
 
+def _login_limit() -> str:
+    return str(current_app.config["RATELIMIT_LOGIN"])
+
+
+def _login_key() -> str:
+    # Per address and account: one guesser cannot lock everybody out of the office.
+    return f"{get_remote_address()}|{(request.form.get('username') or '').strip().lower()}"
+
+
 @bp.post("/login")
+@limiter.limit(
+    _login_limit, key_func=_login_key, deduct_when=lambda response: response.status_code == 401
+)
 def login_submit() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
@@ -66,3 +88,9 @@ def logout() -> Response:
     if language:
         session["lang"] = language
     return redirect(url_for("public.index"))
+
+
+@bp.errorhandler(429)
+def too_many_attempts(_error: Exception) -> tuple[str, int]:
+    flash(_("Too many failed sign-in attempts. Please wait a few minutes."), "error")
+    return render_template("auth/login.html", form=LoginForm()), 429

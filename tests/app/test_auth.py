@@ -70,3 +70,22 @@ def test_pages_carry_security_headers(client: FlaskClient) -> None:
     response = client.get("/")
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_failed_sign_ins_are_throttled_per_account(demo_client: FlaskClient) -> None:
+    wrong = {"username": "admin", "password": "wrong-password"}
+    for _attempt in range(5):
+        assert demo_client.post("/auth/login", data=wrong).status_code == 401
+    right = {"username": "admin", "password": "minyi-demo"}
+    refused = demo_client.post("/auth/login", data=right)
+    assert refused.status_code == 429
+    assert "登录失败次数过多" in refused.get_data(as_text=True)
+    # Another account from the same address is not locked out.
+    other = demo_client.post("/auth/login", data={"username": "pollster", "password": "minyi-demo"})
+    assert other.status_code == 302
+
+
+def test_successful_sign_ins_are_not_counted(demo_client: FlaskClient) -> None:
+    for _attempt in range(8):
+        login(demo_client, "admin")
+        demo_client.post("/auth/logout")
