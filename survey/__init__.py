@@ -45,23 +45,35 @@ def create_app(
 
     telephony.init_app(app)
 
-    from survey import admin, auditor, auth, cli, fieldwork, public, respondent
-
-    auth.init_app(app)
-    admin.init_app(app)
-    fieldwork.init_app(app)
-    auditor.init_app(app)
-    public.init_app(app)
-    from survey import liaison, office, results
-
-    results.init_app(app)
-    office.init_app(app)
-    liaison.init_app(app)
-    respondent.init_app(app)
-    from survey import cati
+    from survey import (
+        admin,
+        auditor,
+        auth,
+        cati,
+        cli,
+        fieldwork,
+        liaison,
+        office,
+        public,
+        respondent,
+        results,
+    )
     from survey import telephony as telephony_webhooks
 
-    telephony_webhooks.init_app(app)
-    cati.init_app(app)
+    # One blueprint per area; each registers its own routes and access rule.
+    for area in (
+        auth,
+        admin,
+        fieldwork,
+        auditor,
+        public,
+        results,
+        office,
+        liaison,
+        respondent,
+        telephony_webhooks,
+        cati,
+    ):
+        area.init_app(app)
     cli.init_app(app)
     return app
