@@ -36,6 +36,19 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"minyi database backends: {', '.join(BACKENDS)}{where}"
 
 
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the trust figures the reliability tests measured (see tests/figures.py)."""
+    from tests.figures import markdown_table, write_table
+
+    table = markdown_table()
+    if not table:
+        return
+    terminalreporter.section("trust figures (measured in this run)")
+    terminalreporter.write_line(table)
+    path = write_table(Path(config.rootpath))
+    terminalreporter.write_line(f"written to {path}")
+
+
 def _pg_url(database: str) -> str:
     url = sa.make_url(POSTGRES_URL)
     if url.drivername in ("postgresql", "postgres"):
