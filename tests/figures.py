@@ -84,9 +84,8 @@ def markdown_table() -> str:
         )
         for name, _ in COLUMNS:
             setattr(totals, name, getattr(totals, name) + getattr(row, name))
-    lines.append(
-        "| **total** | " + " | ".join(f"**{getattr(totals, name):,}**" for name, _ in COLUMNS) + " |"
-    )
+    total_cells = " | ".join(f"**{getattr(totals, name):,}**" for name, _ in COLUMNS)
+    lines.append(f"| **total** | {total_cells} |")
     return "\n".join(lines)
 
 
