@@ -31,7 +31,7 @@ def create_app(
 
     config.load_config(app, test_config)
 
-    from survey import database, i18n, privacy, security
+    from survey import database, errors, i18n, outage, privacy, security
     from survey.extensions import csrf, limiter
 
     database.init_app(app)
@@ -39,6 +39,8 @@ def create_app(
     limiter.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    outage.init_app(app)
+    errors.init_app(app)
     privacy.init_app(app)
 
     from survey.integrations import telephony

@@ -33,6 +33,8 @@ def default_config(app: Flask) -> dict[str, Any]:
         "LANGUAGES": ["zh", "en"],
         "TIMEZONE": "Asia/Shanghai",
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        # Forms anyone may post (respondent, poster, ballot, sign-in): a few short fields.
+        "PUBLIC_MAX_CONTENT_LENGTH": 64 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": False,
@@ -44,6 +46,8 @@ def default_config(app: Flask) -> dict[str, Any]:
         # Explicit, because the limiter would otherwise keep the last app's choice.
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Keys in a shared Redis start with this (MINYI_RATELIMIT_KEY_PREFIX).
+        "RATELIMIT_KEY_PREFIX": "minyi",
         "RATELIMIT_HEADERS_ENABLED": True,
         # Respondent pages (survey.respondent): per client IP, and per poster code.
         "RATELIMIT_RESPONDENT_IP": "120 per minute",
@@ -74,6 +78,13 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config["SECRET_KEY"] = _development_secret_key(app)
     if environment == "production":
         app.config["SESSION_COOKIE_SECURE"] = app.config.get("SESSION_COOKIE_SECURE_OVERRIDE", True)
+        if str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+            # Not refused: one web process is a valid deployment.  With several, each
+            # would count alone and the limits would be multiplied by their number.
+            app.logger.warning(
+                "MINYI_RATELIMIT_STORAGE_URI is memory://: rate limits are counted per "
+                "process; set it to redis://… when more than one web process runs."
+            )
     app.config["SQLALCHEMY_ENGINES"] = {"default": _engine_options(str(app.config["DATABASE_URL"]))}
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -141,6 +142,53 @@ def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> Worker
     return report
 
 
+def serve(
+    session: orm.Session,
+    adapter: Telephony,
+    name: str,
+    *,
+    interval: float,
+    stop: threading.Event | None = None,
+    on_pass: Callable[[WorkerReport], None] | None = None,
+) -> None:
+    """Run passes every ``interval`` seconds until ``stop`` is set.
+
+    A failed pass is logged and the next one starts after the interval: a
+    database restart or a network cut must not end the worker, since nobody
+    would dial the remaining cases until someone noticed.  What a failed pass
+    had committed stays; what it had not is rolled back, and claims it held
+    expire by themselves.
+    """
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            report = run_once(session, adapter, name)
+        except sa.exc.DBAPIError as error:
+            log.warning(
+                "%s: database unavailable, retrying in %g s: %s",
+                name,
+                interval,
+                str(error.orig or error).splitlines()[0],
+            )
+        except Exception:
+            log.exception("%s: the pass failed, retrying in %g s", name, interval)
+        else:
+            if on_pass is not None:
+                on_pass(report)
+        finally:
+            _discard(session)
+        stop.wait(interval)
+
+
+def _discard(session: orm.Session) -> None:
+    """End the pass's transaction; on a dead connection the pool drops it (pre-ping)."""
+    try:
+        session.rollback()
+        session.close()
+    except sa.exc.SQLAlchemyError as error:
+        log.warning("closing the session after a failed pass: %s", error)
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run one pass and exit (tests, cron).")
 @click.option("--interval", default=15.0, show_default=True, help="Seconds between passes.")
@@ -149,14 +197,17 @@ def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> Worker
 def worker_command(once: bool, interval: float, worker_id: str) -> None:
     """Dial due phone cases, select quality call-backs and purge old recordings."""
     name = worker_id or f"worker:{socket.gethostname()}:{os.getpid()}"
-    while True:
-        report = run_once(db.session, telephony(), name)
+
+    def echo(report: WorkerReport) -> None:
         click.echo(
             f"{name}: scheduled {report.scheduled}, claimed {report.claimed}, "
             f"dialled {report.dialled}, call-backs {report.callbacks_selected}, "
             f"recordings deleted {report.recordings_deleted}"
         )
+
+    if once:
+        # A single pass reports its failure through the exit status (cron, tests).
+        echo(run_once(db.session, telephony(), name))
         db.session.close()
-        if once:
-            return
-        time.sleep(interval)
+        return
+    serve(db.session, telephony(), name, interval=interval, on_pass=echo)

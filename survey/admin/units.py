@@ -14,6 +14,7 @@ from survey.extensions import db
 from survey.models import Cycle, Unit, UnitCategory
 from survey.services import units as unit_service
 from survey.services.errors import ServiceError
+from survey.services.tabular import csv_text
 from survey.services.units import units_by_category
 
 
@@ -207,9 +208,9 @@ def units_import(cycle_id: int) -> ViewResult:
 def units_template(cycle_id: int) -> Response:
     cycle = get_cycle(cycle_id)
     first = cycle.categories[0].name if cycle.categories else "政务部门"
-    body = f"code,name,category,parent\nU001,市发展和改革委员会,{first},\n"
+    rows = [["code", "name", "category", "parent"], ["U001", "市发展和改革委员会", first, ""]]
     return Response(
-        "\ufeff" + body,
+        "\ufeff" + csv_text(rows),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=units-template.csv"},
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +13,7 @@ from survey.extensions import db
 from survey.models import AuditLogEntry, FrameStatus, Role, SampleDraw, SamplingFrame
 from survey.services import audit
 from survey.services import frames as frame_service
+from survey.services.tabular import csv_text
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 PAGE_SIZE = 50
@@ -54,10 +53,8 @@ def audit_log() -> str:
 
 
 def _csv(rows: list[list[object]], filename: str) -> Response:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return Response(
-        buffer.getvalue(),
+        csv_text(rows),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename}"},
     )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -26,6 +23,7 @@ from survey.models import (
 from survey.privacy import vault
 from survey.services import frames as frame_service
 from survey.services.errors import ServiceError
+from survey.services.tabular import csv_text
 
 
 def _frame(frame_id: int) -> SamplingFrame:
@@ -249,10 +247,8 @@ def draw_release(draw_id: int) -> ViewResult:
 
 
 def _csv_response(rows: list[list[object]], filename: str) -> Response:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return Response(
-        buffer.getvalue(),
+        csv_text(rows),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename}"},
     )

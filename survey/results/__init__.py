@@ -6,10 +6,22 @@ The routes accept GET only, so no request can change a published result.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from pathlib import Path
 
+from flask import Blueprint, Flask, Response
+
+API_PREFIX = "/api/results"
 bp = Blueprint("results", __name__, url_prefix="/results")
-api = Blueprint("results_api", __name__, url_prefix="/api/results")
+api = Blueprint("results_api", __name__, url_prefix=API_PREFIX)
+
+#: The API's description; tests/app/test_fuzz_api.py keeps it in step with the routes.
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+
+
+@api.get("/openapi.yaml")
+def openapi() -> Response:
+    # Served as written: the file is the contract, and no YAML parser is needed at run time.
+    return Response(OPENAPI_FILE.read_bytes(), mimetype="application/yaml")
 
 
 def init_app(app: Flask) -> None:

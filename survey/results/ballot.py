@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, flash, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -13,6 +15,8 @@ from survey.services import democratic
 from survey.services.errors import ServiceError
 
 bp = Blueprint("ballot", __name__, url_prefix="/ballot")
+
+_OFFICIAL_ID = re.compile(r"[0-9]{1,9}")
 
 VOTE_LABELS = {
     "excellent": _l("Excellent"),
@@ -48,8 +52,11 @@ def ballot_submit(token: str) -> ViewResult:
     form = BallotForm()
     votes: dict[int, str] = {}
     for key, value in request.form.items():
-        if key.startswith("official-") and key[len("official-") :].isdigit():
-            votes[int(key[len("official-") :])] = value
+        # A multipart part without a name has the key None; "²".isdigit() is true but
+        # int() refuses it: only plain ASCII ids (any other key is not a vote).
+        number = key.removeprefix("official-") if isinstance(key, str) else ""
+        if number != key and _OFFICIAL_ID.fullmatch(number):
+            votes[int(number)] = value
     try:
         if not form.validate_on_submit():
             return render_template("results/ballot_closed.html", message=_("Expired form.")), 400

@@ -14,16 +14,15 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell, MergedCell
 
-from survey.services.tabular import looks_like_formula
+from survey.services.tabular import neutralise
 
 
 def safe_cell(cell: Cell | MergedCell, value: object) -> None:
-    """Write ``value``; text that looks like a formula is stored as plain text."""
-    if isinstance(value, str) and looks_like_formula(value):
-        cell.value = "'" + value
+    """Write ``value``; text is always a string cell, neutralised if it looks like a formula."""
+    safe = neutralise(value)
+    cell.value = safe  # type: ignore[assignment]
+    if isinstance(safe, str):
         cell.data_type = "s"
-    else:
-        cell.value = value  # type: ignore[assignment]
 
 
 def snapshot_workbook(

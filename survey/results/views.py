@@ -1,16 +1,43 @@
-"""Public results pages, JSON API and XLSX download (GET only)."""
+"""Public results pages, JSON API and XLSX download (GET only).
+
+The category pages and the JSON API are the most read pages of the site on
+publication day, and what they show changes only when something is published
+or an appeal is filed or decided.  Each request therefore makes one cheap
+query for the cycle's *state* (its name and status, the id of the snapshot in
+force, and a summary of its appeals) and reuses the bytes rendered earlier for
+the same state: a new snapshot or appeal changes the state, so nothing stale is
+ever served.  Responses carry an ETag of the state for conditional requests.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import threading
+from collections import OrderedDict
+from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, abort, jsonify, redirect, render_template, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from survey.extensions import db
-from survey.models import Cycle, ResultSnapshot
+from survey.i18n import select_locale
+from survey.models import Appeal, Cycle, ResultSnapshot
 from survey.results import api, bp
 from survey.results.export import snapshot_workbook
 from survey.services import appeals, publication
@@ -40,6 +67,120 @@ REASON_LABELS = {
     "one_third_rule": _l("More than one third unfavourable votes"),
     "constraint_veto": _l("Constraint indicator failed (veto)"),
 }
+
+
+#: Rendered bodies kept per web process (pages × locales × states; a few MB at most).
+CACHE_ENTRIES = 256
+CycleState = tuple[Any, ...]
+
+
+class RenderedCache:
+    """A small LRU of rendered bodies, per application (tests run several side by side)."""
+
+    def __init__(self, size: int = CACHE_ENTRIES) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        with self.lock:
+            body = self.entries.get(key)
+            if body is not None:
+                self.entries.move_to_end(key)
+            return body
+
+    def put(self, key: tuple[Any, ...], body: bytes) -> None:
+        with self.lock:
+            self.entries[key] = body
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+def rendered_cache(app: Flask) -> RenderedCache:
+    cache = app.extensions.get("minyi_results_cache")
+    if cache is None:
+        cache = app.extensions.setdefault("minyi_results_cache", RenderedCache())
+    assert isinstance(cache, RenderedCache)
+    return cache
+
+
+@functools.cache
+def _state_query() -> sa.Select[Any]:
+    """Built once: constructing the statement costs more than running it."""
+    cycle_id = sa.bindparam("cycle_id", type_=sa.Integer)
+    of_cycle = (
+        sa.select(Appeal.id, Appeal.decided_at)
+        .join(ResultSnapshot, Appeal.snapshot_id == ResultSnapshot.id)
+        .where(ResultSnapshot.cycle_id == cycle_id)
+        .subquery()
+    )
+
+    def summary(aggregate: Any) -> Any:
+        return sa.select(aggregate).select_from(of_cycle).scalar_subquery()
+
+    latest = (
+        sa.select(ResultSnapshot.id)
+        .where(ResultSnapshot.cycle_id == cycle_id)
+        .order_by(ResultSnapshot.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.select(
+        Cycle.name,
+        Cycle.status,
+        latest,
+        summary(sa.func.count(of_cycle.c.id)),
+        summary(sa.func.max(of_cycle.c.id)),
+        summary(sa.func.count(of_cycle.c.decided_at)),
+        summary(sa.func.max(of_cycle.c.decided_at)),
+    ).where(Cycle.id == cycle_id)
+
+
+def cycle_state(cycle_id: int) -> CycleState | None:
+    """Everything the public pages of a cycle depend on, in one query; ``None``: 404.
+
+    Snapshots and appeals are only ever added, and an appeal changes once (when
+    decided), so counts and maxima identify the state.
+    """
+    # A connection of its own in autocommit: one read needs no transaction to open
+    # and roll back (two round trips saved on every cached request).
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        row = connection.execute(_state_query(), {"cycle_id": cycle_id}).one_or_none()
+    if row is None or row[2] is None:
+        return None
+    return tuple(row)
+
+
+def _etag(key: tuple[Any, ...]) -> str:
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+
+
+def _cached(key: tuple[Any, ...], mimetype: str, render: Any, *, store: bool = True) -> Response:
+    """The body for ``key`` (rendered on a miss), or 304 when the client has it already."""
+    etag = _etag(key)
+    if store and request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        cache = rendered_cache(current_app)
+        body = cache.get(key) if store else None
+        if body is None:
+            rendered = render()
+            body = rendered.encode() if isinstance(rendered, str) else bytes(rendered)
+            if store:
+                cache.put(key, body)
+        response = Response(body, mimetype=mimetype)
+    if store:
+        response.set_etag(etag)
+        # Anyone may keep a copy, but must ask again before using it: an appeal
+        # can replace the result at any time.
+        response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _anonymous_page() -> bool:
+    """Pages for signed-in users (their menu, a CSRF token) or with messages are not shared."""
+    return g.get("user") is None and "_flashes" not in session
 
 
 def _published(cycle_id: int) -> tuple[Cycle, ResultSnapshot, dict[str, Any]]:
@@ -86,7 +227,23 @@ def cycle_results(cycle_id: int) -> Any:
 
 
 @bp.get("/<int:cycle_id>/<category_code>")
-def category(cycle_id: int, category_code: str) -> str:
+def category(cycle_id: int, category_code: str) -> Response:
+    state = cycle_state(cycle_id)
+    if state is None:
+        abort(404)
+    key = ("category", cycle_id, category_code, select_locale(), state)
+    response = _cached(
+        key,
+        "text/html",
+        lambda: _render_category(cycle_id, category_code),
+        store=_anonymous_page(),
+    )
+    # The language may come from the session cookie.
+    response.vary.add("Cookie")
+    return response
+
+
+def _render_category(cycle_id: int, category_code: str) -> str:
     cycle, snapshot, data = _published(cycle_id)
     categories = data["outputs"]["categories"]
     current = next((entry for entry in categories if entry["code"] == category_code), None)
@@ -132,7 +289,14 @@ def export_xlsx(cycle_id: int) -> Response:
 
 
 @api.get("/<int:cycle_id>")
-def api_results(cycle_id: int) -> Any:
+def api_results(cycle_id: int) -> Response:
+    state = cycle_state(cycle_id)
+    if state is None:
+        abort(404)
+    return _cached(("api", cycle_id, state), "application/json", lambda: _api_body(cycle_id))
+
+
+def _api_body(cycle_id: int) -> bytes:
     cycle, snapshot, data = _published(cycle_id)
     return jsonify(
         {
@@ -142,7 +306,12 @@ def api_results(cycle_id: int) -> Any:
                 "version": snapshot.version,
                 "sha256": snapshot.sha256,
                 "supersedes": snapshot.supersedes_id,
-                "published_at": snapshot.published_at.isoformat(),
+                # SQLite returns stored UTC times naive; RFC 3339 needs the offset.
+                "published_at": (
+                    snapshot.published_at
+                    if snapshot.published_at.tzinfo is not None
+                    else snapshot.published_at.replace(tzinfo=UTC)
+                ).isoformat(),
                 "reason": snapshot.reason,
             },
             "history": [
@@ -151,7 +320,7 @@ def api_results(cycle_id: int) -> Any:
             ],
             "categories": data["outputs"]["categories"],
         }
-    )
+    ).get_data()
 
 
 @api.get("/snapshots/<int:snapshot_id>.json")

@@ -116,32 +116,38 @@ def next_window_start(settings: PhoneSettings, moment: datetime) -> datetime:
 # --- the calling queue -----------------------------------------------------------
 
 
+#: Rows per INSERT in :func:`ensure_schedules` (4 parameters a row).
+SCHEDULE_INSERT_CHUNK = 2_000
+
+
 def ensure_schedules(session: orm.Session) -> int:
     """Give every released case a calling schedule (idempotent, race-safe)."""
     missing = (
-        sa.select(FieldworkCase.id)
+        sa.select(FieldworkCase.id, FieldworkCase.cycle_id)
         .outerjoin(CaseSchedule, CaseSchedule.case_id == FieldworkCase.id)
         .where(FieldworkCase.released.is_(True), CaseSchedule.case_id.is_(None))
     )
-    case_ids = list(session.scalars(missing))
-    if not case_ids:
+    found = session.execute(missing).all()
+    if not found:
         return 0
+    case_ids = [case_id for case_id, _cycle_id in found]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [
-        {
-            "case_id": case_id,
-            "state": ScheduleState.PENDING.value,
-            "channel": CallMode.IVR.value,
-            "attempts": 0,
-        }
-        for case_id in case_ids
-    ]
-    # Two workers may add the same rows at once; the primary key settles it.
-    session.execute(insert(CaseSchedule).values(rows).on_conflict_do_nothing())
-    for cycle_id in set(
-        session.scalars(sa.select(FieldworkCase.cycle_id).where(FieldworkCase.id.in_(case_ids)))
-    ):
+    # One multi-row INSERT per chunk: a statement carries at most 65,535
+    # parameters on PostgreSQL (and fewer on SQLite), and a sample can be larger.
+    for start in range(0, len(case_ids), SCHEDULE_INSERT_CHUNK):
+        rows = [
+            {
+                "case_id": case_id,
+                "state": ScheduleState.PENDING.value,
+                "channel": CallMode.IVR.value,
+                "attempts": 0,
+            }
+            for case_id in case_ids[start : start + SCHEDULE_INSERT_CHUNK]
+        ]
+        # Two workers may add the same rows at once; the primary key settles it.
+        session.execute(insert(CaseSchedule).values(rows).on_conflict_do_nothing())
+    for cycle_id in {cycle_id for _case_id, cycle_id in found}:
         phone_settings(session, cycle_id)
     session.flush()
     return len(case_ids)
@@ -490,10 +496,20 @@ def complete_interview(
 ) -> Response:
     """Store the response of a completed interview (disposition 1.1), exactly once.
 
-    ``answers`` maps (unit id, item id) to a scale level id.  The case row is
-    locked so two deliveries of the last keypress cannot both create one.
+    ``answers`` maps (unit id, item id) to a scale level id.  The case is
+    claimed by a conditional ``UPDATE`` so two deliveries of the last keypress
+    cannot both create one: on PostgreSQL the second waits for the first's
+    commit and then matches no row; SQLite takes its write lock there.  (A
+    ``SELECT … FOR UPDATE`` alone is not enough: the case is usually in the
+    session already, and the ORM would keep its stale ``response_id``.)
     """
-    case = session.get(FieldworkCase, case_id, with_for_update=True)
+    session.execute(
+        sa.update(FieldworkCase)
+        .where(FieldworkCase.id == case_id, FieldworkCase.response_id.is_(None))
+        .values(completed_at=moment)
+        .execution_options(synchronize_session=False)
+    )
+    case = session.get(FieldworkCase, case_id, populate_existing=True)
     if case is None:
         raise ServiceError(f"case {case_id} does not exist")
     if case.response_id is not None:

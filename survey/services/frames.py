@@ -149,6 +149,12 @@ def import_frame(
         external_id = cell(cells, id_index)
         if not external_id:
             row_problems.append(Problem("the id is missing", number, columns.id_column))
+        elif looks_like_formula(external_id):
+            # Refused like strata: exports would have to neutralise it with a "'",
+            # and the frame hash re-computed from an export would then differ.
+            row_problems.append(
+                Problem("looks like a spreadsheet formula", number, columns.id_column)
+            )
         elif external_id in seen_ids:
             row_problems.append(
                 Problem(

@@ -8,7 +8,6 @@ server from the database; nothing here writes to it.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
+
+from survey.services.tabular import csv_text
 
 CJK_FONT = "STSong-Light"
 
@@ -163,11 +164,9 @@ def invitations_csv(invitations: Sequence[InvitationContent]) -> bytes:
     Only the frame's external id and the link: the pollster joins them with
     its own address list, so no phone number or address leaves minyi here.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["external_id", "url", "cycle", "valid_until"])
-    for invitation in invitations:
-        writer.writerow(
-            [invitation.external_id, invitation.url, invitation.cycle_name, invitation.valid_until]
-        )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    rows = [
+        [invitation.external_id, invitation.url, invitation.cycle_name, invitation.valid_until]
+        for invitation in invitations
+    ]
+    text = csv_text([["external_id", "url", "cycle", "valid_until"], *rows], lineterminator="\r\n")
+    return ("\ufeff" + text).encode("utf-8")

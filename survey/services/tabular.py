@@ -1,4 +1,5 @@
-"""Reading uploaded CSV and XLSX tables with errors that name the row and column.
+"""Reading uploaded CSV and XLSX tables with errors that name the row and column;
+writing exports whose cells a spreadsheet never runs as formulas (:func:`neutralise`).
 
 Row numbers are as a spreadsheet shows them: the header is row 1.
 """
@@ -9,17 +10,21 @@ import codecs
 import csv
 import io
 import re
-import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from survey.services.errors import Problem, ValidationError
 
 #: Encodings an office may pick on the upload form; Excel in China saves CSV as GBK.
 ENCODINGS = {"utf-8": "utf-8-sig", "gb18030": "gb18030"}
 
-# A cell that a spreadsheet would run as a formula (=, +, @, or - not starting a number).
-_FORMULA = re.compile(r"^(=|\+|@|-(?![\d.]))")
+# First characters that make a spreadsheet run a cell as a formula (OWASP "CSV
+# injection"): tab and carriage return too, because Excel strips them first.
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A signed plain number such as -3.2 or +86138: a spreadsheet reads it as a number, not
+# a formula, so it stays untouched.  "-3+A1" is not one and is neutralised.
+_SIGNED_NUMBER = re.compile(r"[+-](\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ def iter_rows(
 
 def looks_like_formula(value: str) -> bool:
     """Whether a spreadsheet would run ``value`` as a formula."""
-    return bool(_FORMULA.match(value))
+    return value.startswith(_FORMULA_TRIGGERS) and not _SIGNED_NUMBER.fullmatch(value)
 
 
 def _csv_rows(filename: str, data: bytes, encoding: str) -> Iterator[tuple[int, list[str]]]:
@@ -133,51 +138,98 @@ def _csv_rows(filename: str, data: bytes, encoding: str) -> Iterator[tuple[int, 
     if "\x00" in text:
         raise ValidationError(f"{filename}: the file contains NUL bytes; is it really CSV?")
     reader = csv.reader(io.StringIO(text, newline=""))
+    # Records, not reader.line_num: a quoted cell with a line break is still one
+    # spreadsheet row, and the office looks the row number up in its spreadsheet.
+    number = 0
     try:
-        for cells in reader:
-            yield reader.line_num, cells
+        for number, cells in enumerate(reader, start=1):
+            yield number, cells
     except csv.Error as error:
-        raise ValidationError(f"{filename}: row {reader.line_num}: {error}") from None
+        raise ValidationError(f"{filename}: row {number + 1}: {error}") from None
 
 
 def _xlsx_rows(filename: str, data: bytes) -> Iterator[tuple[int, list[str]]]:
     from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
 
+    # A damaged zip or XML part surfaces from openpyxl as almost any exception (zlib.error,
+    # BadZipFile, KeyError, ParseError, TypeError …), on opening or only while reading rows:
+    # every one of them means the same to the office, so all become the named error.
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise ValidationError(f"{filename}: not a readable XLSX workbook ({error})") from None
+    except Exception as error:
+        raise _unreadable(filename, error) from None
     try:
-        sheet = workbook.worksheets[0]
-        problems: list[Problem] = []
-        rows: list[tuple[int, list[str]]] = []
-        for row in sheet.iter_rows():
-            cells: list[str] = []
-            number = 0
-            for cell in row:
-                number = getattr(cell, "row", number) or number
-                if getattr(cell, "data_type", None) == "f":
-                    problems.append(
-                        Problem(
-                            "formula cell; paste the value instead",
-                            row=number,
-                            column=getattr(cell, "column_letter", None),
-                        )
-                    )
-                value = cell.value
-                if value is None:
-                    cells.append("")
-                elif isinstance(value, float) and value.is_integer():
-                    cells.append(str(int(value)))
-                else:
-                    cells.append(str(value))
-            if number:
-                rows.append((number, cells))
-        if problems:
-            raise ValidationError(
-                f"{filename}: {len(problems)} formula cell(s); nothing was imported", problems
-            )
-        yield from rows
+        rows = _read_sheet(filename, workbook)
+    except ValidationError:
+        raise
+    except Exception as error:
+        raise _unreadable(filename, error) from None
     finally:
         workbook.close()
+    yield from rows
+
+
+def _unreadable(filename: str, error: Exception) -> ValidationError:
+    detail = str(error) or type(error).__name__
+    return ValidationError(f"{filename}: not a readable XLSX workbook ({detail[:200]})")
+
+
+def _read_sheet(filename: str, workbook: Any) -> list[tuple[int, list[str]]]:
+    sheet = workbook.worksheets[0]
+    problems: list[Problem] = []
+    rows: list[tuple[int, list[str]]] = []
+    for row in sheet.iter_rows():
+        cells: list[str] = []
+        number = 0
+        for cell in row:
+            number = getattr(cell, "row", number) or number
+            if getattr(cell, "data_type", None) == "f":
+                problems.append(
+                    Problem(
+                        "formula cell; paste the value instead",
+                        row=number,
+                        column=getattr(cell, "column_letter", None),
+                    )
+                )
+            value = cell.value
+            if value is None:
+                cells.append("")
+            elif isinstance(value, float) and value.is_integer():
+                cells.append(str(int(value)))
+            else:
+                cells.append(str(value))
+        if number:
+            rows.append((number, cells))
+    if problems:
+        raise ValidationError(
+            f"{filename}: {len(problems)} formula cell(s); nothing was imported", problems
+        )
+    return rows
+
+
+# --- exports -------------------------------------------------------------------------
+
+
+def neutralise(value: object) -> object:
+    """``value`` made safe for a spreadsheet cell: formula-like text gets a leading ``'``.
+
+    The one place every CSV and XLSX export goes through; numbers and other
+    text are returned unchanged.
+    """
+    if isinstance(value, str) and looks_like_formula(value):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: Iterable[Sequence[object]], *, lineterminator: str = "\n") -> str:
+    """``rows`` as CSV text with every cell passed through :func:`neutralise`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=lineterminator)
+    # The csv module quotes only the line terminator's own characters: a lone CR
+    # would start a new row in Excel, and the text after it would be a fresh cell.
+    quoted = csv.writer(buffer, lineterminator=lineterminator, quoting=csv.QUOTE_ALL)
+    for row in rows:
+        cells = [neutralise(value) for value in row]
+        breaks = any(isinstance(cell, str) and ("\r" in cell or "\n" in cell) for cell in cells)
+        (quoted if breaks else writer).writerow(cells)
+    return buffer.getvalue()

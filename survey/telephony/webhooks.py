@@ -10,11 +10,12 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response as HttpResponse
-from flask import current_app, request
+from flask import current_app, g, request
+from sqlalchemy import orm
 from twilio.twiml.voice_response import VoiceResponse
 
 from survey.extensions import db
-from survey.models import CallAttempt, CallMode, Channel, Cycle, FieldworkCase
+from survey.models import CallAttempt, CallMode, Channel, Cycle, FieldworkCase, ScaleLevel
 from survey.services import calling
 from survey.telephony import bp, webhook_url
 
@@ -36,6 +37,22 @@ NOT_IN_SAMPLE = "您好，您的号码不在本次调查样本中，感谢您的
 INBOUND_MENU = "您好，这里是群众满意度调查。现在接受访问请按1，预约回电时间请按2。"
 APPOINTMENT_MENU = "明天上午十点回电请按1，明天晚上七点回电请按2。"
 APPOINTMENT_BOOKED = "好的，我们将按您预约的时间回电，再见。"
+
+
+def _plan(case: FieldworkCase) -> list[calling.Question]:
+    """The case's interview plan, computed once per request (a step needs it up to 3 times)."""
+    plans: dict[int, list[calling.Question]] = g.setdefault("minyi_ivr_plans", {})
+    if case.id not in plans:
+        plans[case.id] = calling.interview_plan(db.session, case)
+    return plans[case.id]
+
+
+def _scale(cycle_id: int) -> dict[str, ScaleLevel]:
+    """Keypad digit → scale level, read once per request."""
+    scales: dict[int, dict[str, ScaleLevel]] = g.setdefault("minyi_ivr_scales", {})
+    if cycle_id not in scales:
+        scales[cycle_id] = calling.scale_by_key(db.session, cycle_id)
+    return scales[cycle_id]
 
 
 def _twiml(response: VoiceResponse) -> HttpResponse:
@@ -61,7 +78,8 @@ def _attempt() -> CallAttempt | None:
     attempt_id = request.args.get("attempt", type=int)
     if not call_sid or attempt_id is None:
         return None
-    attempt = db.session.get(CallAttempt, attempt_id)
+    # With its case: every step reads it, and a join is one round trip less.
+    attempt = db.session.get(CallAttempt, attempt_id, options=[orm.joinedload(CallAttempt.case)])
     if attempt is None:
         return None
     if attempt.call_sid is None:
@@ -105,7 +123,7 @@ def _introduction(attempt: CallAttempt) -> str:
 
 
 def _question_text(attempt: CallAttempt, question: calling.Question) -> str:
-    levels = calling.scale_by_key(db.session, attempt.case.cycle_id)
+    levels = _scale(attempt.case.cycle_id)
     keys = "，".join(f"{level.label}请按{key}" for key, level in sorted(levels.items()))
     return f"请评价{question.unit.name}的{question.item.name}：{keys}，重听请按0。"
 
@@ -113,7 +131,7 @@ def _question_text(attempt: CallAttempt, question: calling.Question) -> str:
 def _prompt_for(attempt: CallAttempt, step: str, tries: int = 0, prefix: str = "") -> HttpResponse:
     if step == calling.CONSENT_STEP:
         return _gather(attempt, step, _introduction(attempt), tries, prefix)
-    for question in calling.interview_plan(db.session, attempt.case):
+    for question in _plan(attempt.case):
         if question.step == step:
             return _gather(attempt, step, _question_text(attempt, question), tries, prefix)
     return _next(attempt)
@@ -135,11 +153,11 @@ def _next(attempt: CallAttempt) -> HttpResponse:
         return _goodbye(OPTED_OUT)
     if consent == calling.KEY_INTERVIEWER:
         return _goodbye(INTERVIEWER)
-    plan = calling.interview_plan(db.session, case)
+    plan = _plan(case)
     for question in plan:
         if question.step not in steps:
             return _prompt_for(attempt, question.step)
-    levels = calling.scale_by_key(db.session, case.cycle_id)
+    levels = _scale(case.cycle_id)
     answers = {(q.unit.id, q.item.id): levels[steps[q.step]].id for q in plan}
     calling.complete_interview(
         db.session,
@@ -203,8 +221,8 @@ def ivr() -> HttpResponse:
                 calling.route_to_interviewer(db.session, attempt, calling.now())
             result = _next(attempt)
     else:
-        steps = {q.step for q in calling.interview_plan(db.session, case)}
-        keys = set(calling.scale_by_key(db.session, case.cycle_id))
+        steps = {q.step for q in _plan(case)}
+        keys = set(_scale(case.cycle_id))
         if step not in steps:
             result = _next(attempt)
         elif digits == calling.KEY_REPEAT:

@@ -94,17 +94,19 @@ def test_bad_frame_is_rejected_whole_with_every_problem(
         "X2,12345,东湖区,40+\n"  # invalid phone
         "R00001,13912345678,东湖区,40+\n"  # duplicate id
         f"X3,{13800000000 + 7919},东湖区,40+\n"  # duplicate phone
-        "X4,13912345679,,40+\n"
-    )  # empty stratum
+        "X4,13912345679,,40+\n"  # empty stratum
+        "=1+1,13912345670,东湖区,40+\n"  # formula-like id
+    )
     status, page = upload_frame(demo_client, frame_csv(bad))
     assert status == 400
     problems = re.findall(r"<li>(.*?)</li>", page.split('class="problems"')[1].split("</ul>")[0])
-    assert len(problems) == 5, problems
+    assert len(problems) == 6, problems
     assert problems[0].startswith("row 202, column phone: the phone number is missing")
     assert "row 203, column phone" in problems[1] and "not a valid phone number" in problems[1]
     assert "row 204, column id: duplicate id &#39;R00001&#39; (also in row 2)" in problems[2]
     assert "row 205, column phone: duplicate phone number (also in row 2)" in problems[3]
     assert "row 206, column district: the stratum value is missing" in problems[4]
+    assert "row 207, column id: looks like a spreadsheet formula" in problems[5]
     with demo_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(SamplingFrame)) == 0
         assert db.session.scalar(sa.select(sa.func.count()).select_from(FrameContact)) == 0

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from survey.extensions import db
 from survey.integrations.telephony import telephony
@@ -143,3 +144,19 @@ def test_two_workers_never_claim_the_same_case(demo_database_url: str) -> None:
         assert all(owners[case_id] == "w2" for case_id in second)
         for engine in db.engines.values():
             engine.dispose()
+
+
+def test_schedules_are_added_in_chunks_once_each(
+    demo_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large sample needs several INSERTs (PostgreSQL caps a statement at 65,535
+    # parameters); a chunk of 7 exercises the same path on a small sample.
+    monkeypatch.setattr(calling, "SCHEDULE_INSERT_CHUNK", 7)
+    with demo_app.app_context():
+        cases = sample_cases({"白沙县": [f"138001391{n:02d}" for n in range(23)]})
+        added = calling.ensure_schedules(db.session)
+        assert calling.ensure_schedules(db.session) == 0
+        db.session.commit()
+        scheduled = set(db.session.scalars(sa.select(CaseSchedule.case_id)))
+        assert added == len(scheduled) >= len(cases)
+        assert {case.case_id for case in cases} <= scheduled

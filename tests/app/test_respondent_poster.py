@@ -15,6 +15,7 @@ from survey.integrations.telephony import SimulatedTelephony
 from survey.models import Channel, PosterVerification, RaterGroup, Response
 from tests.app.respondent_helpers import Fieldwork, prepare_fieldwork
 from tests.app.test_respondent_invitation import _first_level, _item_fields, race
+from tests.figures import record_figures
 
 PHONE = "138 0013 8000"
 E164 = "+8613800138000"
@@ -216,7 +217,7 @@ def unlimited_app(demo_database_url: str) -> Iterator[Flask]:
 
 
 def test_fifty_concurrent_submissions_with_one_verified_phone_store_one(
-    unlimited_app: Flask,
+    unlimited_app: Flask, backend: str
 ) -> None:
     with unlimited_app.app_context():
         fieldwork = prepare_fieldwork(db.session)
@@ -227,6 +228,16 @@ def test_fifty_concurrent_submissions_with_one_verified_phone_store_one(
     assert cookie is not None
     statuses = race(
         unlimited_app, f"/q/{fieldwork.poster_code}/rate", data, {"session": cookie.value}
+    )
+    with unlimited_app.app_context():
+        stored = len(_responses())
+    record_figures(
+        "concurrency: poster, one verified phone",
+        backend=backend,
+        inputs=len(statuses),
+        parallel=len(statuses),
+        server_errors=sum(status >= 500 for status in statuses),
+        duplicates=max(stored - 1, 0),
     )
     assert len(statuses) == 50 and statuses.count(302) == 1, statuses
     assert set(statuses) == {302, 409}, statuses

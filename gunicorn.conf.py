@@ -1,0 +1,32 @@
+"""gunicorn settings for serving minyi: ``gunicorn -c gunicorn.conf.py 'survey:create_app()'``.
+
+Measured choices (docs/benchmarks.md, "System benchmarks", on 2 cores):
+
+* ``gthread`` workers with a few threads each, not the default ``sync``:
+  sync workers close the connection after every response, so a browser or a
+  proxy reconnects for each request; gthread keeps connections alive and lets
+  a worker wait on PostgreSQL for one request while it renders another.  On the
+  2-core bench machine this roughly doubled the requests per second of the
+  public results pages (about 650 → about 2,000 with 200 readers).
+* 2 workers per 2 cores: the app is CPU-bound Python; more processes than
+  cores only adds context switches.  Scale past one machine by running more
+  of these behind a proxy against one PostgreSQL (see docs/benchmarks.md).
+
+Every value can be overridden from the environment (``GUNICORN_WORKERS``,
+``GUNICORN_THREADS``, ``GUNICORN_BIND``) or on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+#: Seconds an idle keep-alive connection stays open (a proxy in front usually holds it).
+keepalive = 5
+#: Room for bursts: connections wait in the kernel's queue, not refused.
+backlog = 2048
+timeout = 60
+graceful_timeout = 30
