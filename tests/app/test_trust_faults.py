@@ -592,7 +592,7 @@ def test_an_unreachable_database_is_a_clean_503_page_and_json_for_the_api(
     api = client.get("/api/results/1")
     # Retry-After: ours, unless the rate limiter's headers (on in production) replace it.
     assert page.status_code == 503 and int(page.headers["Retry-After"]) > 0
-    assert "temporarily unavailable" in page.get_data(as_text=True)
+    assert "服务暂时不可用，请稍后重试" in page.get_data(as_text=True)
     assert "Traceback" not in page.get_data(as_text=True)
     assert page.headers["Content-Security-Policy"]
     assert api.status_code == 503 and api.is_json
