@@ -1,8 +1,11 @@
-"""Run every library benchmark side by side with its peers and write docs/benchmarks.md.
+"""Run every library benchmark side by side with its peers, then the system benchmarks
+(``bench_system.py``: the web app under load), and write docs/benchmarks.md.
 
 Usage (``make bench`` runs the first form)::
 
     python bench/run_all.py [--all] [--repeat-draw 5] [--repeat-estimate 3] [--out FILE]
+    python bench/run_all.py --system-only [--system-seconds 25]
+    python bench/run_all.py --cycle-only [--cycle-sizes 10000 100000]
 
 Missing data files are generated under ~/peer-data with the shared
 generators; the peers are the venv ~/.peers (svy, samplics) and R
@@ -21,8 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bench_cycle
 import bench_draw
 import bench_estimate
+import bench_system
 from common import DATA, ROOT, machine
 
 
@@ -34,7 +39,29 @@ def main() -> int:
     parser.add_argument("--frame", default=str(DATA / "frame10m.csv"))
     parser.add_argument("--responses", default=str(DATA / "resp1m.csv"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--system-seconds", type=int, default=25, help="length of each load")
+    parser.add_argument(
+        "--system-only",
+        action="store_true",
+        help="run only the web-app load benchmarks and replace their part of the report",
+    )
+    parser.add_argument(
+        "--cycle-sizes",
+        type=int,
+        nargs="+",
+        default=list(bench_cycle.DEFAULT_SIZES),
+        help="responses in the whole-cycle recompute benchmark (bench_cycle.py)",
+    )
+    parser.add_argument(
+        "--cycle-only",
+        action="store_true",
+        help="run only the whole-cycle recompute and replace its part of the report",
+    )
     args = parser.parse_args()
+    if args.system_only:
+        return system_only(Path(args.out), args.system_seconds)
+    if args.cycle_only:
+        return cycle_only(Path(args.out), args.cycle_sizes)
 
     started = dt.datetime.now(dt.UTC)
     about = machine()
@@ -44,6 +71,10 @@ def main() -> int:
     print("estimate benchmark …", file=sys.stderr, flush=True)
     estimate = bench_estimate.run(Path(args.responses), args.repeat_estimate)
     print(bench_estimate.markdown(estimate), file=sys.stderr, flush=True)
+    print("system benchmark (gunicorn, locust, wrk) …", file=sys.stderr, flush=True)
+    system = bench_system.run(seconds=args.system_seconds)
+    print("whole-cycle recompute benchmark …", file=sys.stderr, flush=True)
+    cycle = [bench_cycle.run(size) for size in args.cycle_sizes]
 
     invocation = shlex.join([Path(sys.executable).name, "bench/run_all.py", *sys.argv[1:]])
     text = "\n".join(
@@ -94,12 +125,61 @@ def main() -> int:
             "",
             "## System benchmarks",
             "",
-            "Throughput and latency of the web application (respondent pages, telephony "
-            "webhooks, worker) come with the load-testing issue.",
+            bench_system.BEGIN,
+            bench_system.markdown(system),
+            bench_system.END,
+            "",
+            bench_cycle.BEGIN,
+            bench_cycle.section(cycle, invocation),
+            bench_cycle.END,
             "",
         ]
     )
-    out = Path(args.out)
+    write_atomically(Path(args.out), text)
+    return 0 if estimate.ok and bench_system.consistent(system) else 1
+
+
+def system_only(out: Path, seconds: int) -> int:
+    """Re-measure the web app and replace only its marked part of an existing report."""
+    system = bench_system.run(seconds=seconds)
+    text = out.read_text(encoding="utf-8")
+    part = f"{bench_system.BEGIN}\n{bench_system.markdown(system)}\n{bench_system.END}"
+    if bench_system.BEGIN in text and bench_system.END in text:
+        head, rest = text.split(bench_system.BEGIN, 1)
+        text = head + part + rest.split(bench_system.END, 1)[1]
+    else:
+        heading = "## System benchmarks\n"
+        if heading not in text:
+            raise SystemExit(f"{out} has no '## System benchmarks' section")
+        head, rest = text.split(heading, 1)
+        paragraphs = rest.lstrip("\n").split("\n\n")
+        # The placeholder written before these benchmarks existed goes.
+        if paragraphs[0].startswith("Throughput and latency"):
+            paragraphs = paragraphs[1:]
+        text = head + heading + "\n" + part + "\n\n" + "\n\n".join(paragraphs)
+    write_atomically(out, text)
+    return 0 if bench_system.consistent(system) else 1
+
+
+def cycle_only(out: Path, sizes: list[int]) -> int:
+    """Re-measure the whole-cycle recompute and replace only its marked part of the report."""
+    cycle = [bench_cycle.run(size) for size in sizes]
+    invocation = shlex.join([Path(sys.executable).name, "bench/run_all.py", *sys.argv[1:]])
+    part = f"{bench_cycle.BEGIN}\n{bench_cycle.section(cycle, invocation)}\n{bench_cycle.END}"
+    text = out.read_text(encoding="utf-8")
+    if bench_cycle.BEGIN in text and bench_cycle.END in text:
+        head, rest = text.split(bench_cycle.BEGIN, 1)
+        text = head + part + rest.split(bench_cycle.END, 1)[1]
+    elif "## System benchmarks\n" in text:
+        # The system section is the report's last: the recompute goes at its end.
+        text = text.rstrip("\n") + "\n\n" + part + "\n"
+    else:
+        raise SystemExit(f"{out} has no '## System benchmarks' section")
+    write_atomically(out, text)
+    return 0
+
+
+def write_atomically(out: Path, text: str) -> None:
     descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".md")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -110,7 +190,6 @@ def main() -> int:
             os.unlink(temporary)
         raise
     print(f"wrote {out}", file=sys.stderr)
-    return 0 if estimate.ok else 1
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from sampling.satisfaction.indices import (
     Scale,
     composite_index,
     satisfaction_indices,
+    satisfaction_table,
 )
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "pairwise_differences",
     "rank_intervals",
     "satisfaction_indices",
+    "satisfaction_table",
     "unit_difference",
 ]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from sampling.errors import InputError
-from sampling.estimation import Domains, EstimateTable, SurveyDesign
+from sampling.estimation import Domains, EstimateTable, ProportionCiMethod, Statistic, SurveyDesign
+from sampling.estimation.intervals import proportion_interval
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -156,17 +157,110 @@ def satisfaction_indices(
     The index is a Hájek mean of points, the rate a mean of a 0/1 variable
     (Lohr 2022 §4.3); both are linearised over all domains in one pass.
     """
-    handling = DontKnow(dont_know)
     points, satisfied, dk = scale.encode(answers)
     domains = Domains.from_columns([np.asarray(v) for v in by.values()], list(by))
+    return satisfaction_table(
+        design, points, satisfied, dk, domains, dont_know=dont_know, level=level
+    )
+
+
+def satisfaction_table(
+    design: SurveyDesign,
+    points: npt.ArrayLike,
+    satisfied: npt.ArrayLike,
+    dont_know_flags: npt.ArrayLike,
+    domains: Domains,
+    *,
+    dont_know: DontKnow | str = DontKnow.EXCLUDE,
+    level: float = 0.95,
+) -> SatisfactionTable:
+    """:func:`satisfaction_indices` from answers already encoded by :meth:`Scale.encode`.
+
+    For callers that hold the answers as level codes and encode them with a
+    lookup table (millions of answers): ``points`` (NaN for don't know or no
+    answer), ``satisfied`` and ``dont_know_flags`` per row.  The rate is the
+    mean of the 0/1 satisfied variable with the logit interval of
+    :meth:`SurveyDesign.proportion`.
+    """
+    handling = DontKnow(dont_know)
+    points = np.asarray(points, dtype=np.float64)
+    satisfied = np.asarray(satisfied, dtype=bool)
+    dk = np.asarray(dont_know_flags, dtype=bool)
     index = design.mean(points, domains, level=level)
     answered = ~np.isnan(points) | dk
     rate_values = np.where(answered, satisfied.astype(np.float64), np.nan)
     if handling is DontKnow.EXCLUDE:
         rate_values = np.where(dk, np.nan, rate_values)
-    rate = design.proportion(rate_values, domains, level=level)
-    share_table = design.mean(np.where(answered, dk.astype(np.float64), np.nan), domains)
-    return SatisfactionTable(index=index, rate=rate, dont_know_share=share_table.estimate)
+    rate = _rate(design, rate_values, domains, level)
+    return SatisfactionTable(
+        index=index, rate=rate, dont_know_share=_share(design, answered, dk, domains)
+    )
+
+
+def _share(
+    design: SurveyDesign,
+    answered: npt.NDArray[np.bool_],
+    dk: npt.NDArray[np.bool_],
+    domains: Domains,
+) -> FloatArray:
+    """Weighted don't-know share per domain: the estimate of ``design.mean`` only.
+
+    Only the share is reported, so its standard error is not computed.
+    """
+    values = np.where(answered, dk.astype(np.float64), np.nan)
+    codes = domains.codes[answered]
+    weights = design.weights[answered]
+    n_domains = len(domains)
+    weight_sum = np.bincount(codes, weights=weights, minlength=n_domains).astype(np.float64)
+    present = np.bincount(codes, minlength=n_domains)
+    if ((present == 0) | (weight_sum <= 0)).any():
+        # design.mean names the empty domain in its error.
+        return design.mean(values, domains).estimate
+    weighted = np.bincount(codes, weights=weights * values[answered], minlength=n_domains)
+    return np.asarray(weighted.astype(np.float64) / weight_sum, dtype=np.float64)
+
+
+def _rate(
+    design: SurveyDesign, values: FloatArray, domains: Domains, level: float
+) -> EstimateTable:
+    """The proportion of :meth:`SurveyDesign.proportion` (logit interval), for 0/1 values.
+
+    The domain degrees of freedom are counted from sorted distinct pairs:
+    ``np.unique`` without ``return_index`` takes seconds on millions of keys.
+    """
+    table = design.mean(values, domains, level=level)
+    inside = ~np.isnan(values)
+    codes = domains.codes[inside]
+    n_domains = len(domains)
+    psu = design.psu_codes if design.psu_codes is not None else np.arange(design.n_rows)
+    n_psu_total = len(design.psu_stratum)
+    n_strata = len(design.n_psu)
+    psu_pairs = _distinct(codes * n_psu_total + psu[inside])
+    stratum_pairs = _distinct(codes * n_strata + design.stratum_codes[inside])
+    domain_df = (
+        np.bincount(psu_pairs // n_psu_total, minlength=n_domains)
+        - np.bincount(stratum_pairs // n_strata, minlength=n_domains)
+    ).astype(np.float64)
+    low, high = proportion_interval(
+        table.estimate,
+        table.se,
+        table.n,
+        level,
+        design.df,
+        ProportionCiMethod.LOGIT,
+        domain_df=domain_df,
+    )
+    return replace(table, statistic=Statistic.PROPORTION, ci_low=low, ci_high=high)
+
+
+def _distinct(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    ordered = np.sort(keys)
+    if ordered.size == 0:
+        return ordered
+    first = np.empty(ordered.shape, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Pure arithmetic on estimates the app has already computed with
 from sampling.scoring.covariance import (
     CompositeCovariance,
     composite_covariance,
+    design_composites,
     sub_score_covariance,
     sub_score_covariance_matrix,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "SubScore",
     "check_weights",
     "composite_covariance",
+    "design_composites",
     "neighbour_comparisons",
     "overall_score",
     "rank_units",

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
-from sampling.errors import InputError
-from sampling.estimation import EstimateTable
+from sampling.errors import DesignError, InputError
+from sampling.estimation import Domains, EstimateTable, SurveyDesign
 from sampling.satisfaction.indices import composite_of_means
 from sampling.scoring.social import SubScore
 
@@ -59,6 +60,89 @@ def composite_covariance(
     """
     units, estimate, covariance = composite_of_means(table, item_weights)
     return CompositeCovariance(units, estimate, covariance)
+
+
+def design_composites(
+    design: SurveyDesign,
+    points: npt.ArrayLike,
+    domains: Domains,
+    item_weights: Mapping[Any, float],
+) -> CompositeCovariance:
+    """:func:`composite_covariance` straight from the answers, for many of them.
+
+    ``domains`` are the ``(unit, item)`` domains of the rows.  Same estimates
+    as ``composite_covariance(design.mean(points, domains, covariance=True),
+    item_weights)`` without the rows × (unit × item) matrix that needs: the
+    composite's linearised variable ``Σ_k a_k z_k`` is summed per PSU and unit
+    (PSUs × units), and its covariance between PSUs within strata is
+    ``A V Aᵀ`` by linearity.  A calibrated design takes the general route.
+
+    Raises
+    ------
+    InputError
+        As :func:`composite_covariance`.
+    DesignError
+        A domain without a non-missing value with a positive weight.
+    """
+    y = np.asarray(points, dtype=np.float64)
+    if design.calibration is not None:
+        return composite_covariance(design.mean(y, domains, covariance=True), item_weights)
+    if len(domains.keys) != 2 or domains.codes.shape != y.shape:
+        raise InputError("composites need (unit, item) domains with one code per row")
+    unit_keys, item_keys = domains.keys
+    coefficient = np.array([item_weights.get(k, np.nan) for k in item_keys.tolist()])
+    weights_total = float(sum(item_weights.values()))
+    if abs(weights_total - 1.0) > 1e-9:
+        raise InputError(f"item weights must sum to 1, got {weights_total:g}")
+    if np.isnan(coefficient).any():
+        missing = item_keys[np.isnan(coefficient)][0]
+        raise InputError(f"no item weight for item {missing!r}")
+    units, unit_of_domain = np.unique(unit_keys, return_inverse=True)
+    covered = np.bincount(unit_of_domain, weights=coefficient, minlength=len(units))
+    if (np.abs(covered - 1.0) > 1e-9).any():
+        bad = units[np.abs(covered - 1.0) > 1e-9][0]
+        raise InputError(f"unit {bad!r} has no answers for some weighted items")
+    n_domains = len(unit_keys)
+    valid = ~np.isnan(y)
+    codes = domains.codes[valid]
+    weights = design.weights[valid]
+    values = y[valid]
+    weight_sum = np.bincount(codes, weights=weights, minlength=n_domains)
+    empty = (np.bincount(codes, minlength=n_domains) == 0) | (weight_sum <= 0)
+    if empty.any():
+        labels = "; ".join(domains.label(int(d)) for d in np.flatnonzero(empty)[:5])
+        raise DesignError(f"empty domain: {labels} has no non-missing value with a positive weight")
+    means = np.bincount(codes, weights=weights * values, minlength=n_domains) / weight_sum
+    estimate = np.bincount(unit_of_domain, weights=coefficient * means, minlength=len(units))
+    scores = weights * (values - means[codes]) / weight_sum[codes] * coefficient[codes]
+    n_units = len(units)
+    if design.psu_codes is None:
+        psu = np.flatnonzero(valid)
+        n_psu_total = design.n_rows
+    else:
+        psu = design.psu_codes[valid]
+        n_psu_total = len(design.psu_stratum)
+    # PSU × unit totals are sparse (a respondent rates a few units), so the
+    # between-PSU covariance is Σ_h s_h (Σ_i t_i t_iᵀ − c_h n_h m_h m_hᵀ)
+    # with sparse products instead of a dense PSUs × units matrix.
+    stratum_of_psu = design.psu_stratum
+    n_strata = len(design.n_psu)
+    totals = sparse.csr_matrix(
+        (scores, (psu, unit_of_domain[codes])), shape=(n_psu_total, n_units)
+    )
+    scale = design.stratum_scale[stratum_of_psu]
+    squares = np.asarray((totals.T @ sparse.diags(scale) @ totals).toarray(), dtype=np.float64)
+    membership = sparse.csr_matrix(
+        (np.ones(n_psu_total), (stratum_of_psu, np.arange(n_psu_total))),
+        shape=(n_strata, n_psu_total),
+    )
+    stratum_sums = np.asarray((membership @ totals).toarray(), dtype=np.float64)
+    n_psu = np.maximum(design.n_psu, 1).astype(np.float64)
+    factor = np.where(design.centre, design.stratum_scale / n_psu, 0.0)
+    covariance = squares - (stratum_sums * factor[:, None]).T @ stratum_sums
+    return CompositeCovariance(
+        units, estimate.astype(np.float64), ((covariance + covariance.T) / 2).astype(np.float64)
+    )
 
 
 def sub_score_covariance(

@@ -6,14 +6,16 @@ replace through ``app.config["CLOCK"]`` so calling windows are deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy import exc, orm
+from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
 from survey.models import (
@@ -22,6 +24,7 @@ from survey.models import (
     CallMode,
     CaseSchedule,
     Channel,
+    CycleStatus,
     DoNotCallEntry,
     DoNotCallSource,
     FieldworkCase,
@@ -409,6 +412,9 @@ def _interview_outcome(session: orm.Session, attempt: CallAttempt) -> str:
 # --- the phone interview -----------------------------------------------------------
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Question:
     step: str
@@ -416,12 +422,25 @@ class Question:
     item: Item
 
 
-def interview_plan(session: orm.Session, case: FieldworkCase) -> list[Question]:
-    """The questions of a case: a rotating subset of units, every item.
+def question_step(unit_id: int, item_id: int) -> str:
+    return f"q-{unit_id}-{item_id}"
+
+
+def rotated(units: Sequence[T], case_id: int, units_per_interview: int) -> list[T]:
+    """The units a case is asked about: a rotating subset, the same for IVR and CATI.
 
     Rotation by case id spreads the units evenly over the sample and gives
     every case the same number of questions.
     """
+    if not units:
+        return []
+    count = min(units_per_interview, len(units))
+    start = (case_id * count) % len(units)
+    return [units[(start + offset) % len(units)] for offset in range(count)]
+
+
+def interview_plan(session: orm.Session, case: FieldworkCase) -> list[Question]:
+    """The questions of a case: a rotating subset of units, every item."""
     settings = phone_settings(session, case.cycle_id)
     units = list(
         session.scalars(sa.select(Unit).where(Unit.cycle_id == case.cycle_id).order_by(Unit.code))
@@ -431,12 +450,10 @@ def interview_plan(session: orm.Session, case: FieldworkCase) -> list[Question]:
             sa.select(Item).where(Item.cycle_id == case.cycle_id).order_by(Item.position, Item.id)
         )
     )
-    if not units:
-        return []
-    count = min(settings.units_per_interview, len(units))
-    start = (case.id * count) % len(units)
-    chosen = [units[(start + offset) % len(units)] for offset in range(count)]
-    return [Question(f"q-{unit.id}-{item.id}", unit, item) for unit in chosen for item in items]
+    chosen = rotated(units, case.id, settings.units_per_interview)
+    return [
+        Question(question_step(unit.id, item.id), unit, item) for unit in chosen for item in items
+    ]
 
 
 def scale_by_key(session: orm.Session, cycle_id: int) -> dict[str, ScaleLevel]:
@@ -445,25 +462,140 @@ def scale_by_key(session: orm.Session, cycle_id: int) -> dict[str, ScaleLevel]:
     return {str(level.position): level for level in levels if 0 < level.position <= 9}
 
 
+@dataclass(frozen=True)
+class KeypadQuestion:
+    step: str
+    unit_id: int
+    item_id: int
+    #: What the caller hears, keypad menu included.
+    text: str
+
+
+@dataclass(frozen=True)
+class KeypadSetup:
+    """What the keypad interview of a cycle asks: its units, items and scale."""
+
+    #: (id, name), in the order of :func:`interview_plan`.
+    units: tuple[tuple[int, str], ...]
+    items: tuple[tuple[int, str], ...]
+    #: Keypad digit → scale level id.
+    level_ids: dict[str, int]
+    #: The scale read out after each question ("很满意请按1，…，重听请按0。").
+    keys_text: str
+
+    def plan(self, case_id: int, units_per_interview: int) -> list[KeypadQuestion]:
+        """The questions of a case, as :func:`interview_plan` chooses them."""
+        return [
+            KeypadQuestion(
+                question_step(unit_id, item_id),
+                unit_id,
+                item_id,
+                f"请评价{unit_name}的{item_name}：{self.keys_text}",
+            )
+            for unit_id, unit_name in rotated(self.units, case_id, units_per_interview)
+            for item_id, item_name in self.items
+        ]
+
+
+def _read_keypad_setup(session: orm.Session, cycle_id: int) -> KeypadSetup:
+    units = session.execute(
+        sa.select(Unit.id, Unit.name).where(Unit.cycle_id == cycle_id).order_by(Unit.code)
+    ).all()
+    items = session.execute(
+        sa.select(Item.id, Item.name)
+        .where(Item.cycle_id == cycle_id)
+        .order_by(Item.position, Item.id)
+    ).all()
+    levels = {
+        str(position): (level_id, label)
+        for level_id, position, label in session.execute(
+            sa.select(ScaleLevel.id, ScaleLevel.position, ScaleLevel.label).where(
+                ScaleLevel.cycle_id == cycle_id
+            )
+        )
+        if 0 < position <= 9
+    }
+    keys = "，".join(f"{label}请按{key}" for key, (_id, label) in sorted(levels.items()))
+    return KeypadSetup(
+        units=tuple((unit_id, name) for unit_id, name in units),
+        items=tuple((item_id, name) for item_id, name in items),
+        level_ids={key: level_id for key, (level_id, _label) in levels.items()},
+        keys_text=f"{keys}，重听请按0。",
+    )
+
+
+def keypad_setup(session: orm.Session, cycle_id: int, status: CycleStatus) -> KeypadSetup:
+    """The cycle's keypad setup, read once per process after the cycle left draft.
+
+    Units, items and scale are frozen once fieldwork starts (``Cycle.is_editable``)
+    and a cycle never returns to draft, so the copy can never go stale; a draft
+    cycle is read afresh every time.  Kept per app: tests run many databases in
+    one process.
+    """
+    if status == CycleStatus.DRAFT:
+        return _read_keypad_setup(session, cycle_id)
+    cache: dict[int, KeypadSetup] = current_app.extensions.setdefault("minyi_keypad_setups", {})
+    setup = cache.get(cycle_id)
+    if setup is None:
+        setup = cache[cycle_id] = _read_keypad_setup(session, cycle_id)
+    return setup
+
+
+@functools.cache
+def _step_insert(dialect: str) -> sa.Insert:
+    """Built once per dialect: constructing the statement costs more than running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(IvrStep)
+        .values(
+            attempt_id=sa.bindparam("attempt_id"),
+            call_sid=sa.bindparam("call_sid"),
+            step=sa.bindparam("step"),
+            digits=sa.bindparam("digits"),
+        )
+        .on_conflict_do_nothing(index_elements=["call_sid", "step"])
+        .returning(IvrStep.digits)
+    )
+
+
 def record_step(
     session: orm.Session, attempt: CallAttempt, call_sid: str, step: str, digits: str
 ) -> str:
-    """Store the keypress of a step once; return the stored digits (the first delivery wins)."""
-    existing = session.scalar(
-        sa.select(IvrStep.digits).where(IvrStep.call_sid == call_sid, IvrStep.step == step)
+    """Store the keypress of a step once; return the stored digits (the first delivery wins).
+
+    One statement: the unique (call_sid, step) settles concurrent deliveries.  On
+    PostgreSQL the second insert waits for the first's commit and then does nothing;
+    the stored value is then read (READ COMMITTED sees it).
+    """
+    stored = session.scalar(
+        _step_insert(session.get_bind().dialect.name),
+        {"attempt_id": attempt.id, "call_sid": call_sid, "step": step, "digits": digits},
     )
-    if existing is not None:
-        return existing
-    try:
-        with session.begin_nested():
-            session.add(IvrStep(attempt_id=attempt.id, call_sid=call_sid, step=step, digits=digits))
-    except exc.IntegrityError:
+    if stored is None:
         # A concurrent delivery of the same step stored it first.
         stored = session.scalar(
             sa.select(IvrStep.digits).where(IvrStep.call_sid == call_sid, IvrStep.step == step)
         )
-        return stored or digits
-    return digits
+    return stored or digits
+
+
+def parse_steps(packed: str | None) -> dict[str, str]:
+    """Steps packed by :func:`packed_steps` (``step=digits,…``) as a dict."""
+    if not packed:
+        return {}
+    return dict(pair.split("=", 1) for pair in packed.split(","))
+
+
+def packed_steps(call_sid: Any) -> sa.ScalarSelect[str]:
+    """The stored steps of a call as one ``step=digits,…`` string (a scalar subquery).
+
+    Step names and digits never hold ``,`` or ``=`` (see :func:`question_step`).
+    """
+    return (
+        sa.select(sa.func.aggregate_strings(IvrStep.step + "=" + IvrStep.digits, ","))
+        .where(IvrStep.call_sid == call_sid)
+        .scalar_subquery()
+    )
 
 
 def stored_steps(session: orm.Session, call_sid: str) -> dict[str, str]:

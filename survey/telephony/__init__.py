@@ -9,12 +9,12 @@ signature is the authentication.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from flask import Blueprint, Flask, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
-from survey.extensions import csrf
+from survey.extensions import csrf, limiter
 
 bp = Blueprint("telephony", __name__, url_prefix="/telephony")
 
@@ -52,7 +52,7 @@ def auth_token() -> str | None:
 
 def webhook_url(name: str, **params: object) -> str:
     """Absolute URL of a webhook, as the provider will call (and sign) it."""
-    query = urlencode(sorted((key, str(value)) for key, value in params.items()))
+    query = "&".join(f"{key}={quote_plus(str(params[key]))}" for key in sorted(params))
     return f"{public_base_url()}{PATHS[name]}" + (f"?{query}" if query else "")
 
 
@@ -77,4 +77,7 @@ def init_app(app: Flask) -> None:
     from survey.telephony import webhooks  # noqa: F401
 
     csrf.exempt(bp)
+    # No rate limit applies to the webhooks (the signature is the gate); exempting the
+    # blueprint spares every step the limiter's per-request limit resolution.
+    limiter.exempt(bp)
     app.register_blueprint(bp)

@@ -2,20 +2,43 @@
 
 Every step is idempotent per (CallSid, step): a retried or replayed delivery
 finds the stored keypress and answers with the same next prompt.
+
+A keypress is the hot path (50 calls at once press a key every few seconds):
+the attempt, its case, the cycle's name, the phone settings and the call's
+stored keys come in one query; the units, items and scale, frozen once
+fieldwork starts, are read once per process (:func:`calling.keypad_setup`);
+a new key is one ``INSERT … ON CONFLICT DO NOTHING``; then one commit.
+
+The interview plan is fixed per call: the number of units asked about is
+taken from the phone settings when the call is answered and then travels in
+every URL handed to the provider (``units=``), which the provider signs, so
+changing the settings mid-call does not change the questions of that call.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import cached_property
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import Response as HttpResponse
-from flask import current_app, g, request
-from sqlalchemy import orm
-from twilio.twiml.voice_response import VoiceResponse
+from flask import current_app, request
 
 from survey.extensions import db
-from survey.models import CallAttempt, CallMode, Channel, Cycle, FieldworkCase, ScaleLevel
+from survey.models import (
+    CallAttempt,
+    CallMode,
+    Channel,
+    Cycle,
+    CycleStatus,
+    FieldworkCase,
+    PhoneSettings,
+)
+from survey.security import MAX_URL_INTEGER
 from survey.services import calling
 from survey.telephony import bp, webhook_url
 
@@ -37,146 +60,222 @@ NOT_IN_SAMPLE = "您好，您的号码不在本次调查样本中，感谢您的
 INBOUND_MENU = "您好，这里是群众满意度调查。现在接受访问请按1，预约回电时间请按2。"
 APPOINTMENT_MENU = "明天上午十点回电请按1，明天晚上七点回电请按2。"
 APPOINTMENT_BOOKED = "好的，我们将按您预约的时间回电，再见。"
+CONNECTING = "您好，这里是群众满意度调查，访问员马上为您服务，请稍候。"
+CONSENT_KEYS = frozenset(
+    {calling.KEY_AGREE, calling.KEY_REFUSE, calling.KEY_INTERVIEWER, calling.KEY_OPT_OUT}
+)
+
+# --- TwiML -------------------------------------------------------------------------
+# Written as strings: the documents are a handful of fixed verbs, and building
+# them through the twilio helper's element tree cost more than the rest of a step.
+
+_ATTRIBUTE = {'"': "&quot;"}
 
 
-def _plan(case: FieldworkCase) -> list[calling.Question]:
-    """The case's interview plan, computed once per request (a step needs it up to 3 times)."""
-    plans: dict[int, list[calling.Question]] = g.setdefault("minyi_ivr_plans", {})
-    if case.id not in plans:
-        plans[case.id] = calling.interview_plan(db.session, case)
-    return plans[case.id]
+def _twiml(*verbs: str) -> HttpResponse:
+    body = '<?xml version="1.0" encoding="UTF-8"?><Response>' + "".join(verbs) + "</Response>"
+    return HttpResponse(body, mimetype="text/xml")
 
 
-def _scale(cycle_id: int) -> dict[str, ScaleLevel]:
-    """Keypad digit → scale level, read once per request."""
-    scales: dict[int, dict[str, ScaleLevel]] = g.setdefault("minyi_ivr_scales", {})
-    if cycle_id not in scales:
-        scales[cycle_id] = calling.scale_by_key(db.session, cycle_id)
-    return scales[cycle_id]
+def _say(text: str) -> str:
+    return f'<Say language="{LANGUAGE}">{escape(text)}</Say>'
 
 
-def _twiml(response: VoiceResponse) -> HttpResponse:
-    return HttpResponse(str(response), mimetype="text/xml")
+def _gather_verb(action: str, text: str) -> str:
+    return (
+        f'<Gather action="{escape(action, _ATTRIBUTE)}" method="POST" numDigits="1" '
+        f'timeout="{GATHER_TIMEOUT_SECONDS}">{_say(text)}</Gather>'
+    )
+
+
+def _redirect_verb(url: str) -> str:
+    return f'<Redirect method="POST">{escape(url)}</Redirect>'
+
+
+HANGUP = "<Hangup />"
 
 
 def _goodbye(text: str) -> HttpResponse:
-    response = VoiceResponse()
-    response.say(text, language=LANGUAGE)
-    response.hangup()
-    return _twiml(response)
+    return _twiml(_say(text), HANGUP)
 
 
 def _hangup() -> HttpResponse:
-    response = VoiceResponse()
-    response.hangup()
-    return _twiml(response)
+    return _twiml(HANGUP)
 
 
-def _attempt() -> CallAttempt | None:
-    """The attempt the request is about; ``None`` for an unknown or mismatched CallSid."""
+# --- the call a request is about -----------------------------------------------------
+
+
+@functools.cache
+def _call_query() -> sa.Select[CallAttempt, FieldworkCase, str, CycleStatus, int, bool, int, str]:
+    """Built once: constructing the statement costs more than running it."""
+    return (
+        sa.select(
+            CallAttempt,
+            FieldworkCase,
+            Cycle.name,
+            Cycle.status,
+            PhoneSettings.units_per_interview,
+            PhoneSettings.record_calls,
+            PhoneSettings.recording_retention_days,
+            calling.packed_steps(sa.bindparam("call_sid")),
+        )
+        .join(FieldworkCase, FieldworkCase.id == CallAttempt.case_id)
+        .join(Cycle, Cycle.id == FieldworkCase.cycle_id)
+        .outerjoin(PhoneSettings, PhoneSettings.cycle_id == FieldworkCase.cycle_id)
+        .where(CallAttempt.id == sa.bindparam("attempt_id"))
+    )
+
+
+@dataclass
+class Call:
+    """An attempt with what its webhooks need, read in one query."""
+
+    attempt: CallAttempt
+    case: FieldworkCase
+    call_sid: str
+    cycle_name: str
+    cycle_status: CycleStatus
+    #: Units asked about in this call (fixed when the call is answered).
+    units_per_interview: int
+    record_calls: bool
+    retention_days: int
+    #: Stored keypresses of the call: step → digits.
+    steps: dict[str, str]
+
+    @cached_property
+    def setup(self) -> calling.KeypadSetup:
+        return calling.keypad_setup(db.session, self.case.cycle_id, self.cycle_status)
+
+    @cached_property
+    def plan(self) -> list[calling.KeypadQuestion]:
+        return self.setup.plan(self.case.id, self.units_per_interview)
+
+    def question(self, step: str) -> calling.KeypadQuestion | None:
+        return next((question for question in self.plan if question.step == step), None)
+
+    def url(self, name: str, **params: object) -> str:
+        """A webhook URL of this call, carrying its plan."""
+        return webhook_url(name, attempt=self.attempt.id, units=self.units_per_interview, **params)
+
+
+def _call() -> Call | None:
+    """The call the request is about; ``None`` for an unknown or mismatched CallSid."""
     call_sid = request.form.get("CallSid", "")
     attempt_id = request.args.get("attempt", type=int)
-    if not call_sid or attempt_id is None:
+    if not call_sid or attempt_id is None or not 0 < attempt_id <= MAX_URL_INTEGER:
         return None
-    # With its case: every step reads it, and a join is one round trip less.
-    attempt = db.session.get(CallAttempt, attempt_id, options=[orm.joinedload(CallAttempt.case)])
-    if attempt is None:
+    row = db.session.execute(
+        _call_query(), {"attempt_id": attempt_id, "call_sid": call_sid}
+    ).first()
+    if row is None:
         return None
+    attempt, case, cycle_name, cycle_status, units, record_calls, retention_days, steps = row
     if attempt.call_sid is None:
         # The provider may call back before its answer to "create call" arrived.
         attempt.call_sid = call_sid
-        db.session.flush()
     elif attempt.call_sid != call_sid:
         return None
-    return attempt
-
-
-def _gather(
-    attempt: CallAttempt, step: str, text: str, tries: int = 0, prefix: str = ""
-) -> HttpResponse:
-    response = VoiceResponse()
-    gather = response.gather(
-        num_digits=1,
-        action=webhook_url("ivr", attempt=attempt.id, step=step),
-        method="POST",
-        timeout=GATHER_TIMEOUT_SECONDS,
+    if units is None:
+        settings = calling.phone_settings(db.session, case.cycle_id)
+        units = settings.units_per_interview
+        record_calls, retention_days = settings.record_calls, settings.recording_retention_days
+    fixed = request.args.get("units", type=int)
+    return Call(
+        attempt=attempt,
+        case=case,
+        call_sid=call_sid,
+        cycle_name=cycle_name,
+        cycle_status=cycle_status,
+        units_per_interview=fixed if fixed is not None and fixed > 0 else units,
+        record_calls=record_calls,
+        retention_days=retention_days,
+        steps=calling.parse_steps(steps),
     )
-    gather.say(prefix + text, language=LANGUAGE)
-    # No key before the timeout: Twilio falls through to the redirect.
-    response.redirect(
-        webhook_url("prompt", attempt=attempt.id, step=step, tries=tries + 1), method="POST"
+
+
+def _attempt() -> CallAttempt | None:
+    call = _call()
+    return call.attempt if call is not None else None
+
+
+# --- the interview -------------------------------------------------------------------
+
+
+def _gather(call: Call, step: str, text: str, tries: int = 0, prefix: str = "") -> HttpResponse:
+    # No key before the timeout: the provider falls through to the redirect.
+    return _twiml(
+        _gather_verb(call.url("ivr", step=step), prefix + text),
+        _redirect_verb(call.url("prompt", step=step, tries=tries + 1)),
     )
-    return _twiml(response)
 
 
-def _introduction(attempt: CallAttempt) -> str:
-    case = attempt.case
-    cycle = db.session.get(Cycle, case.cycle_id)
-    settings = calling.phone_settings(db.session, case.cycle_id)
+def _introduction(call: Call) -> str:
     text = (
-        f"您好，这里是{cycle.name if cycle else ''}群众满意度调查，由第三方调查机构开展。"
+        f"您好，这里是{call.cycle_name}群众满意度调查，由第三方调查机构开展。"
         "调查匿名进行，大约需要两分钟。"
     )
-    if settings.record_calls:
-        text += f"本次通话将被录音，仅用于质量核查，{settings.recording_retention_days}天后删除。"
+    if call.record_calls:
+        text += f"本次通话将被录音，仅用于质量核查，{call.retention_days}天后删除。"
     return text + CONSENT_MENU
 
 
-def _question_text(attempt: CallAttempt, question: calling.Question) -> str:
-    levels = _scale(attempt.case.cycle_id)
-    keys = "，".join(f"{level.label}请按{key}" for key, level in sorted(levels.items()))
-    return f"请评价{question.unit.name}的{question.item.name}：{keys}，重听请按0。"
-
-
-def _prompt_for(attempt: CallAttempt, step: str, tries: int = 0, prefix: str = "") -> HttpResponse:
+def _prompt_for(call: Call, step: str, tries: int = 0, prefix: str = "") -> HttpResponse:
     if step == calling.CONSENT_STEP:
-        return _gather(attempt, step, _introduction(attempt), tries, prefix)
-    for question in _plan(attempt.case):
-        if question.step == step:
-            return _gather(attempt, step, _question_text(attempt, question), tries, prefix)
-    return _next(attempt)
+        return _gather(call, step, _introduction(call), tries, prefix)
+    question = call.question(step)
+    if question is not None:
+        return _gather(call, step, question.text, tries, prefix)
+    return _next(call)
 
 
-def _next(attempt: CallAttempt) -> HttpResponse:
+def _next(call: Call) -> HttpResponse:
     """The next unanswered step of the call, or the end of the interview."""
-    case: FieldworkCase = attempt.case
-    if case.response_id is not None:
+    if call.case.response_id is not None:
         return _goodbye(THANKS)
-    assert attempt.call_sid is not None
-    steps = calling.stored_steps(db.session, attempt.call_sid)
+    steps = call.steps
     consent = steps.get(calling.CONSENT_STEP)
     if consent is None:
-        return _prompt_for(attempt, calling.CONSENT_STEP)
+        return _prompt_for(call, calling.CONSENT_STEP)
     if consent == calling.KEY_REFUSE:
         return _goodbye(REFUSED)
     if consent == calling.KEY_OPT_OUT:
         return _goodbye(OPTED_OUT)
     if consent == calling.KEY_INTERVIEWER:
         return _goodbye(INTERVIEWER)
-    plan = _plan(case)
-    for question in plan:
+    for question in call.plan:
         if question.step not in steps:
-            return _prompt_for(attempt, question.step)
-    levels = _scale(case.cycle_id)
-    answers = {(q.unit.id, q.item.id): levels[steps[q.step]].id for q in plan}
+            return _gather(call, question.step, question.text)
+    levels = call.setup.level_ids
+    answers = {(q.unit_id, q.item_id): levels[steps[q.step]] for q in call.plan}
     calling.complete_interview(
         db.session,
-        case.id,
+        call.case.id,
         answers,
         channel=Channel.PHONE_IVR,
         actor="ivr",
         moment=calling.now(),
-        attempt=attempt,
+        attempt=call.attempt,
     )
     return _goodbye(THANKS)
+
+
+def _record(call: Call, step: str, digits: str) -> str:
+    """Store the key once (the call's stored keys were read with the call)."""
+    stored = call.steps.get(step)
+    if stored is None:
+        stored = calling.record_step(db.session, call.attempt, call.call_sid, step, digits)
+        call.steps[step] = stored
+    return stored
 
 
 @bp.post("/voice")
 def voice() -> HttpResponse:
     """Answer URL of an outbound call: introduction and consent."""
-    attempt = _attempt()
-    if attempt is None:
+    call = _call()
+    if call is None:
         return _hangup()
+    attempt = call.attempt
     answered_by = request.form.get("AnsweredBy", "")
     if answered_by:
         attempt.answered_by = answered_by
@@ -185,7 +284,7 @@ def voice() -> HttpResponse:
         result = _hangup()
     else:
         attempt.status = "in-progress"
-        result = _next(attempt)
+        result = _next(call)
     db.session.commit()
     return result
 
@@ -193,45 +292,41 @@ def voice() -> HttpResponse:
 @bp.post("/ivr")
 def ivr() -> HttpResponse:
     """A keypress for one step (Gather action)."""
-    attempt = _attempt()
-    if attempt is None:
+    call = _call()
+    if call is None:
         return _hangup()
     step = request.args.get("step", "")
     digits = request.form.get("Digits", "")
-    case = attempt.case
-    assert attempt.call_sid is not None
-    if case.response_id is not None:
+    if call.case.response_id is not None:
         result = _goodbye(THANKS)
     elif step == calling.CONSENT_STEP:
-        allowed = {
-            calling.KEY_AGREE,
-            calling.KEY_REFUSE,
-            calling.KEY_INTERVIEWER,
-            calling.KEY_OPT_OUT,
-        }
-        if digits not in allowed:
-            result = _prompt_for(attempt, step, prefix=INVALID_KEY)
+        if digits not in CONSENT_KEYS:
+            result = _prompt_for(call, step, prefix=INVALID_KEY)
         else:
-            stored = calling.record_step(db.session, attempt, attempt.call_sid, step, digits)
-            if stored in (calling.KEY_REFUSE, calling.KEY_OPT_OUT):
+            # A replay finds the key among the call's stored keys: the delivery that
+            # stored it acted on it in the same transaction.
+            replayed = step in call.steps
+            stored = _record(call, step, digits)
+            if replayed:
+                pass
+            elif stored in (calling.KEY_REFUSE, calling.KEY_OPT_OUT):
                 calling.refuse(
-                    db.session, attempt, opt_out=stored == calling.KEY_OPT_OUT, actor="ivr"
+                    db.session, call.attempt, opt_out=stored == calling.KEY_OPT_OUT, actor="ivr"
                 )
             elif stored == calling.KEY_INTERVIEWER:
-                calling.route_to_interviewer(db.session, attempt, calling.now())
-            result = _next(attempt)
+                calling.route_to_interviewer(db.session, call.attempt, calling.now())
+            result = _next(call)
     else:
-        steps = {q.step for q in _plan(case)}
-        keys = set(_scale(case.cycle_id))
-        if step not in steps:
-            result = _next(attempt)
+        question = call.question(step)
+        if question is None:
+            result = _next(call)
         elif digits == calling.KEY_REPEAT:
-            result = _prompt_for(attempt, step)
-        elif digits not in keys:
-            result = _prompt_for(attempt, step, prefix=INVALID_KEY)
+            result = _gather(call, step, question.text)
+        elif digits not in call.setup.level_ids:
+            result = _gather(call, step, question.text, prefix=INVALID_KEY)
         else:
-            calling.record_step(db.session, attempt, attempt.call_sid, step, digits)
-            result = _next(attempt)
+            _record(call, step, digits)
+            result = _next(call)
     db.session.commit()
     return result
 
@@ -239,14 +334,14 @@ def ivr() -> HttpResponse:
 @bp.post("/prompt")
 def prompt() -> HttpResponse:
     """Redirect fallback after a Gather timed out: prompt again, then give up."""
-    attempt = _attempt()
-    if attempt is None:
+    call = _call()
+    if call is None:
         return _hangup()
     tries = request.args.get("tries", default=1, type=int)
     if tries >= MAX_PROMPT_TRIES:
         result = _goodbye(NO_INPUT)
     else:
-        result = _prompt_for(attempt, request.args.get("step", ""), tries)
+        result = _prompt_for(call, request.args.get("step", ""), tries)
     db.session.commit()
     return result
 
@@ -258,13 +353,12 @@ def connect() -> HttpResponse:
     if attempt is None:
         return _hangup()
     attempt.status = "in-progress"
-    response = VoiceResponse()
-    response.say("您好，这里是群众满意度调查，访问员马上为您服务，请稍候。", language=LANGUAGE)
+    verbs = [_say(CONNECTING)]
     agent_number = current_app.config.get("CATI_AGENT_NUMBER")
     if agent_number:
-        response.dial(str(agent_number))
+        verbs.append(f"<Dial>{escape(str(agent_number))}</Dial>")
     db.session.commit()
-    return _twiml(response)
+    return _twiml(*verbs)
 
 
 @bp.post("/status")
@@ -317,17 +411,9 @@ def inbound() -> HttpResponse:
         )
         db.session.add(attempt)
         db.session.flush()
-    response = VoiceResponse()
-    gather = response.gather(
-        num_digits=1,
-        action=webhook_url("inbound_menu", attempt=attempt.id),
-        method="POST",
-        timeout=GATHER_TIMEOUT_SECONDS,
-    )
-    gather.say(INBOUND_MENU, language=LANGUAGE)
-    response.redirect(webhook_url("inbound_menu", attempt=attempt.id), method="POST")
+    menu = webhook_url("inbound_menu", attempt=attempt.id)
     db.session.commit()
-    return _twiml(response)
+    return _twiml(_gather_verb(menu, INBOUND_MENU), _redirect_verb(menu))
 
 
 def _tomorrow_at(hour: int, zone: str) -> datetime:
@@ -338,15 +424,15 @@ def _tomorrow_at(hour: int, zone: str) -> datetime:
 @bp.post("/inbound/menu")
 def inbound_menu() -> HttpResponse:
     """Take the interview now (1) or book an appointment (2, then 1 or 2 for the time)."""
-    attempt = _attempt()
-    if attempt is None:
+    call = _call()
+    if call is None:
         return _hangup()
+    attempt = call.attempt
     digits = request.form.get("Digits", "")
     stage = request.args.get("stage", "")
-    assert attempt.call_sid is not None
     if stage == "appointment" and digits in ("1", "2"):
-        stored = calling.record_step(db.session, attempt, attempt.call_sid, "appointment", digits)
-        settings = calling.phone_settings(db.session, attempt.case.cycle_id)
+        stored = _record(call, "appointment", digits)
+        settings = calling.phone_settings(db.session, call.case.cycle_id)
         at = _tomorrow_at(10 if stored == "1" else 19, settings.timezone)
         schedule = calling.schedule_of(db.session, attempt.case_id)
         if schedule.appointment_at is None or attempt.disposition is None:
@@ -354,18 +440,10 @@ def inbound_menu() -> HttpResponse:
             attempt.disposition = schedule.case.disposition
         result = _goodbye(APPOINTMENT_BOOKED)
     elif stage != "appointment" and digits == "1":
-        result = _next(attempt)
+        result = _next(call)
     elif digits == "2" or stage == "appointment":
-        response = VoiceResponse()
-        gather = response.gather(
-            num_digits=1,
-            action=webhook_url("inbound_menu", attempt=attempt.id, stage="appointment"),
-            method="POST",
-            timeout=GATHER_TIMEOUT_SECONDS,
-        )
-        gather.say(APPOINTMENT_MENU, language=LANGUAGE)
-        response.hangup()
-        result = _twiml(response)
+        action = webhook_url("inbound_menu", attempt=attempt.id, stage="appointment")
+        result = _twiml(_gather_verb(action, APPOINTMENT_MENU), HANGUP)
     else:
         result = _goodbye(NO_INPUT)
     db.session.commit()
