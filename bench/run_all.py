@@ -74,7 +74,7 @@ def main() -> int:
     print("system benchmark (gunicorn, locust, wrk) …", file=sys.stderr, flush=True)
     system = bench_system.run(seconds=args.system_seconds)
     print("whole-cycle recompute benchmark …", file=sys.stderr, flush=True)
-    cycle = [bench_cycle.run(size) for size in args.cycle_sizes]
+    cycle = cycle_runs(args.cycle_sizes)
 
     invocation = shlex.join([Path(sys.executable).name, "bench/run_all.py", *sys.argv[1:]])
     text = "\n".join(
@@ -161,9 +161,17 @@ def system_only(out: Path, seconds: int) -> int:
     return 0 if bench_system.consistent(system) else 1
 
 
+def cycle_runs(sizes: list[int]) -> list[bench_cycle.CycleResult]:
+    """PostgreSQL at every size, and SQLite (what `make run` uses) at the largest."""
+    runs = [bench_cycle.run(size) for size in sizes]
+    if sizes:
+        runs.append(bench_cycle.run(max(sizes), use_sqlite=True, repeat=1, with_phases=False))
+    return runs
+
+
 def cycle_only(out: Path, sizes: list[int]) -> int:
     """Re-measure the whole-cycle recompute and replace only its marked part of the report."""
-    cycle = [bench_cycle.run(size) for size in sizes]
+    cycle = cycle_runs(sizes)
     invocation = shlex.join([Path(sys.executable).name, "bench/run_all.py", *sys.argv[1:]])
     part = f"{bench_cycle.BEGIN}\n{bench_cycle.section(cycle, invocation)}\n{bench_cycle.END}"
     text = out.read_text(encoding="utf-8")

@@ -234,6 +234,12 @@ def _answer_columns(
         # The id range may hold answers of another cycle fielded at the same time.
         mine = _positions(response_id, columns[0]) >= 0
         return columns if mine.all() else np.ascontiguousarray(columns[:, mine])
+    if connection.dialect.name == "sqlite":
+        # The driver's own cursor: tuples straight from sqlite3, without a
+        # SQLAlchemy Row per answer (millions of them cost a minute).
+        columns = _sqlite_columns(connection, int(response_id[0]), int(response_id[-1]))
+        mine = _positions(response_id, columns[0]) >= 0
+        return columns if mine.all() else np.ascontiguousarray(columns[:, mine])
     result = connection.execute(
         sa.select(Answer.response_id, Answer.unit_id, Answer.item_id, Answer.scale_level_id)
         .join(Response, Answer.response_id == Response.id)
@@ -243,6 +249,27 @@ def _answer_columns(
     while chunk := result.fetchmany(200_000):
         blocks.append(np.array(chunk, dtype=np.int32))
     return np.ascontiguousarray(np.concatenate(blocks).T)
+
+
+def _sqlite_columns(connection: sa.Connection, first: int, last: int) -> npt.NDArray[np.int32]:
+    """The answers of responses ``first`` … ``last`` from SQLite, 4 × n."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            "SELECT response_id, unit_id, item_id, scale_level_id FROM answer"
+            " WHERE response_id BETWEEN ? AND ?",
+            (first, last),
+        )
+        blocks = [np.empty(0, dtype=np.int32)]
+        while chunk := cursor.fetchmany(200_000):
+            blocks.append(
+                np.fromiter(
+                    itertools.chain.from_iterable(chunk), dtype=np.int32, count=4 * len(chunk)
+                )
+            )
+    finally:
+        cursor.close()
+    return np.ascontiguousarray(np.concatenate(blocks).reshape(-1, 4).T)
 
 
 _RESPONSES_PER_QUERY = 10_000
