@@ -37,13 +37,14 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
-# The system benchmarks also need locust (the `bench` extra), wrk (apt install wrk),
+# The system benchmarks also need locust (the `bench` extra), wrk (bench/setup_peers.sh),
 # PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (bench/bench_system.py).
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(PIP) install -e '.[dev,bench]'
 	touch $@
 
 bench: $(VENV)/.installed-bench
+	PYTHON=$(PYTHON) bench/setup_peers.sh
 	$(BIN)/python bench/run_all.py
 
 translations: $(VENV)/.installed-dev
