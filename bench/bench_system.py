@@ -932,18 +932,22 @@ HISTORY = [
     "QR (before any change: 19 completed submissions/s): the unit page's 30 radio buttons "
     "are rendered by a widget that writes the same "
     "markup as wtforms' without its generic attribute code (0.2 ms instead of 1.5 ms of CPU "
-    "per page; `survey/respondent/forms.py`).  The rest of the cost is in the services: a "
-    "submission takes {qr_ms:.0f} ms of app CPU over its three requests under gunicorn "
-    "(above; in-process with `time.process_time` the unit page is about 11 ms, the submit "
-    "16 and the thanks page 2, test client included), about 20 SQL statements "
-    "(the invitation and its questionnaire are read again on the POST, then the answers, "
-    "comment, audit entry and case update are written) and 3 Redis round trips per request "
-    "for the rate limit (2 of them only for the `X-RateLimit-*` headers); each round trip "
-    "costs 0.2–2 ms on this virtual machine depending on its load.  At that cost the app "
-    "alone, with both cores and nothing else running, would serve about {qr_cap:.0f} "
-    "submissions a second; 300 a second on these 2 cores, PostgreSQL included, needs the "
-    "work per submission cut four- to fivefold (fewer statements per request in "
-    "`survey/services/responses.py`, no header reads in the limiter, a lighter form stack).",
+    "per page; `survey/respondent/forms.py`).  That left about 30 ms of app CPU, 20 SQL "
+    "statements and 3 Redis round trips per submission (31 completed/s).  Then, in "
+    "`survey/services/responses.py` and `survey/respondent/views.py`: the questionnaire "
+    "(units, items, scale) is read once per cycle from fieldwork on, when it can no longer "
+    "change; case, cycle, group and draft come in one query; a blank unit page is rendered "
+    "once per unit and language with only the visitor's CSRF token put in; answers and "
+    "comments are written with bulk INSERTs and the audit entry with a plain one, its "
+    "chain lock taken inside the statement that claims the case; the `X-RateLimit-*` "
+    "headers (two Redis round trips each, read by no browser) are off, and a 429 still "
+    "carries `Retry-After`.  A page now takes 1 SQL statement and a submission 7 "
+    "(`tests/app/test_respondent_cache.py` counts them and proves that a new cycle, a "
+    "change of language and every visitor's own token still show), with one Redis round "
+    "trip per request.  A submission now costs {qr_ms:.1f} ms of app CPU over its three "
+    "requests under gunicorn (above), so the app alone, with both cores and nothing else "
+    "running, would serve about {qr_cap:.0f} submissions a second; on this machine the "
+    "load generator, PostgreSQL and Redis share the same 2 cores.",
 ]
 
 
@@ -966,18 +970,20 @@ def scaling(result: SystemResult) -> list[str]:
         "PostgreSQL's default 100.  Put PgBouncer (transaction pooling) in front before "
         "adding machines.",
         "2. **The audit chain.**  Every submission appends to the hash-chained audit log under "
-        "one PostgreSQL advisory lock (`pg_advisory_xact_lock`), held from the audit insert to "
-        "the commit (about 4 round trips).  Submissions therefore serialise there whatever the "
+        "one PostgreSQL advisory lock (`pg_advisory_xact_lock`), held from the statement that "
+        "claims the case to the commit (3 round trips: chain head, audit insert, commit).  "
+        "Submissions therefore serialise there whatever the "
         "number of web machines: with 0.25 ms round trips on a quiet local network the ceiling "
-        "is about 1,000 submissions a second for the whole system, and lower on a loaded "
+        "is about 1,300 submissions a second for the whole system, and lower on a loaded "
         "database (estimated from the statement timings, not measured at that scale).",
-        "3. **PostgreSQL CPU.**  Each QR submission is about 20 statements and each IVR step "
-        "about 11, plus BEGIN/COMMIT and the pool's ping per request (counted with "
+        "3. **PostgreSQL CPU.**  Each QR submission is about 8 statements over its three "
+        "requests and each IVR step about 11, plus BEGIN/COMMIT and the pool's ping per "
+        "request (counted with "
         "SQLAlchemy's cursor events); one database core handles a few "
         "thousand such statements a second, so a dedicated PostgreSQL machine with 4–8 cores "
         "carries several hundred submissions a second before the audit lock binds.  Cached "
         "results pages cost it one small query each.",
-        "4. **Redis** (rate limits) does 3 round trips per respondent request; a single Redis "
+        "4. **Redis** (rate limits) does 1 round trip per respondent request; a single Redis "
         "handles tens of thousands a second and is not the limit.",
     ]
 

@@ -48,7 +48,10 @@ def default_config(app: Flask) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": "memory://",
         # Keys in a shared Redis start with this (MINYI_RATELIMIT_KEY_PREFIX).
         "RATELIMIT_KEY_PREFIX": "minyi",
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # X-RateLimit-* on every limited response cost two more storage round trips
+        # each (Redis in production) and no browser reads them; a 429 still says
+        # when to retry (survey.security.set_security_headers).
+        "RATELIMIT_HEADERS_ENABLED": False,
         # Respondent pages (survey.respondent): per client IP, and per poster code.
         "RATELIMIT_RESPONDENT_IP": "120 per minute",
         # Failed sign-ins per address and username.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -45,11 +46,10 @@ def _is_clean_text(raw: bytes) -> bool:
 
 
 def _urlencoded_is_clean(raw: bytes) -> bool:
-    return all(
-        _is_clean_text(unquote_to_bytes(part.replace(b"+", b" ")))
-        for field in raw.split(b"&")
-        for part in field.split(b"=", 1)
-    )
+    # Decoded whole, not name by name and value by value: an escape cannot span the
+    # ASCII "&" and "=", and ASCII never ends or completes a UTF-8 sequence, so the
+    # whole is clean exactly when every part is.  One pass instead of one per field.
+    return _is_clean_text(unquote_to_bytes(raw.replace(b"+", b" ")))
 
 
 def limit_request() -> None:
@@ -92,4 +92,15 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if response.status_code == 429 and "Retry-After" not in response.headers:
+            _set_retry_after(response)
         return response
+
+
+def _set_retry_after(response: Response) -> None:
+    """When a refused client may try again: read from the limit only when one was hit."""
+    from survey.extensions import limiter
+
+    limit = limiter.current_limit
+    if limit is not None and limit.breached:
+        response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
@@ -104,6 +105,36 @@ def unit_form(
     **kwargs: Any,
 ) -> UnitPageForm:
     """The form for one unit page, pre-filled from the draft when there is one."""
+    data: dict[str, Any] = {}
+    if saved is not None:
+        data = {f"item_{item}": level for item, level in saved.levels.items()}
+        data["comment"] = saved.comment
+    form: UnitPageForm = _form_class(questionnaire, english)(data=data, **kwargs)
+    return form
+
+
+#: Form classes kept per app; more than this starts afresh.
+FORM_CLASSES_KEPT = 256
+
+
+def _form_class(questionnaire: Questionnaire, english: bool) -> type[UnitPageForm]:
+    """The generated class, built once per questionnaire and language while it cannot change."""
+    if questionnaire.key is None:
+        return _build_form_class(questionnaire, english)
+    classes: dict[Any, type[UnitPageForm]] = current_app.extensions.setdefault(
+        "minyi_unit_forms", {}
+    )
+    key = (questionnaire.key, english)
+    form_class = classes.get(key)
+    if form_class is None:
+        form_class = _build_form_class(questionnaire, english)
+        if len(classes) >= FORM_CLASSES_KEPT:
+            classes.clear()
+        classes[key] = form_class
+    return form_class
+
+
+def _build_form_class(questionnaire: Questionnaire, english: bool) -> type[UnitPageForm]:
     choices = [
         SelectChoice(level.id, (level.label_en or level.label) if english else level.label)  # type: ignore[arg-type]
         for level in questionnaire.levels
@@ -116,13 +147,7 @@ def unit_form(
             coerce=_level_id,
             validators=[InputRequired(message=_l("Please choose an answer."))],
         )
-    form_class = type("UnitForm", (UnitPageForm,), attributes)
-    data: dict[str, Any] = {}
-    if saved is not None:
-        data = {f"item_{item}": level for item, level in saved.levels.items()}
-        data["comment"] = saved.comment
-    form: UnitPageForm = form_class(data=data, **kwargs)
-    return form
+    return type("UnitForm", (UnitPageForm,), attributes)
 
 
 class PosterStartForm(FlaskForm):

@@ -7,20 +7,23 @@ nothing, except a wrong SMS code, which must count as an attempt.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import generate_csrf
+from markupsafe import escape
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response as HttpResponse
 
 from survey.extensions import db, limiter
 from survey.i18n import select_locale
 from survey.integrations.telephony import telephony
-from survey.models import Poster, PosterVerification, Response
+from survey.models import Poster, PosterVerification
 from survey.privacy import vault
 from survey.respondent import bp
 from survey.respondent.forms import CodeForm, PosterStartForm, UnitPageForm, unit_form
@@ -115,6 +118,7 @@ def _render_unit(
     back_allowed: bool = True,
     status: int = 200,
     notice: str = "",
+    csrf_value: str | None = None,
 ) -> ViewResult:
     unit = questionnaire.units[number - 1]
     page = render_template(
@@ -127,8 +131,61 @@ def _render_unit(
         back_allowed=back_allowed and number > 1,
         notice=notice,
         dont_know_ids=[level.id for level in questionnaire.levels if level.is_dont_know],
+        csrf_value=csrf_value,
     )
     return (page, status) if status != 200 else page
+
+
+#: Stands for the CSRF token in a cached page; unguessable, so no answer text can hold it.
+CSRF_PLACEHOLDER = "csrf-" + secrets.token_hex(16)
+#: Rendered pages kept per app; more than this starts afresh.
+PAGES_KEPT = 4096
+
+
+def _cached_page(key: Hashable, render: Callable[[], str]) -> str:
+    """A page rendered once per key and app (never while templates may change: debug)."""
+    if current_app.debug or current_app.config.get("TEMPLATES_AUTO_RELOAD"):
+        return render()
+    pages: dict[Hashable, str] = current_app.extensions.setdefault("minyi_respondent_pages", {})
+    page = pages.get(key)
+    if page is None:
+        page = render()
+        if len(pages) >= PAGES_KEPT:
+            pages.clear()
+        pages[key] = page
+    return page
+
+
+def _blank_unit_page(questionnaire: Questionnaire, number: int) -> ViewResult:
+    """The unit page with nothing filled in: the same markup for every respondent of
+    the questionnaire but the CSRF token, so it is rendered once and the token put in."""
+    if questionnaire.key is None:
+        return _render_unit(
+            questionnaire, number, unit_form(questionnaire, english=_english(), formdata=None)
+        )
+    csrf_on = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
+    locale = select_locale()
+    key = (
+        "unit",
+        questionnaire.key,
+        questionnaire.units[number - 1].id,
+        number,
+        len(questionnaire.units),
+        locale,
+        request.script_root,
+        csrf_on,
+    )
+
+    def render() -> str:
+        form = unit_form(questionnaire, english=locale == "en", formdata=None, meta={"csrf": False})
+        page = _render_unit(
+            questionnaire, number, form, csrf_value=CSRF_PLACEHOLDER if csrf_on else ""
+        )
+        assert isinstance(page, str)
+        return page
+
+    page = _cached_page(key, render)
+    return page.replace(CSRF_PLACEHOLDER, str(escape(generate_csrf()))) if csrf_on else page
 
 
 def _handle_unit_post(
@@ -137,8 +194,9 @@ def _handle_unit_post(
     *,
     owner: dict[str, int],
     page_url: Callable[[int], str],
-    submit: Callable[[Answers], Response],
+    submit: Callable[[Answers], int],
     is_answered: Callable[[], bool],
+    draft: Callable[[], Answers],
 ) -> ViewResult:
     """One unit page sent: back / save keep what is valid; next / submit need it all."""
     unit = questionnaire.units[number - 1]
@@ -187,7 +245,7 @@ def _handle_unit_post(
         return redirect(page_url(number + 1))
     # The last page: merge in memory and submit; the draft row is only written
     # when something is still missing, so parallel submits never fight over it.
-    answers = response_service.load_draft(db.session, **owner)
+    answers = dict(draft())
     answers[unit.id] = unit_answers
     try:
         response_service.check_complete(questionnaire, answers)
@@ -222,10 +280,11 @@ def _handle_unit_post(
 @bp.get("/s/<token>")
 def invitation(token: str) -> ViewResult:
     try:
-        case, questionnaire = response_service.open_invitation(db.session, token)
+        _case, questionnaire, answers = response_service.open_invitation_with_draft(
+            db.session, token
+        )
     except RespondentError as error:
         return _problem_page(error)
-    answers = response_service.load_draft(db.session, case_id=case.id)
     return render_template(
         "respondent/welcome.html",
         questionnaire=questionnaire,
@@ -242,13 +301,17 @@ def invitation(token: str) -> ViewResult:
 @bp.get("/s/<token>/<int:number>")
 def invitation_unit(token: str, number: int) -> ViewResult:
     try:
-        case, questionnaire = response_service.open_invitation(db.session, token)
+        _case, questionnaire, answers = response_service.open_invitation_with_draft(
+            db.session, token
+        )
     except RespondentError as error:
         return _problem_page(error)
     unit = _unit_at(questionnaire, number)
     if unit is None:
         return _problem_page(RespondentError(UNKNOWN, "no such page"))
-    saved = response_service.load_draft(db.session, case_id=case.id).get(unit.id)
+    saved = answers.get(unit.id)
+    if saved is None:
+        return _blank_unit_page(questionnaire, number)
     return _render_unit(
         questionnaire,
         number,
@@ -259,7 +322,9 @@ def invitation_unit(token: str, number: int) -> ViewResult:
 @bp.post("/s/<token>/<int:number>")
 def invitation_unit_post(token: str, number: int) -> ViewResult:
     try:
-        case, questionnaire = response_service.open_invitation(db.session, token)
+        case, questionnaire, answers = response_service.open_invitation_with_draft(
+            db.session, token
+        )
     except RespondentError as error:
         return _problem_page(error)
     if _unit_at(questionnaire, number) is None:
@@ -269,16 +334,20 @@ def invitation_unit_post(token: str, number: int) -> ViewResult:
         number,
         owner={"case_id": case.id},
         page_url=lambda page: url_for("respondent.invitation_unit", token=token, number=page),
-        submit=lambda answers: response_service.submit_invitation(
-            db.session, case, questionnaire, answers
+        submit=lambda complete: response_service.submit_invitation(
+            db.session, case, questionnaire, complete, had_draft=bool(answers)
         ),
         is_answered=lambda: response_service.case_answered(db.session, case.id),
+        draft=lambda: answers,
     )
 
 
 @bp.get("/thanks")
 def thanks() -> str:
-    return render_template("respondent/thanks.html")
+    return _cached_page(
+        ("thanks", select_locale(), request.script_root),
+        lambda: render_template("respondent/thanks.html"),
+    )
 
 
 # --- open posters ---------------------------------------------------------------
@@ -489,6 +558,7 @@ def poster_rate_post(code: str) -> ViewResult:
             db.session, verification, questionnaire, answers
         ),
         is_answered=lambda: response_service.verification_answered(db.session, verification.id),
+        draft=lambda: response_service.load_draft(db.session, verification_id=verification.id),
     )
     if isinstance(result, HttpResponse) and result.location == url_for("respondent.thanks"):
         session.pop(POSTER_SESSION_KEY, None)

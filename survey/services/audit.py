@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -34,6 +34,35 @@ def entry_digest(entry: AuditLogEntry) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+#: PostgreSQL advisory lock that serialises appends to the chain.
+CHAIN_LOCK_KEY = 7415001
+
+
+def chain_lock(session: orm.Session) -> sa.ColumnElement[Any] | None:
+    """An expression that takes the chain's lock until the transaction ends, or ``None``.
+
+    A writer may evaluate it inside a statement it sends anyway (e.g. in the
+    ``RETURNING`` of an ``UPDATE``) and then call :func:`record` with
+    ``chain_locked=True``: one round trip fewer.  It must be a statement of its
+    own that ends before :func:`record` reads the chain's head, because under
+    READ COMMITTED a statement sees what was committed when it started.
+    Without PostgreSQL (SQLite serialises writers itself) there is no lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return chain_lock_expression()
+
+
+def chain_lock_expression() -> sa.ColumnElement[Any]:
+    """The PostgreSQL expression of :func:`chain_lock`, whatever the session's database."""
+    return sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)
+
+
+_TABLE = cast(sa.Table, AuditLogEntry.__table__)
+_CHAIN_HEAD = sa.select(_TABLE.c.entry_hash).order_by(_TABLE.c.id.desc()).limit(1)
+_INSERT_ENTRY = sa.insert(_TABLE).returning(_TABLE.c.id)
+
+
 def record(
     session: orm.Session,
     *,
@@ -42,14 +71,21 @@ def record(
     object_type: str,
     object_id: object = "",
     details: dict[str, Any] | None = None,
+    chain_locked: bool = False,
 ) -> AuditLogEntry:
-    """Append an entry chained to the last one."""
-    if session.get_bind().dialect.name == "postgresql":
+    """Append an entry chained to the last one.
+
+    ``chain_locked``: this transaction already holds the lock of :func:`chain_lock`
+    (taken by an earlier, finished statement); otherwise it is taken here.
+    """
+    # What the caller changed reaches the database with (before) its entry, as
+    # when entries were ORM objects flushed with everything else.
+    session.flush()
+    lock = chain_lock(session)
+    if lock is not None and not chain_locked:
         # Serialise writers so two transactions never chain to the same predecessor.
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(7415001)"))
-    previous = session.scalar(
-        sa.select(AuditLogEntry.entry_hash).order_by(AuditLogEntry.id.desc()).limit(1)
-    )
+        session.execute(sa.select(lock))
+    previous = session.scalar(_CHAIN_HEAD)
     entry = AuditLogEntry(
         occurred_at=utc_now().replace(microsecond=0),
         actor=actor,
@@ -61,8 +97,24 @@ def record(
         entry_hash="",
     )
     entry.entry_hash = entry_digest(entry)
-    session.add(entry)
-    session.flush()
+    # A plain INSERT (the ORM's unit of work costs more than the statement): the
+    # entry is never changed afterwards, so the session need not track it.
+    entry.id = session.execute(
+        _INSERT_ENTRY,
+        {
+            column: getattr(entry, column)
+            for column in (
+                "occurred_at",
+                "actor",
+                "action",
+                "object_type",
+                "object_id",
+                "details",
+                "previous_hash",
+                "entry_hash",
+            )
+        },
+    ).scalar_one()
     return entry
 
 

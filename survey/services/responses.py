@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -63,6 +65,9 @@ class RespondentError(ServiceError):
         self.reason = reason
 
 
+#: Units as ORM rows or as the plain values the respondent pages keep.
+U = TypeVar("U", Unit, "QuestionUnit")
+
 UNKNOWN = "unknown"
 EXPIRED = "expired"
 ALREADY_ANSWERED = "already_answered"
@@ -70,16 +75,61 @@ NOT_OPEN = "not_open"
 
 
 @dataclass(frozen=True)
+class QuestionUnit:
+    """A unit as the respondent pages need it: plain values, shareable between requests."""
+
+    id: int
+    code: str
+    name: str
+
+    @classmethod
+    def of(cls, unit: Unit) -> QuestionUnit:
+        return cls(id=unit.id, code=unit.code, name=unit.name)
+
+
+@dataclass(frozen=True)
+class QuestionItem:
+    id: int
+    code: str
+    name: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class QuestionLevel:
+    id: int
+    code: str
+    label: str
+    label_en: str
+    is_dont_know: bool
+    position: int
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What a rater group answers in a cycle: the units it rates, the items, the scale."""
+
+    units: tuple[QuestionUnit, ...]
+    items: tuple[QuestionItem, ...]
+    levels: tuple[QuestionLevel, ...]
+
+
+@dataclass(frozen=True)
 class Questionnaire:
-    """What one respondent answers: the units to rate, the items and the scale."""
+    """What one respondent answers: the units to rate, the items and the scale.
+
+    ``key`` identifies the cycle's questionnaire while it cannot change (from
+    fieldwork on), so pages built from it may be reused; ``None`` for a draft.
+    """
 
     cycle: Cycle
     rater_group: RaterGroup
-    units: list[Unit]
-    items: list[Item]
-    levels: list[ScaleLevel]
+    units: Sequence[QuestionUnit]
+    items: Sequence[QuestionItem]
+    levels: Sequence[QuestionLevel]
+    key: Hashable | None = None
 
-    def unit(self, unit_id: int) -> Unit | None:
+    def unit(self, unit_id: int) -> QuestionUnit | None:
         return next((unit for unit in self.units if unit.id == unit_id), None)
 
 
@@ -126,7 +176,7 @@ def rated_units(session: orm.Session, group: RaterGroup) -> list[Unit]:
     )
 
 
-def assigned_units(group: RaterGroup, units: Sequence[Unit], seed: str) -> list[Unit]:
+def assigned_units(group: RaterGroup, units: Sequence[U], seed: str) -> list[U]:
     """The units one respondent rates, in code order.
 
     With ``group.units_per_respondent = k`` these are the ``k`` units with the
@@ -138,21 +188,101 @@ def assigned_units(group: RaterGroup, units: Sequence[Unit], seed: str) -> list[
     if wanted is None or wanted >= len(units):
         return sorted(units, key=lambda unit: unit.code)
 
-    def rank(unit: Unit) -> str:
+    def rank(unit: U) -> str:
         return hashlib.sha256(f"{seed}:{unit.code}".encode()).hexdigest()
 
     return sorted(sorted(units, key=rank)[:wanted], key=lambda unit: unit.code)
 
 
+def structure_key(cycle: Cycle, group: RaterGroup) -> Hashable | None:
+    """The cache key of a group's questionnaire, or ``None`` while it may still change.
+
+    Units, weights, items and the scale are editable only while the cycle is a
+    draft (``Cycle.is_editable``, enforced by every service that edits them),
+    and a cycle never goes back to draft: from fieldwork on they are fixed.
+    The name and creation time guard against a recreated database that reuses ids.
+    """
+    if cycle.is_editable:
+        return None
+    return (cycle.id, cycle.name, cycle.created_at, group.id)
+
+
+#: engine → structure key → structure.  Per engine, so apps (and tests) never share.
+_structures: weakref.WeakKeyDictionary[sa.Engine, dict[Hashable, Structure]] = (
+    weakref.WeakKeyDictionary()
+)
+_structures_lock = threading.Lock()
+#: Structures kept per engine (cycles × rater groups); more than this starts afresh.
+STRUCTURES_KEPT = 256
+
+
+def _load_structure(session: orm.Session, cycle_id: int, group_id: int) -> Structure:
+    units = session.execute(
+        sa.select(Unit.id, Unit.code, Unit.name)
+        .join(RaterGroupWeight, RaterGroupWeight.category_id == Unit.category_id)
+        .where(
+            Unit.cycle_id == cycle_id,
+            RaterGroupWeight.rater_group_id == group_id,
+            RaterGroupWeight.weight > 0,
+        )
+        .order_by(Unit.code)
+    )
+    items = session.execute(
+        sa.select(Item.id, Item.code, Item.name, Item.name_en)
+        .where(Item.cycle_id == cycle_id)
+        .order_by(Item.position, Item.id)
+    )
+    levels = session.execute(
+        sa.select(
+            ScaleLevel.id,
+            ScaleLevel.code,
+            ScaleLevel.label,
+            ScaleLevel.label_en,
+            ScaleLevel.is_dont_know,
+            ScaleLevel.position,
+        )
+        .where(ScaleLevel.cycle_id == cycle_id)
+        .order_by(ScaleLevel.position)
+    )
+    return Structure(
+        units=tuple(QuestionUnit(*row) for row in units),
+        items=tuple(QuestionItem(*row) for row in items),
+        levels=tuple(QuestionLevel(*row) for row in levels),
+    )
+
+
+def group_structure(
+    session: orm.Session, cycle: Cycle, group: RaterGroup
+) -> tuple[Structure, Hashable | None]:
+    """The group's questionnaire structure, read once per cycle while it cannot change."""
+    key = structure_key(cycle, group)
+    if key is None:
+        return _load_structure(session, cycle.id, group.id), None
+    engine = session.get_bind()
+    assert isinstance(engine, sa.Engine)
+    with _structures_lock:
+        cached = _structures.setdefault(engine, {})
+        structure = cached.get(key)
+    if structure is None:
+        structure = _load_structure(session, cycle.id, group.id)
+        with _structures_lock:
+            if len(cached) >= STRUCTURES_KEPT:
+                cached.clear()
+            cached[key] = structure
+    return structure, key
+
+
 def build_questionnaire(
-    session: orm.Session, cycle: Cycle, group: RaterGroup, units: list[Unit]
+    session: orm.Session, cycle: Cycle, group: RaterGroup, units: Sequence[Unit | QuestionUnit]
 ) -> Questionnaire:
+    structure, key = group_structure(session, cycle, group)
     return Questionnaire(
         cycle=cycle,
         rater_group=group,
-        units=units,
-        items=list(cycle.items),
-        levels=sorted(cycle.scale_levels, key=lambda level: level.position),
+        units=[unit if isinstance(unit, QuestionUnit) else QuestionUnit.of(unit) for unit in units],
+        items=structure.items,
+        levels=structure.levels,
+        key=key,
     )
 
 
@@ -161,46 +291,89 @@ def build_questionnaire(
 
 def open_invitation(session: orm.Session, token: str) -> tuple[FieldworkCase, Questionnaire]:
     """The case behind ``/s/<token>`` and its questionnaire, or a :class:`RespondentError`."""
-    case = session.scalar(sa.select(FieldworkCase).where(FieldworkCase.token == token))
-    if case is None or not case.released:
+    case, questionnaire, _draft = open_invitation_with_draft(session, token)
+    return case, questionnaire
+
+
+# The statements of every submission, built once: building one costs more CPU
+# than PostgreSQL needs to run it.
+_OPEN_INVITATION = (
+    sa.select(FieldworkCase, Cycle, RaterGroup, ResponseDraft.answers_json)
+    .join(Cycle, Cycle.id == FieldworkCase.cycle_id)
+    .join(SampleDraw, SampleDraw.id == FieldworkCase.draw_id)
+    .join(SamplingFrame, SamplingFrame.id == SampleDraw.frame_id)
+    .join(RaterGroup, RaterGroup.id == SamplingFrame.rater_group_id)
+    .outerjoin(ResponseDraft, ResponseDraft.case_id == FieldworkCase.id)
+    .where(FieldworkCase.token == sa.bindparam("token"))
+)
+# Plain table statements: the ORM's bulk UPDATE/DELETE machinery is not needed
+# (nothing in the session is synchronised with them).
+_CASES = cast(sa.Table, FieldworkCase.__table__)
+_DRAFTS = cast(sa.Table, ResponseDraft.__table__)
+_CLAIM_CASE = (
+    sa.update(_CASES)
+    .where(
+        _CASES.c.id == sa.bindparam("case_id"),
+        _CASES.c.completed_at.is_(None),
+        _CASES.c.response_id.is_(None),
+    )
+    .values(
+        completed_at=sa.bindparam("now"),
+        disposition=DISPOSITION_COMPLETE,
+        response_id=sa.bindparam("response_id"),
+    )
+)
+_DELETE_CASE_DRAFT = sa.delete(_DRAFTS).where(_DRAFTS.c.case_id == sa.bindparam("case_id"))
+
+
+def open_invitation_with_draft(
+    session: orm.Session, token: str
+) -> tuple[FieldworkCase, Questionnaire, Answers]:
+    """:func:`open_invitation` and the saved draft, read with one statement.
+
+    The case, its cycle, its rater group and its draft come in one query; the
+    questionnaire's units, items and scale come from :func:`group_structure`.
+    """
+    row = session.execute(_OPEN_INVITATION, {"token": token}).first()
+    if row is None or not row[0].released:
         raise RespondentError(UNKNOWN, "this link is not known")
+    case, cycle, group, draft_json = row
     if case.completed_at is not None or case.response_id is not None:
         raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
-    cycle = session.get(Cycle, case.cycle_id)
-    assert cycle is not None
     if cycle.status != CycleStatus.FIELDING:
         reason = NOT_OPEN if cycle.status == CycleStatus.DRAFT else EXPIRED
         raise RespondentError(reason, f"the survey is {cycle.status.value}")
-    frame = session.scalar(
-        sa.select(SamplingFrame)
-        .join(SampleDraw, SampleDraw.frame_id == SamplingFrame.id)
-        .where(SampleDraw.id == case.draw_id)
+    structure, key = group_structure(session, cycle, group)
+    questionnaire = Questionnaire(
+        cycle=cycle,
+        rater_group=group,
+        units=assigned_units(group, structure.units, token),
+        items=structure.items,
+        levels=structure.levels,
+        key=key,
     )
-    assert frame is not None
-    group = frame.rater_group
-    units = assigned_units(group, rated_units(session, group), token)
-    return case, build_questionnaire(session, cycle, group, units)
+    return case, questionnaire, _parse_draft(draft_json)
 
 
 def submit_invitation(
-    session: orm.Session, case: FieldworkCase, questionnaire: Questionnaire, answers: Answers
-) -> Response:
-    """Store the response of a sampled contact, once, whatever arrives at the same time."""
+    session: orm.Session,
+    case: FieldworkCase,
+    questionnaire: Questionnaire,
+    answers: Answers,
+    *,
+    had_draft: bool = True,
+) -> int:
+    """Store the response of a sampled contact, once, whatever arrives at the same time.
+
+    The response is written first and the case claimed afterwards, by one
+    conditional ``UPDATE`` that also links it: a request that loses the race
+    (0 rows) raises and its caller rolls the response back.  On PostgreSQL the
+    same statement takes the audit chain's lock, so the append after it is two
+    statements.  ``had_draft=False`` (the caller read no draft) skips deleting it.
+    Returns the new response's id.
+    """
     check_complete(questionnaire, answers)
-    now = utc_now()
-    claimed = session.execute(
-        sa.update(FieldworkCase)
-        .where(
-            FieldworkCase.id == case.id,
-            FieldworkCase.completed_at.is_(None),
-            FieldworkCase.response_id.is_(None),
-        )
-        .values(completed_at=now, disposition=DISPOSITION_COMPLETE)
-        .execution_options(synchronize_session=False)
-    )
-    if rows_changed(claimed) != 1:
-        raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
-    response = _store_response(
+    response_id = _store_response(
         session,
         questionnaire,
         answers,
@@ -208,15 +381,18 @@ def submit_invitation(
         stratum=case.stratum,
         design_weight=case.design_weight,
     )
-    session.execute(
-        sa.update(FieldworkCase)
-        .where(FieldworkCase.id == case.id)
-        .values(response_id=response.id)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(sa.delete(ResponseDraft).where(ResponseDraft.case_id == case.id))
+    values = {"case_id": case.id, "now": utc_now(), "response_id": response_id}
+    if audit.chain_lock(session) is not None:
+        claimed = len(session.execute(_CLAIM_CASE_AND_LOCK_CHAIN, values).all())
+    else:
+        claimed = rows_changed(session.execute(_CLAIM_CASE, values))
+    if claimed != 1:
+        raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
+    _audit_response(session, response_id, questionnaire, Channel.INVITATION, locked=True)
+    if had_draft:
+        session.execute(_DELETE_CASE_DRAFT, {"case_id": case.id})
     session.expire(case)
-    return response
+    return response_id
 
 
 # --- poster verifications ---------------------------------------------------------
@@ -227,8 +403,8 @@ def submit_open(
     verification: PosterVerification,
     questionnaire: Questionnaire,
     answers: Answers,
-) -> Response:
-    """Store a poster response: one per verified phone number, unit and cycle."""
+) -> int:
+    """Store a poster response: one per verified phone number, unit and cycle; its id."""
     check_complete(questionnaire, answers)
     claimed = session.execute(
         sa.update(PosterVerification)
@@ -244,14 +420,26 @@ def submit_open(
         raise RespondentError(
             ALREADY_ANSWERED, "this phone number has already rated this unit in this cycle"
         )
-    response = _store_response(
+    response_id = _store_response(
         session, questionnaire, answers, channel=Channel.OPEN_QR, stratum="", design_weight=1.0
     )
+    _audit_response(session, response_id, questionnaire, Channel.OPEN_QR, locked=False)
     session.execute(
         sa.delete(ResponseDraft).where(ResponseDraft.verification_id == verification.id)
     )
     session.expire(verification)
-    return response
+    return response_id
+
+
+def _table(model: type[Any]) -> sa.Table:
+    # Core inserts: no unit of work and no objects built for rows nobody reads back.
+    return cast(sa.Table, model.__table__)
+
+
+_CLAIM_CASE_AND_LOCK_CHAIN = _CLAIM_CASE.returning(audit.chain_lock_expression())
+_INSERT_RESPONSE = sa.insert(_table(Response)).returning(_table(Response).c.id)
+_INSERT_ANSWERS = sa.insert(_table(Answer))
+_INSERT_COMMENTS = sa.insert(_table(Comment))
 
 
 def _store_response(
@@ -262,26 +450,55 @@ def _store_response(
     channel: Channel,
     stratum: str,
     design_weight: float,
-) -> Response:
-    response = Response(
-        cycle_id=questionnaire.cycle.id,
-        channel=channel,
-        rater_group_id=questionnaire.rater_group.id,
-        stratum=stratum,
-        design_weight=design_weight,
+) -> int:
+    """Insert the response, its answers (one batch) and comments; return the response id."""
+    response_id = session.execute(
+        _INSERT_RESPONSE,
+        {
+            "cycle_id": questionnaire.cycle.id,
+            "channel": channel,
+            "rater_group_id": questionnaire.rater_group.id,
+            "stratum": stratum,
+            "design_weight": design_weight,
+            "submitted_at": utc_now(),
+        },
+    ).scalar_one()
+    session.execute(
+        _INSERT_ANSWERS,
+        [
+            {
+                "response_id": response_id,
+                "unit_id": unit.id,
+                "item_id": item.id,
+                "scale_level_id": answers[unit.id].levels[item.id],
+            }
+            for unit in questionnaire.units
+            for item in questionnaire.items
+        ],
     )
-    for unit in questionnaire.units:
-        unit_answers = answers[unit.id]
-        for item in questionnaire.items:
-            response.answers.append(
-                Answer(
-                    unit_id=unit.id, item_id=item.id, scale_level_id=unit_answers.levels[item.id]
-                )
-            )
-        if unit_answers.comment.strip():
-            response.comments.append(Comment(unit_id=unit.id, text=unit_answers.comment.strip()))
-    session.add(response)
-    session.flush()
+    comments = [
+        {
+            "response_id": response_id,
+            "unit_id": unit.id,
+            "text": answers[unit.id].comment.strip(),
+            "created_at": utc_now(),
+        }
+        for unit in questionnaire.units
+        if answers[unit.id].comment.strip()
+    ]
+    if comments:
+        session.execute(_INSERT_COMMENTS, comments)
+    return int(response_id)
+
+
+def _audit_response(
+    session: orm.Session,
+    response_id: int,
+    questionnaire: Questionnaire,
+    channel: Channel,
+    *,
+    locked: bool,
+) -> None:
     # No case, token or phone in the audit log: it is append-only and would
     # outlive the anonymity promise.
     audit.record(
@@ -289,10 +506,10 @@ def _store_response(
         actor="respondent",
         action="response.submit",
         object_type="response",
-        object_id=response.id,
+        object_id=response_id,
         details={"channel": channel.value, "units": len(questionnaire.units)},
+        chain_locked=locked,
     )
-    return response
 
 
 def purge_drafts(session: orm.Session, cycle_id: int) -> int:
@@ -406,9 +623,13 @@ def load_draft(
     session: orm.Session, *, case_id: int | None = None, verification_id: int | None = None
 ) -> Answers:
     draft = _draft(session, case_id=case_id, verification_id=verification_id)
-    if draft is None:
+    return _parse_draft(draft.answers_json if draft is not None else None)
+
+
+def _parse_draft(answers_json: str | None) -> Answers:
+    if answers_json is None:
         return {}
-    stored = json.loads(draft.answers_json)
+    stored = json.loads(answers_json)
     return {
         int(unit_id): UnitAnswers(
             levels={int(item): int(level) for item, level in entry["items"].items()},

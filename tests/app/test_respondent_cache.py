@@ -1,0 +1,306 @@
+"""What the respondent pages keep between requests never serves stale or shared data.
+
+The questionnaire's units, items and scale are read once per cycle from
+fieldwork on, a blank unit page is rendered once per unit and language, and the
+generated form class is built once: a new cycle with another questionnaire, a
+change of language and every visitor's own CSRF token must all still show.
+Also here: parallel submissions of different links keep the audit chain
+intact (the chain's lock is taken inside the claiming statement), and how many
+SQL statements a page and a submission take.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from survey.extensions import db
+from survey.models import (
+    Answer,
+    AuditLogEntry,
+    CycleStatus,
+    FieldworkCase,
+    Item,
+    RaterGroup,
+    Response,
+    ScaleLevel,
+    ScalePreset,
+)
+from survey.privacy import vault
+from survey.services import audit, cycles, demo, weights
+from survey.services import frames as frame_service
+from survey.services import responses as response_service
+from tests.app.respondent_helpers import frame_csv, prepare_fieldwork
+from tests.figures import record_figures
+
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def _item_fields(page: str) -> list[str]:
+    return sorted(set(re.findall(r'name="(item_\d+)"', page)))
+
+
+def _answers(page: str) -> dict[str, str]:
+    """The first level of every item on the page."""
+    data = {}
+    for field in _item_fields(page):
+        match = re.search(rf'name="{field}"[^>]*value="(\d+)"', page)
+        assert match, field
+        data[field] = match.group(1)
+    return data
+
+
+def _app(url: str, **extra: object) -> Iterator[Flask]:
+    from survey import create_app
+    from tests.conftest import _test_config
+
+    app = create_app(_test_config(url, **extra))
+    yield app
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def csrf_app(demo_database_url: str) -> Iterator[Flask]:
+    """CSRF on, as in production; no rate limits (every request comes from one address)."""
+    yield from _app(demo_database_url, WTF_CSRF_ENABLED=True, RATELIMIT_ENABLED=False)
+
+
+@pytest.fixture
+def unlimited_app(demo_database_url: str) -> Iterator[Flask]:
+    yield from _app(demo_database_url, RATELIMIT_ENABLED=False)
+
+
+def _new_cycle_in_fieldwork(session: sa.orm.Session) -> tuple[int, list[str]]:
+    """A 2027 cycle whose questionnaire differs (one more item, the ballot scale), with
+    its structure read while still a draft, then edited, then put in fieldwork."""
+    cycle = demo.create_demo_cycle(session, year=2027, description="cache test")
+    citizens = session.scalars(
+        sa.select(RaterGroup).where(RaterGroup.cycle_id == cycle.id, RaterGroup.code == "citizens")
+    ).one()
+    citizens.units_per_respondent = 1
+    before, key = response_service.group_structure(session, cycle, citizens)
+    assert key is None, "a draft's questionnaire may still change: never cached"
+    weights.add_item(
+        session, cycle, code="waiting", name="等候时间", name_en="Waiting time", actor="test"
+    )
+    cycles.apply_scale_preset(session, cycle, ScalePreset.FOUR_LEVEL_BALLOT, actor="test")
+    after, _key = response_service.group_structure(session, cycle, citizens)
+    assert len(after.items) == len(before.items) + 1
+    assert [level.label for level in after.levels][:2] == ["优秀", "称职"]
+    frame = frame_service.import_frame(
+        session,
+        vault(),
+        cycle,
+        citizens,
+        name="cache-test frame",
+        filename="frame.csv",
+        data=frame_csv(),
+        columns=frame_service.FrameColumns(
+            id_column="id", phone_column="phone", strata_columns=("district",), size_column=None
+        ),
+        actor="test",
+    )
+    frame_service.lock_frame(session, frame, actor="test")
+    plan = frame_service.plan_allocation(session, frame, method="proportional", total=4)
+    draw = frame_service.draw_sample(
+        session, frame, plan, seed="cache-test", reserve_batches=0, actor="test"
+    )
+    cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="test")
+    session.commit()
+    tokens = list(
+        session.scalars(
+            sa.select(FieldworkCase.token)
+            .where(FieldworkCase.draw_id == draw.id, FieldworkCase.released.is_(True))
+            .order_by(FieldworkCase.id)
+        )
+    )
+    return cycle.id, tokens
+
+
+def _item_ids(cycle_id: int) -> set[str]:
+    return {
+        f"item_{item_id}"
+        for item_id in db.session.scalars(sa.select(Item.id).where(Item.cycle_id == cycle_id))
+    }
+
+
+def _level_ids(cycle_id: int) -> set[str]:
+    return {
+        str(level_id)
+        for level_id in db.session.scalars(
+            sa.select(ScaleLevel.id).where(ScaleLevel.cycle_id == cycle_id)
+        )
+    }
+
+
+def test_a_new_cycle_with_another_questionnaire_gets_its_own_pages(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    with demo_app.app_context():
+        first = prepare_fieldwork(db.session, units_per_respondent=1)
+    # Fills every cache with the first cycle's questionnaire.
+    old = demo_client.get(f"/s/{first.tokens[0]}/1").get_data(as_text=True)
+    with demo_app.app_context():
+        second_id, tokens = _new_cycle_in_fieldwork(db.session)
+        old_items, new_items = _item_ids(first.cycle_id), _item_ids(second_id)
+        new_levels = _level_ids(second_id)
+    assert set(_item_fields(old)) == old_items and "等候时间" not in old
+
+    page = demo_client.get(f"/s/{tokens[0]}/1").get_data(as_text=True)
+    assert set(_item_fields(page)) == new_items and len(new_items) == len(old_items) + 1
+    assert "等候时间" in page and "优秀" in page and "很满意" not in page
+    answers = _answers(page)
+    assert set(answers.values()) <= new_levels
+    sent = demo_client.post(f"/s/{tokens[0]}/1", data={**answers, "action": "submit"})
+    assert sent.status_code == 302 and sent.location.endswith("/thanks")
+    with demo_app.app_context():
+        stored = db.session.scalars(sa.select(Answer)).all()
+        assert {f"item_{answer.item_id}" for answer in stored} == new_items
+        assert {str(answer.scale_level_id) for answer in stored} <= new_levels
+    # The first cycle's links still get the first questionnaire.
+    again = demo_client.get(f"/s/{first.tokens[1]}/1").get_data(as_text=True)
+    assert set(_item_fields(again)) == old_items and "等候时间" not in again
+
+
+def test_cached_page_follows_the_language_and_carries_each_visitors_own_token(
+    csrf_app: Flask,
+) -> None:
+    with csrf_app.app_context():
+        fieldwork = prepare_fieldwork(db.session, units_per_respondent=1)
+    url = f"/s/{fieldwork.tokens[0]}/1"
+    first, second = csrf_app.test_client(), csrf_app.test_client()
+
+    chinese = first.get(url).get_data(as_text=True)
+    english = first.get(url + "?lang=en").get_data(as_text=True)
+    assert "工作实绩" in chinese and "不了解" in chinese and "Work performance" not in chinese
+    assert "Work performance" in english and "Don&#39;t know" in english
+    assert "工作实绩" not in english
+    assert first.get("/lang/en", headers={"Referer": "http://localhost/"}).status_code == 302
+    assert "Work performance" in first.get(url).get_data(as_text=True)
+    assert first.get("/lang/zh", headers={"Referer": "http://localhost/"}).status_code == 302
+    back = first.get(url).get_data(as_text=True)
+    assert "工作实绩" in back and "Work performance" not in back
+
+    other = second.get(url).get_data(as_text=True)
+    mine, theirs = CSRF.findall(chinese), CSRF.findall(other)
+    assert len(mine) == len(theirs) == 1 and mine != theirs
+    from survey.respondent.views import CSRF_PLACEHOLDER
+
+    assert CSRF_PLACEHOLDER not in chinese + english + other
+    answers = _answers(other)
+    # The first visitor's token is no good in the second visitor's session …
+    refused = second.post(url, data={**answers, "csrf_token": mine[0], "action": "submit"})
+    assert refused.status_code == 400
+    with csrf_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
+    # … their own is.
+    accepted = second.post(url, data={**answers, "csrf_token": theirs[0], "action": "submit"})
+    assert accepted.status_code == 302 and accepted.location.endswith("/thanks")
+    thanks_zh = second.get("/thanks").get_data(as_text=True)
+    thanks_en = second.get("/thanks?lang=en").get_data(as_text=True)
+    assert "谢谢" in thanks_zh and "Thank you" in thanks_en and "谢谢" not in thanks_en
+
+
+def test_parallel_submissions_of_different_links_keep_the_audit_chain(
+    unlimited_app: Flask, backend: str
+) -> None:
+    with unlimited_app.app_context():
+        fieldwork = prepare_fieldwork(db.session, units_per_respondent=1)
+        entries_before = db.session.scalar(sa.select(sa.func.count(AuditLogEntry.id))) or 0
+    reader = unlimited_app.test_client()
+    forms = {
+        token: {**_answers(reader.get(f"/s/{token}/1").get_data(as_text=True)), "action": "submit"}
+        for token in fieldwork.tokens
+    }
+    copies = 3
+    barrier = threading.Barrier(len(forms) * copies)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def submit(token: str) -> None:
+        client = unlimited_app.test_client()
+        barrier.wait()
+        status = client.post(f"/s/{token}/1", data=forms[token]).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [
+        threading.Thread(target=submit, args=(token,)) for token in forms for _ in range(copies)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    with unlimited_app.app_context():
+        responses = db.session.scalar(sa.select(sa.func.count(Response.id))) or 0
+        submitted = db.session.scalar(
+            sa.select(sa.func.count(AuditLogEntry.id)).where(
+                AuditLogEntry.action == "response.submit"
+            )
+        )
+        entries = db.session.scalar(sa.select(sa.func.count(AuditLogEntry.id))) or 0
+        broken = audit.verify_chain(db.session)
+    record_figures(
+        "concurrency: audit chain, parallel links",
+        backend=backend,
+        inputs=len(statuses),
+        parallel=len(threads),
+        server_errors=sum(status >= 500 for status in statuses),
+        duplicates=max(responses - len(forms), 0),
+        rows_lost=max(len(forms) - responses, 0) + len(broken),
+    )
+    assert len(statuses) == len(forms) * copies == 30
+    assert statuses.count(302) == len(forms) and set(statuses) == {302, 409}, statuses
+    assert responses == submitted == len(forms) == entries - entries_before
+    assert broken == []
+
+
+def test_a_page_and_a_submission_take_few_statements(unlimited_app: Flask) -> None:
+    with unlimited_app.app_context():
+        fieldwork = prepare_fieldwork(db.session, units_per_respondent=1)
+        engine = db.engine
+    counted: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        counted.append(statement)
+
+    client = unlimited_app.test_client()
+    client.get(f"/s/{fieldwork.tokens[0]}/1")  # reads the questionnaire once
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        url = f"/s/{fieldwork.tokens[1]}/1"
+        page = client.get(url).get_data(as_text=True)
+        page_statements = len(counted)
+        counted.clear()
+        sent = client.post(url, data={**_answers(page), "comment": "很好", "action": "submit"})
+        submit_statements = len(counted)
+        counted.clear()
+        client.get("/thanks")
+        thanks_statements = len(counted)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert sent.status_code == 302
+    # Case, cycle, group and draft in one; then response, answers, comment, claim
+    # (with the audit lock on PostgreSQL), chain head, audit entry.
+    assert page_statements == 1, page_statements
+    assert submit_statements == 7, submit_statements
+    assert thanks_statements == 0
+
+
+def test_limits_still_count_and_a_refusal_says_when_to_retry(demo_database_url: str) -> None:
+    """No X-RateLimit-* headers (two storage round trips each), yet every request counts
+    and a 429 carries Retry-After."""
+    for app in _app(demo_database_url, RATELIMIT_RESPONDENT_IP="3 per minute"):
+        client = app.test_client()
+        replies = [client.get("/s/no-such-token/1") for _ in range(4)]
+        assert [reply.status_code for reply in replies] == [404, 404, 404, 429]
+        assert not any("X-RateLimit-Remaining" in reply.headers for reply in replies)
+        assert 0 < int(replies[-1].headers["Retry-After"]) <= 60
