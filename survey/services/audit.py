@@ -50,12 +50,15 @@ def chain_lock(session: orm.Session) -> sa.ColumnElement[Any] | None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return None
-    return chain_lock_expression()
+    return _CHAIN_LOCK
 
 
 def chain_lock_expression() -> sa.ColumnElement[Any]:
     """The PostgreSQL expression of :func:`chain_lock`, whatever the session's database."""
-    return sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)
+    return _CHAIN_LOCK
+
+
+_CHAIN_LOCK: sa.ColumnElement[Any] = sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)
 
 
 _TABLE = cast(sa.Table, AuditLogEntry.__table__)

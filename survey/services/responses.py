@@ -438,7 +438,9 @@ def _table(model: type[Any]) -> sa.Table:
 
 _CLAIM_CASE_AND_LOCK_CHAIN = _CLAIM_CASE.returning(audit.chain_lock_expression())
 _INSERT_RESPONSE = sa.insert(_table(Response)).returning(_table(Response).c.id)
-_INSERT_ANSWERS = sa.insert(_table(Answer))
+# RETURNING makes SQLAlchemy send the batch as one multi-row INSERT ("insertmanyvalues")
+# rather than a driver-level executemany: one statement for all the answers.
+_INSERT_ANSWERS = sa.insert(_table(Answer)).returning(_table(Answer).c.id)
 _INSERT_COMMENTS = sa.insert(_table(Comment))
 
 

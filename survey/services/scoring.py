@@ -142,17 +142,21 @@ def load_answers(session: orm.Session, cycle: Cycle) -> CycleAnswers:
     # Core rows, the channel as its stored text: no ORM or enum processing
     # per row for a hundred thousand responses.
     channels = {channel.value: channel for channel in Channel}
-    responses = session.connection().execute(
-        sa.select(
-            Response.id,
-            sa.type_coerce(Response.channel, sa.String),
-            Response.rater_group_id,
-            Response.stratum,
-            Response.design_weight,
+    responses = (
+        session.connection()
+        .execute(
+            sa.select(
+                Response.id,
+                sa.type_coerce(Response.channel, sa.String),
+                Response.rater_group_id,
+                Response.stratum,
+                Response.design_weight,
+            )
+            .where(Response.cycle_id == cycle.id)
+            .order_by(Response.id)
         )
-        .where(Response.cycle_id == cycle.id)
-        .order_by(Response.id)
-    ).all()
+        .all()
+    )
     response_id = np.array([row[0] for row in responses], dtype=np.int64)
     columns = _answer_columns(session, cycle, response_id)
     # Sorted by (response, unit, item) unless the table's physical order says
@@ -471,9 +475,7 @@ def _code(entry: Any) -> str:
     return str(entry.code)
 
 
-def answers_digest(
-    session: orm.Session, cycle: Cycle, answers: CycleAnswers | None = None
-) -> str:
+def answers_digest(session: orm.Session, cycle: Cycle, answers: CycleAnswers | None = None) -> str:
     """SHA-256 over every answer of the cycle (response, channel, group, unit, item, level).
 
     One line ``response|channel|group|stratum|weight|unit|item|level`` per

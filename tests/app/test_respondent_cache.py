@@ -268,9 +268,16 @@ def test_a_page_and_a_submission_take_few_statements(unlimited_app: Flask) -> No
         fieldwork = prepare_fieldwork(db.session, units_per_respondent=1)
         engine = db.engine
     counted: list[str] = []
+    autocommit: list[bool] = []
 
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+    def count(conn: sa.Connection, _cursor: object, statement: str, *_args: object) -> None:
         counted.append(statement)
+        dbapi = conn.connection.dbapi_connection
+        # psycopg: .autocommit; sqlite3: isolation_level None.
+        autocommit.append(
+            bool(getattr(dbapi, "autocommit", False))
+            or getattr(dbapi, "isolation_level", "") is None
+        )
 
     client = unlimited_app.test_client()
     client.get(f"/s/{fieldwork.tokens[0]}/1")  # reads the questionnaire once
@@ -279,9 +286,12 @@ def test_a_page_and_a_submission_take_few_statements(unlimited_app: Flask) -> No
         url = f"/s/{fieldwork.tokens[1]}/1"
         page = client.get(url).get_data(as_text=True)
         page_statements = len(counted)
+        page_autocommit = list(autocommit)
         counted.clear()
+        autocommit.clear()
         sent = client.post(url, data={**_answers(page), "comment": "很好", "action": "submit"})
         submit_statements = len(counted)
+        submit_autocommit = list(autocommit)
         counted.clear()
         client.get("/thanks")
         thanks_statements = len(counted)
@@ -292,6 +302,10 @@ def test_a_page_and_a_submission_take_few_statements(unlimited_app: Flask) -> No
     # (with the audit lock on PostgreSQL), chain head, audit entry.
     assert page_statements == 1, page_statements
     assert submit_statements == 7, submit_statements
+    # The page only reads: no transaction to open and roll back.  The submission
+    # writes in one transaction.
+    assert page_autocommit == [True]
+    assert not any(submit_autocommit), submit_autocommit
     assert thanks_statements == 0
 
 
@@ -304,3 +318,6 @@ def test_limits_still_count_and_a_refusal_says_when_to_retry(demo_database_url: 
         assert [reply.status_code for reply in replies] == [404, 404, 404, 429]
         assert not any("X-RateLimit-Remaining" in reply.headers for reply in replies)
         assert 0 < int(replies[-1].headers["Retry-After"]) <= 60
+        # The thanks page is the same bytes for everyone and not limited.
+        assert client.get("/thanks").status_code == 200
+        assert client.get("/s/no-such-token/1").status_code == 429
