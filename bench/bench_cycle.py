@@ -144,8 +144,8 @@ def build(url: str, n_responses: int, seed: int = 2026) -> Built:
 
     from survey.extensions import db
     from survey.models import Channel, Comment, CycleStatus, Response, Unit
-    from survey.services import components, cycles
-    from survey.services.synthetic import component_csv
+    from survey.services import cycles
+    from survey.services.synthetic import import_other_components
 
     started = time.perf_counter()
     generator = np.random.default_rng(seed)
@@ -300,16 +300,7 @@ def build(url: str, n_responses: int, seed: int = 2026) -> Built:
                 sa.text("SELECT setval(pg_get_serial_sequence('response', 'id'), :last)"),
                 {"last": int(ids[-1])},
             )
-        for component in cycle.components:
-            if not component.is_social_recognition:
-                components.import_component(
-                    session,
-                    cycle,
-                    component,
-                    filename=f"{component.code}.csv",
-                    data=component_csv(cycle, component.code, seed=seed),
-                    actor="bench",
-                )
+        import_other_components(session, cycle, seed=seed, actor="bench")
         cycles.transition_cycle(session, cycle, CycleStatus.CLOSED, actor="bench")
         session.commit()
         by_group: dict[str, int] = {}

@@ -167,6 +167,22 @@ def component_csv(cycle: Cycle, component_code: str, *, seed: int = 20260101) ->
     return ("\n".join(lines) + "\n").encode()
 
 
+def import_other_components(session: orm.Session, cycle: Cycle, *, seed: int, actor: str) -> None:
+    """Import :func:`component_csv` for every component but social recognition."""
+    from survey.services import components
+
+    for component in cycle.components:
+        if not component.is_social_recognition:
+            components.import_component(
+                session,
+                cycle,
+                component,
+                filename=f"{component.code}-{seed}.csv",
+                data=component_csv(cycle, component.code, seed=seed),
+                actor=actor,
+            )
+
+
 def load_results_demo(session: orm.Session, *, year: int = 2025) -> ResultSnapshot:
     """A previous, already published cycle for the demo (上一年度考核结果).
 
@@ -176,7 +192,7 @@ def load_results_demo(session: orm.Session, *, year: int = 2025) -> ResultSnapsh
     as accepting the redistribution).  Flushes only.
     """
     from survey.models import CycleStatus
-    from survey.services import components, cycles, demo, publication, scoring
+    from survey.services import cycles, demo, publication, scoring
 
     cycle = demo.create_demo_cycle(
         session,
@@ -185,16 +201,7 @@ def load_results_demo(session: orm.Session, *, year: int = 2025) -> ResultSnapsh
     )
     cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="demo")
     generate_responses(session, cycle, seed=year)
-    for component in cycle.components:
-        if not component.is_social_recognition:
-            components.import_component(
-                session,
-                cycle,
-                component,
-                filename=f"{component.code}-{year}.csv",
-                data=component_csv(cycle, component.code, seed=year),
-                actor="demo",
-            )
+    import_other_components(session, cycle, seed=year, actor="demo")
     cycles.transition_cycle(session, cycle, CycleStatus.CLOSED, actor="demo")
     rules = scoring.rules_for(cycle)
     inputs = scoring.gather_inputs(session, cycle, rules)

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from survey.models import Cycle, CycleStatus, FieldworkCase, Poster, RaterGroup, Unit
+from survey.models import (
+    Cycle,
+    CycleStatus,
+    FieldworkCase,
+    Poster,
+    RaterGroup,
+    SampleDraw,
+    Unit,
+)
 from survey.privacy import vault
 from survey.services import cycles, posters
 from survey.services import frames as frame_service
@@ -29,6 +37,41 @@ def frame_csv(rows: int = 30) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def draw_citizens(
+    session: orm.Session, cycle: Cycle, citizens: RaterGroup, *, label: str, total: int
+) -> SampleDraw:
+    """Import :func:`frame_csv` for the citizens, lock it and draw ``total`` proportionally."""
+    frame = frame_service.import_frame(
+        session,
+        vault(),
+        cycle,
+        citizens,
+        name=f"{label} frame",
+        filename="frame.csv",
+        data=frame_csv(),
+        columns=frame_service.FrameColumns(
+            id_column="id", phone_column="phone", strata_columns=("district",), size_column=None
+        ),
+        actor="test",
+    )
+    frame_service.lock_frame(session, frame, actor="test")
+    plan = frame_service.plan_allocation(session, frame, method="proportional", total=total)
+    return frame_service.draw_sample(
+        session, frame, plan, seed=label, reserve_batches=0, actor="test"
+    )
+
+
+def released_tokens(session: orm.Session, draw_id: int) -> list[str]:
+    """The invitation tokens of a draw's released cases, in case order."""
+    return list(
+        session.scalars(
+            sa.select(FieldworkCase.token)
+            .where(FieldworkCase.draw_id == draw_id, FieldworkCase.released.is_(True))
+            .order_by(FieldworkCase.id)
+        )
+    )
+
+
 def prepare_fieldwork(session: orm.Session, *, units_per_respondent: int | None = 2) -> Fieldwork:
     """Draw 10 citizens from a small frame, put the cycle in fieldwork, make a poster."""
     cycle = session.scalars(sa.select(Cycle).order_by(Cycle.id)).first()
@@ -38,24 +81,7 @@ def prepare_fieldwork(session: orm.Session, *, units_per_respondent: int | None 
     )
     assert citizens is not None
     citizens.units_per_respondent = units_per_respondent
-    frame = frame_service.import_frame(
-        session,
-        vault(),
-        cycle,
-        citizens,
-        name="respondent-test frame",
-        filename="frame.csv",
-        data=frame_csv(),
-        columns=frame_service.FrameColumns(
-            id_column="id", phone_column="phone", strata_columns=("district",), size_column=None
-        ),
-        actor="test",
-    )
-    frame_service.lock_frame(session, frame, actor="test")
-    plan = frame_service.plan_allocation(session, frame, method="proportional", total=10)
-    sample_draw = frame_service.draw_sample(
-        session, frame, plan, seed="respondent-test", reserve_batches=0, actor="test"
-    )
+    sample_draw = draw_citizens(session, cycle, citizens, label="respondent-test", total=10)
     if cycle.status == CycleStatus.DRAFT:
         cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="test")
     unit = session.scalar(sa.select(Unit).where(Unit.cycle_id == cycle.id, Unit.code == "G04"))
@@ -66,13 +92,7 @@ def prepare_fieldwork(session: orm.Session, *, units_per_respondent: int | None 
             session, cycle, unit, service_point="政务服务中心一楼", actor="test"
         )
     session.commit()
-    tokens = list(
-        session.scalars(
-            sa.select(FieldworkCase.token)
-            .where(FieldworkCase.draw_id == sample_draw.id, FieldworkCase.released.is_(True))
-            .order_by(FieldworkCase.id)
-        )
-    )
+    tokens = released_tokens(session, sample_draw.id)
     return Fieldwork(
         cycle_id=cycle.id, tokens=tokens, poster_code=poster.code, poster_unit_id=unit.id
     )

@@ -25,18 +25,15 @@ from survey.models import (
     Answer,
     AuditLogEntry,
     CycleStatus,
-    FieldworkCase,
     Item,
     RaterGroup,
     Response,
     ScaleLevel,
     ScalePreset,
 )
-from survey.privacy import vault
 from survey.services import audit, cycles, demo, weights
-from survey.services import frames as frame_service
 from survey.services import responses as response_service
-from tests.app.respondent_helpers import frame_csv, prepare_fieldwork
+from tests.app.respondent_helpers import draw_citizens, prepare_fieldwork, released_tokens
 from tests.figures import record_figures
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -95,33 +92,10 @@ def _new_cycle_in_fieldwork(session: sa.orm.Session) -> tuple[int, list[str]]:
     after, _key = response_service.group_structure(session, cycle, citizens)
     assert len(after.items) == len(before.items) + 1
     assert [level.label for level in after.levels][:2] == ["优秀", "称职"]
-    frame = frame_service.import_frame(
-        session,
-        vault(),
-        cycle,
-        citizens,
-        name="cache-test frame",
-        filename="frame.csv",
-        data=frame_csv(),
-        columns=frame_service.FrameColumns(
-            id_column="id", phone_column="phone", strata_columns=("district",), size_column=None
-        ),
-        actor="test",
-    )
-    frame_service.lock_frame(session, frame, actor="test")
-    plan = frame_service.plan_allocation(session, frame, method="proportional", total=4)
-    draw = frame_service.draw_sample(
-        session, frame, plan, seed="cache-test", reserve_batches=0, actor="test"
-    )
+    draw = draw_citizens(session, cycle, citizens, label="cache-test", total=4)
     cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="test")
     session.commit()
-    tokens = list(
-        session.scalars(
-            sa.select(FieldworkCase.token)
-            .where(FieldworkCase.draw_id == draw.id, FieldworkCase.released.is_(True))
-            .order_by(FieldworkCase.id)
-        )
-    )
+    tokens = released_tokens(session, draw.id)
     return cycle.id, tokens
 
 
