@@ -227,20 +227,24 @@ files = st.one_of(
 )
 
 
+def _upload_targets() -> tuple[Cycle, RaterGroup, ScoreComponent]:
+    """The demo's 2026 cycle, its citizens and a component other than social recognition."""
+    cycle = db.session.scalars(sa.select(Cycle).where(Cycle.year == 2026)).one()
+    group = db.session.scalars(
+        sa.select(RaterGroup).where(RaterGroup.cycle_id == cycle.id, RaterGroup.code == "citizens")
+    ).one()
+    component = db.session.scalars(
+        sa.select(ScoreComponent).where(
+            ScoreComponent.cycle_id == cycle.id, ScoreComponent.code != "social_recognition"
+        )
+    ).first()
+    assert component is not None
+    return cycle, group, component
+
+
 def test_upload_pages_refuse_broken_files(fuzz_app: Flask, backend: str) -> None:
     with fuzz_app.app_context():
-        cycle = db.session.scalars(sa.select(Cycle).where(Cycle.year == 2026)).one()
-        group = db.session.scalars(
-            sa.select(RaterGroup).where(
-                RaterGroup.cycle_id == cycle.id, RaterGroup.code == "citizens"
-            )
-        ).one()
-        component = db.session.scalars(
-            sa.select(ScoreComponent).where(
-                ScoreComponent.cycle_id == cycle.id, ScoreComponent.code != "social_recognition"
-            )
-        ).first()
-        assert component is not None
+        cycle, group, component = _upload_targets()
         cycle_id, group_id, component_id = cycle.id, group.id, component.id
     admin = fuzz_app.test_client()
     login(admin, "admin")
@@ -442,18 +446,7 @@ def bad_unit_files(draw: st.DrawFn) -> tuple[str, bytes, int, str]:
 def test_imports_with_one_bad_row_store_nothing(demo_app: Flask, backend: str) -> None:
     tried = {"count": 0}
     with demo_app.app_context():
-        cycle = db.session.scalars(sa.select(Cycle).where(Cycle.year == 2026)).one()
-        group = db.session.scalars(
-            sa.select(RaterGroup).where(
-                RaterGroup.cycle_id == cycle.id, RaterGroup.code == "citizens"
-            )
-        ).one()
-        component = db.session.scalars(
-            sa.select(ScoreComponent).where(
-                ScoreComponent.cycle_id == cycle.id, ScoreComponent.code != "social_recognition"
-            )
-        ).first()
-        assert component is not None
+        cycle, group, component = _upload_targets()
         before = row_counts()
 
         @fuzz(25)
