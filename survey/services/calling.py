@@ -343,7 +343,14 @@ def book_appointment(
 
 
 def schedule_of(session: orm.Session, case_id: int) -> CaseSchedule:
-    schedule = session.get(CaseSchedule, case_id, with_for_update=True)
+    """The case's schedule, locked (``FOR UPDATE``) and as the locked row says.
+
+    ``populate_existing``: a schedule already in the session (read earlier in the
+    transaction, before the lock) is refreshed from the row the lock returns;
+    otherwise the ORM keeps its old values and a later flush would overwrite what
+    another worker committed meanwhile.  Pending changes are flushed first.
+    """
+    schedule = session.get(CaseSchedule, case_id, with_for_update=True, populate_existing=True)
     if schedule is None:
         raise ServiceError(f"case {case_id} has no calling schedule")
     return schedule

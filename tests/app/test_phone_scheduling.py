@@ -146,6 +146,33 @@ def test_two_workers_never_claim_the_same_case(demo_database_url: str) -> None:
             engine.dispose()
 
 
+def test_schedule_of_reads_the_row_it_locks(demo_database_url: str, backend: str) -> None:
+    """A schedule already in the session is refreshed when it is locked: another
+    process's committed change (an attempt counted, a claim) is never overwritten."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no row locks; its writers never run side by side")
+    from survey import create_app
+    from tests.conftest import _test_config
+
+    app = create_app(_test_config(demo_database_url, CLOCK=lambda: WEDNESDAY_10AM))
+    with app.app_context():
+        case_id = sample_cases({"白沙县": ["13800139001"]})[0].case_id
+        calling.ensure_schedules(db.session)
+        db.session.commit()
+        before = db.session.get(CaseSchedule, case_id)
+        assert before is not None and before.attempts == 0
+        other = sa.create_engine(db.engine.url)
+        with other.begin() as connection:
+            connection.execute(
+                sa.update(CaseSchedule).where(CaseSchedule.case_id == case_id).values(attempts=4)
+            )
+        other.dispose()
+        assert calling.schedule_of(db.session, case_id).attempts == 4
+        db.session.rollback()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
 def test_schedules_are_added_in_chunks_once_each(
     demo_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
