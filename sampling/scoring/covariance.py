@@ -127,9 +127,7 @@ def design_composites(
     # with sparse products instead of a dense PSUs × units matrix.
     stratum_of_psu = design.psu_stratum
     n_strata = len(design.n_psu)
-    totals = sparse.csr_matrix(
-        (scores, (psu, unit_of_domain[codes])), shape=(n_psu_total, n_units)
-    )
+    totals = sparse.csr_matrix((scores, (psu, unit_of_domain[codes])), shape=(n_psu_total, n_units))
     scale = design.stratum_scale[stratum_of_psu]
     squares = np.asarray((totals.T @ sparse.diags(scale) @ totals).toarray(), dtype=np.float64)
     membership = sparse.csr_matrix(
