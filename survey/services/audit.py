@@ -50,15 +50,11 @@ def chain_lock(session: orm.Session) -> sa.ColumnElement[Any] | None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return None
-    return _CHAIN_LOCK
+    return CHAIN_LOCK
 
 
-def chain_lock_expression() -> sa.ColumnElement[Any]:
-    """The PostgreSQL expression of :func:`chain_lock`, whatever the session's database."""
-    return _CHAIN_LOCK
-
-
-_CHAIN_LOCK: sa.ColumnElement[Any] = sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)
+#: The PostgreSQL expression of :func:`chain_lock`, for statements built in advance.
+CHAIN_LOCK: sa.ColumnElement[Any] = sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)
 
 
 _TABLE = cast(sa.Table, AuditLogEntry.__table__)

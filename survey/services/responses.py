@@ -65,6 +65,8 @@ class RespondentError(ServiceError):
         self.reason = reason
 
 
+#: A SELECT of units (entities or columns), narrowed by :func:`_rated_units`.
+SelectT = TypeVar("SelectT", bound=sa.Select)  # type: ignore[type-arg]
 #: Units as ORM rows or as the plain values the respondent pages keep.
 U = TypeVar("U", Unit, "QuestionUnit")
 
@@ -162,17 +164,19 @@ def as_utc(moment: datetime) -> datetime:
 
 def rated_units(session: orm.Session, group: RaterGroup) -> list[Unit]:
     """Units a rater group rates: those in categories where the group has a weight > 0."""
-    return list(
-        session.scalars(
-            sa.select(Unit)
-            .join(RaterGroupWeight, RaterGroupWeight.category_id == Unit.category_id)
-            .where(
-                Unit.cycle_id == group.cycle_id,
-                RaterGroupWeight.rater_group_id == group.id,
-                RaterGroupWeight.weight > 0,
-            )
-            .order_by(Unit.code)
+    return list(session.scalars(_rated_units(sa.select(Unit), group.cycle_id, group.id)))
+
+
+def _rated_units(select: SelectT, cycle_id: int, group_id: int) -> SelectT:
+    """``select`` narrowed to the units the group rates (weight > 0), in code order."""
+    return (
+        select.join(RaterGroupWeight, RaterGroupWeight.category_id == Unit.category_id)
+        .where(
+            Unit.cycle_id == cycle_id,
+            RaterGroupWeight.rater_group_id == group_id,
+            RaterGroupWeight.weight > 0,
         )
+        .order_by(Unit.code)
     )
 
 
@@ -218,14 +222,7 @@ STRUCTURES_KEPT = 256
 
 def _load_structure(session: orm.Session, cycle_id: int, group_id: int) -> Structure:
     units = session.execute(
-        sa.select(Unit.id, Unit.code, Unit.name)
-        .join(RaterGroupWeight, RaterGroupWeight.category_id == Unit.category_id)
-        .where(
-            Unit.cycle_id == cycle_id,
-            RaterGroupWeight.rater_group_id == group_id,
-            RaterGroupWeight.weight > 0,
-        )
-        .order_by(Unit.code)
+        _rated_units(sa.select(Unit.id, Unit.code, Unit.name), cycle_id, group_id)
     )
     items = session.execute(
         sa.select(Item.id, Item.code, Item.name, Item.name_en)
@@ -306,10 +303,16 @@ _OPEN_INVITATION = (
     .outerjoin(ResponseDraft, ResponseDraft.case_id == FieldworkCase.id)
     .where(FieldworkCase.token == sa.bindparam("token"))
 )
-# Plain table statements: the ORM's bulk UPDATE/DELETE machinery is not needed
-# (nothing in the session is synchronised with them).
-_CASES = cast(sa.Table, FieldworkCase.__table__)
-_DRAFTS = cast(sa.Table, ResponseDraft.__table__)
+
+
+def _table(model: type[Any]) -> sa.Table:
+    # Core statements: no unit of work, no bulk UPDATE/DELETE synchronisation and no
+    # objects built for rows nobody reads back.
+    return cast(sa.Table, model.__table__)
+
+
+_CASES = _table(FieldworkCase)
+_DRAFTS = _table(ResponseDraft)
 _CLAIM_CASE = (
     sa.update(_CASES)
     .where(
@@ -431,12 +434,7 @@ def submit_open(
     return response_id
 
 
-def _table(model: type[Any]) -> sa.Table:
-    # Core inserts: no unit of work and no objects built for rows nobody reads back.
-    return cast(sa.Table, model.__table__)
-
-
-_CLAIM_CASE_AND_LOCK_CHAIN = _CLAIM_CASE.returning(audit.chain_lock_expression())
+_CLAIM_CASE_AND_LOCK_CHAIN = _CLAIM_CASE.returning(audit.CHAIN_LOCK)
 _INSERT_RESPONSE = sa.insert(_table(Response)).returning(_table(Response).c.id)
 # RETURNING makes SQLAlchemy send the batch as one multi-row INSERT ("insertmanyvalues")
 # rather than a driver-level executemany: one statement for all the answers.
