@@ -7,6 +7,8 @@ optional comment.  Field names are ``item_<item id>`` and ``comment``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 from flask import current_app
@@ -14,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from wtforms import RadioField, StringField, TextAreaField
+from wtforms.csrf.core import CSRF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Regexp, ValidationError
 from wtforms.widgets import RadioInput
@@ -28,6 +31,46 @@ def _level_id(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return -1
+
+
+def link_csrf_token(link_token: str) -> str:
+    """The CSRF token of an invitation link's forms: an HMAC of the link under the app's key.
+
+    The link itself is the respondent's credential (nothing about it lives in a
+    cookie), so a token bound to it protects exactly as much as one bound to a
+    session, and needs none: answering by link sets no cookie, and a page left open
+    for days can still be sent.  Another link's token, or a made-up one, is refused.
+    """
+    secret = str(current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key)
+    message = b"minyi invitation form\x00" + link_token.encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+class LinkCSRF(CSRF):
+    """WTForms CSRF of invitation pages; use through :func:`link_form_meta`."""
+
+    link_token = ""
+
+    def setup_form(self, form: Any) -> Any:
+        self.link_token = str(form.meta.csrf_context)
+        return super().setup_form(form)
+
+    def generate_csrf_token(self, csrf_token_field: Any) -> str:
+        return link_csrf_token(self.link_token)
+
+    def validate_csrf_token(self, form: Any, field: Any) -> None:
+        expected = link_csrf_token(self.link_token)
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        sent = field.data.encode() if isinstance(field.data, str) else b""
+        if not hmac.compare_digest(sent, expected.encode()):
+            raise ValidationError(
+                str(_l("The page has expired. Please reload it and answer again."))
+            )
+
+
+def link_form_meta(link_token: str) -> dict[str, Any]:
+    """Form options of an invitation link's pages (see :func:`link_csrf_token`)."""
+    return {"csrf_class": LinkCSRF, "csrf_context": link_token}
 
 
 class LevelRadioInput(RadioInput):

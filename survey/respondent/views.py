@@ -15,19 +15,25 @@ import sqlalchemy as sa
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
 from sqlalchemy import orm
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response as HttpResponse
 
-from survey.extensions import db, limiter
+from survey.extensions import csrf, db, limiter
 from survey.i18n import select_locale
 from survey.integrations.telephony import telephony
 from survey.models import Poster, PosterVerification
 from survey.privacy import vault
 from survey.respondent import bp
-from survey.respondent.forms import CodeForm, PosterStartForm, UnitPageForm, unit_form
+from survey.respondent.forms import (
+    CodeForm,
+    PosterStartForm,
+    UnitPageForm,
+    link_csrf_token,
+    link_form_meta,
+    unit_form,
+)
 from survey.services import posters as poster_service
 from survey.services import responses as response_service
 from survey.services.errors import ServiceError
@@ -157,12 +163,16 @@ def _cached_page(key: Hashable, render: Callable[[], str]) -> str:
     return page
 
 
-def _blank_unit_page(questionnaire: Questionnaire, number: int) -> ViewResult:
+def _blank_unit_page(questionnaire: Questionnaire, number: int, link_token: str) -> ViewResult:
     """The unit page with nothing filled in: the same markup for every respondent of
     the questionnaire but the CSRF token, so it is rendered once and the token put in."""
     if questionnaire.key is None:
         return _render_unit(
-            questionnaire, number, unit_form(questionnaire, english=_english(), formdata=None)
+            questionnaire,
+            number,
+            unit_form(
+                questionnaire, english=_english(), formdata=None, meta=link_form_meta(link_token)
+            ),
         )
     csrf_on = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
     locale = select_locale()
@@ -186,7 +196,11 @@ def _blank_unit_page(questionnaire: Questionnaire, number: int) -> ViewResult:
         return page
 
     page = _cached_page(key, render)
-    return page.replace(CSRF_PLACEHOLDER, str(escape(generate_csrf()))) if csrf_on else page
+    return (
+        page.replace(CSRF_PLACEHOLDER, str(escape(link_csrf_token(link_token))))
+        if csrf_on
+        else page
+    )
 
 
 def _handle_unit_post(
@@ -198,11 +212,15 @@ def _handle_unit_post(
     submit: Callable[[Answers], int],
     is_answered: Callable[[], bool],
     draft: Callable[[], Answers],
+    form_meta: dict[str, Any],
 ) -> ViewResult:
-    """One unit page sent: back / save keep what is valid; next / submit need it all."""
+    """One unit page sent: back / save keep what is valid; next / submit need it all.
+
+    ``form_meta`` chooses the page's CSRF protection (:func:`link_form_meta` for links).
+    """
     unit = questionnaire.units[number - 1]
     action = request.form.get("action", "next")
-    form = unit_form(questionnaire, english=_english())
+    form = unit_form(questionnaire, english=_english(), meta=form_meta)
     valid = form.validate_on_submit()
     if action in ("back", "save"):
         if form.comment.errors or (form.meta.csrf and "csrf_token" in form.errors):
@@ -221,7 +239,13 @@ def _handle_unit_post(
         return _render_unit(
             questionnaire,
             number,
-            unit_form(questionnaire, english=_english(), saved=unit_answers, formdata=None),
+            unit_form(
+                questionnaire,
+                english=_english(),
+                saved=unit_answers,
+                formdata=None,
+                meta=form_meta,
+            ),
             notice=_(
                 "Your answers are saved. Open the same link again to continue, "
                 "until the survey closes."
@@ -324,14 +348,22 @@ def invitation_unit(token: str, number: int) -> ViewResult:
         return _problem_page(RespondentError(UNKNOWN, "no such page"))
     saved = answers.get(unit.id)
     if saved is None:
-        return _blank_unit_page(questionnaire, number)
+        return _blank_unit_page(questionnaire, number, token)
     return _render_unit(
         questionnaire,
         number,
-        unit_form(questionnaire, english=_english(), saved=saved, formdata=None),
+        unit_form(
+            questionnaire,
+            english=_english(),
+            saved=saved,
+            formdata=None,
+            meta=link_form_meta(token),
+        ),
     )
 
 
+# The form carries a token bound to the link instead (forms.link_csrf_token): no session.
+@csrf.exempt
 @bp.post("/s/<token>/<int:number>")
 def invitation_unit_post(token: str, number: int) -> ViewResult:
     try:
@@ -352,6 +384,7 @@ def invitation_unit_post(token: str, number: int) -> ViewResult:
         ),
         is_answered=lambda: response_service.case_answered(db.session, case.id),
         draft=lambda: answers,
+        form_meta=link_form_meta(token),
     )
 
 
@@ -573,6 +606,7 @@ def poster_rate_post(code: str) -> ViewResult:
         ),
         is_answered=lambda: response_service.verification_answered(db.session, verification.id),
         draft=lambda: response_service.load_draft(db.session, verification_id=verification.id),
+        form_meta={},
     )
     if isinstance(result, HttpResponse) and result.location == url_for("respondent.thanks"):
         session.pop(POSTER_SESSION_KEY, None)

@@ -3,7 +3,7 @@
 The questionnaire's units, items and scale are read once per cycle from
 fieldwork on, a blank unit page is rendered once per unit and language, and the
 generated form class is built once: a new cycle with another questionnaire, a
-change of language and every visitor's own CSRF token must all still show.
+change of language and every link's own CSRF token must all still show.
 Also here: parallel submissions of different links keep the audit chain
 intact (the chain's lock is taken inside the claiming statement), and how many
 SQL statements a page and a submission take.
@@ -28,6 +28,7 @@ from survey.models import (
     Item,
     RaterGroup,
     Response,
+    ResponseDraft,
     ScaleLevel,
     ScalePreset,
 )
@@ -144,12 +145,12 @@ def test_a_new_cycle_with_another_questionnaire_gets_its_own_pages(
     assert set(_item_fields(again)) == old_items and "等候时间" not in again
 
 
-def test_cached_page_follows_the_language_and_carries_each_visitors_own_token(
+def test_cached_page_follows_the_language_and_carries_each_links_own_token(
     csrf_app: Flask,
 ) -> None:
     with csrf_app.app_context():
         fieldwork = prepare_fieldwork(db.session, units_per_respondent=1)
-    url = f"/s/{fieldwork.tokens[0]}/1"
+    url, other_url = (f"/s/{token}/1" for token in fieldwork.tokens[:2])
     first, second = csrf_app.test_client(), csrf_app.test_client()
 
     chinese = first.get(url).get_data(as_text=True)
@@ -163,21 +164,37 @@ def test_cached_page_follows_the_language_and_carries_each_visitors_own_token(
     back = first.get(url).get_data(as_text=True)
     assert "工作实绩" in back and "Work performance" not in back
 
-    other = second.get(url).get_data(as_text=True)
-    mine, theirs = CSRF.findall(chinese), CSRF.findall(other)
-    assert len(mine) == len(theirs) == 1 and mine != theirs
+    # The token belongs to the link, not to a session: answering by link sets no cookie.
+    opened = second.get(url)
+    assert "Set-Cookie" not in opened.headers
+    other = opened.get_data(as_text=True)
+    other_link = second.get(other_url).get_data(as_text=True)
+    mine, theirs, another = CSRF.findall(chinese), CSRF.findall(other), CSRF.findall(other_link)
+    assert len(mine) == len(theirs) == len(another) == 1
+    assert mine == theirs and another != mine
     from survey.respondent.views import CSRF_PLACEHOLDER
 
-    assert CSRF_PLACEHOLDER not in chinese + english + other
+    assert CSRF_PLACEHOLDER not in chinese + english + other + other_link
     answers = _answers(other)
-    # The first visitor's token is no good in the second visitor's session …
-    refused = second.post(url, data={**answers, "csrf_token": mine[0], "action": "submit"})
-    assert refused.status_code == 400
+    # Another link's token, a made-up one or none at all: refused, nothing stored …
+    for refused_token in (another[0], mine[0][:-1] + "0", None):
+        form = {**answers, "action": "submit"}
+        if refused_token is not None:
+            form["csrf_token"] = refused_token
+        refused = second.post(url, data=form)
+        assert refused.status_code == 400
+        assert "页面已过期" in refused.get_data(as_text=True)
+    saved = second.post(url, data={**answers, "csrf_token": another[0], "action": "save"})
+    assert saved.status_code == 400
     with csrf_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
-    # … their own is.
-    accepted = second.post(url, data={**answers, "csrf_token": theirs[0], "action": "submit"})
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ResponseDraft)) == 0
+    # … the link's own is, from any browser: a fresh one with no cookies here.
+    accepted = csrf_app.test_client().post(
+        url, data={**answers, "csrf_token": theirs[0], "action": "submit"}
+    )
     assert accepted.status_code == 302 and accepted.location.endswith("/thanks")
+    assert "Set-Cookie" not in accepted.headers
     thanks_zh = second.get("/thanks").get_data(as_text=True)
     thanks_en = second.get("/thanks?lang=en").get_data(as_text=True)
     assert "谢谢" in thanks_zh and "Thank you" in thanks_en and "谢谢" not in thanks_en
