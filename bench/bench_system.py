@@ -636,6 +636,8 @@ class SystemResult:
 def versions(url: str) -> dict[str, str]:
     from importlib.metadata import version
 
+    from common import python_reference_ms
+
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     cpu = "unknown"
     with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -657,6 +659,7 @@ def versions(url: str) -> dict[str, str]:
         "gunicorn": version("gunicorn"),
         "locust": version("locust"),
         "wrk": (wrk.stdout + wrk.stderr).split("\n")[0].split(" [")[0],
+        "Python reference workload (CPU ms, lower is faster)": f"{python_reference_ms():.0f}",
     }
 
 

@@ -117,6 +117,30 @@ def ensure_responses(
     return path
 
 
+def python_reference_ms(repeat: int = 7) -> float:
+    """CPU milliseconds this machine needs for a fixed pure-Python workload (median).
+
+    Machines of the same kind differ: the same code on the same benchmark has
+    measured twice as fast on one as on another.  This figure travels with every
+    report, so figures from two runs compare in proportion to it (lower: faster).
+    CPU time of this process, so waiting for other processes does not count.
+    """
+
+    def workload() -> int:
+        table: dict[str, int] = {}
+        for number in range(300_000):
+            key = f"unit-{number % 1000}"
+            table[key] = table.get(key, 0) + number * 3 // 2
+        return sorted(table.values())[-1]
+
+    times = []
+    for _ in range(repeat):
+        started = time.process_time()
+        workload()
+        times.append(time.process_time() - started)
+    return 1000 * statistics.median(times)
+
+
 def machine() -> dict[str, str]:
     """What the figures were measured on."""
     cpu = "unknown"
@@ -175,6 +199,7 @@ def machine() -> dict[str, str]:
         "peers (Python)": peers,
         "R": r_version,
         "load average at start": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+        "Python reference workload (CPU ms, lower is faster)": f"{python_reference_ms():.0f}",
     }
 
 

@@ -389,7 +389,7 @@ def invitation_unit_post(token: str, number: int) -> ViewResult:
 
 
 @bp.get("/thanks")
-@limiter.exempt  # the same cached bytes for everyone: nothing to protect, a Redis round trip saved
+@limiter.exempt  # and in UNLIMITED_ENDPOINTS: the same cached bytes for everyone
 def thanks() -> str:
     return _cached_page(
         ("thanks", select_locale(), request.script_root),
