@@ -303,6 +303,9 @@ class Cpu:
     generator: float
     #: Everything else busy meanwhile: PostgreSQL, Redis, and any other work on the machine.
     other: float
+    #: The Python reference workload's CPU ms just before and just after the load: how
+    #: fast the machine was then (the same workload varies up to 1.7× on an idle machine).
+    reference_ms: tuple[float, float] = (0.0, 0.0)
 
     def shares(self) -> str:
         total = self.server + self.generator + self.other
@@ -312,7 +315,9 @@ class Cpu:
             f"app (gunicorn) {self.server / self.wall:.2f} cores, load generator "
             f"{self.generator / self.wall:.2f}, the rest (PostgreSQL, Redis, anything else on "
             f"the machine) {self.other / self.wall:.2f}; the generator used "
-            f"{100 * self.generator / total:.0f} % of the CPU time spent"
+            f"{100 * self.generator / total:.0f} % of the CPU time spent; the Python "
+            f"reference workload took {self.reference_ms[0]:.0f} ms just before and "
+            f"{self.reference_ms[1]:.0f} ms just after"
         )
 
     def per(self, units: int) -> str:
@@ -345,7 +350,9 @@ def measured(
 ) -> tuple[str, Cpu]:
     """Run a load generator to completion; its output and the CPU everyone used meanwhile."""
     import psutil
+    from common import python_reference_ms
 
+    reference_before = python_reference_ms()
     master = psutil.Process(server.pid)
     app_processes = [master, *master.children(recursive=True)]
     app_before = _cpu_seconds(app_processes)
@@ -369,6 +376,7 @@ def measured(
         server=server_seconds,
         generator=generator,
         other=max(0.0, busy - server_seconds - generator),
+        reference_ms=(reference_before, python_reference_ms()),
     )
     return completed.stdout + completed.stderr, cpu
 
@@ -784,7 +792,8 @@ def markdown(result: SystemResult) -> str:
         "because all the load comes from one address over plain http: the per-address rate "
         "limits of the respondent pages are raised to 100,000,000 a minute (not disabled: "
         "every request still counts in Redis), and `MINYI_SESSION_COOKIE_SECURE_OVERRIDE=false` "
-        "lets the session cookie (and so the CSRF token) flow without TLS.",
+        "lets the session cookie flow without TLS (the invitation pages set none; their CSRF "
+        "token is bound to the link).",
         "",
         "### Targets",
         "",
@@ -965,6 +974,35 @@ HISTORY = [
     "Flask and Werkzeug (parsing, contexts, the signed session cookie, the CSRF check, "
     "headers) about 30 %, SQLAlchemy statement execution 26 %, the rest of the view code "
     "17 %, the rate limiter 10 %, WTForms 5 %; no single piece holds the last 10–20 %.",
+    "",
+    "**Machines of the same kind differ.**  The next session's machine (same kind, "
+    "2 cores, 'AMD EPYC') ran the same code (bbe8f35) at 131 completed/s instead of 255: "
+    "every party's CPU per submission about doubled (app 5.1 → 11.7 ms, load generator "
+    "0.9 → 1.7 ms, PostgreSQL and Redis 1.4 → 2.6 ms), and the library's estimate took "
+    "0.43 s instead of 0.31 s.  So the machine table now carries a fixed pure-Python "
+    "workload's CPU time: compare two reports in proportion to it.  On that slower "
+    "machine, three more changes (py-spy `--gil` profiles of the workers before and "
+    "after each; A/B runs interleaved, as the machine's speed drifts by ±10 %):",
+    "",
+    "| change | completed/s | app CPU per request |",
+    "| --- | ---: | ---: |",
+    "| before (bbe8f35) | 131, 131 | 3.9 ms |",
+    "| invitation pages carry a CSRF token bound to the link (an HMAC under the secret "
+    "key) instead of one in the signed session cookie: no session is read, signed or "
+    "set on the QR path (Flask's session and Flask-WTF's token were about 10 % of the "
+    "workers' samples) | 146 | 3.4 ms |",
+    "| the invitation is read as 13 columns instead of three ORM entities, and the "
+    "questionnaire holds plain `CycleRef`/`GroupRef` values (`survey/services/responses.py`) "
+    "| 180, 192 (A/B: 156, 165 before) | 2.6–2.8 ms |",
+    "| the per-address limit of the respondent pages is one direct call to the limiter's "
+    "strategy instead of a Flask-Limiter blueprint decorator (its bookkeeping re-parsed "
+    "and re-scoped the limit on every request): the limiter's share of the samples "
+    "16 → 11 % | within the noise | 2.5–2.9 ms |",
+    "",
+    "The QR path's samples now split: SQLAlchemy 29 %, psycopg 15 %, gunicorn and "
+    "Werkzeug 23 %, Flask 7 %, the rest of the view code 10 %, rate limiting (Flask-Limiter "
+    "and the Redis client) 10 %, WTForms 5 %.  The submission's own statements (response, "
+    "answers, comment, claim, audit entry) are the largest single part (23 %).",
 ]
 
 

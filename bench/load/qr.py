@@ -2,8 +2,9 @@
 
 Each iteration is one respondent with a fresh cookie jar and a single-use
 token from ``MINYI_BENCH_TOKENS`` (one per line): load the unit page (which
-sets the session cookie and holds the CSRF token), submit the five items and
-a comment, follow the redirect to the thanks page (timing: ``window.py``).  A submission counts as
+holds the link's CSRF token; invitation pages set no cookie), submit the five
+items and a comment, follow the redirect to the thanks page (timing:
+``window.py``).  A submission counts as
 completed only when the server answers the POST with the redirect to
 ``/thanks``.  The ``submission`` row times the three requests together.
 """

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from survey.extensions import db, limiter
+from survey.extensions import db, limited
 from survey.models import Role
 from survey.services import users
 
@@ -61,7 +61,7 @@ def _login_key() -> str:
 
 
 @bp.post("/login")
-@limiter.limit(
+@limited(
     _login_limit, key_func=_login_key, deduct_when=lambda response: response.status_code == 401
 )
 def login_submit() -> str | Response:

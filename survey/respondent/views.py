@@ -20,7 +20,7 @@ from sqlalchemy import orm
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response as HttpResponse
 
-from survey.extensions import csrf, db, limiter
+from survey.extensions import csrf, db, limited, limiter
 from survey.i18n import select_locale
 from survey.integrations.telephony import telephony
 from survey.models import Poster, PosterVerification
@@ -461,8 +461,8 @@ def poster(code: str) -> ViewResult:
 
 
 @bp.post("/q/<code>")
-@limiter.limit(_sms_ip_limit)
-@limiter.limit(_sms_poster_limit, key_func=_poster_key)
+@limited(_sms_ip_limit)
+@limited(_sms_poster_limit, key_func=_poster_key)
 def poster_post(code: str) -> ViewResult:
     try:
         poster, questionnaire = poster_service.open_poster(db.session, code)

@@ -312,3 +312,22 @@ def test_limits_still_count_and_a_refusal_says_when_to_retry(demo_database_url: 
         # The thanks page is the same bytes for everyone and not limited.
         assert client.get("/thanks").status_code == 200
         assert client.get("/s/no-such-token/1").status_code == 429
+
+
+def test_every_view_limit_is_known_so_that_only_unlimited_views_skip_the_limiter(
+    demo_app: Flask,
+) -> None:
+    """Views without a limit skip Flask-Limiter (``extensions._has_no_limit``); a limit put
+    on a view with ``limiter.limit`` instead of ``extensions.limited`` would be skipped."""
+    from flask_limiter.util import get_qualified_name
+
+    from survey.extensions import LIMITED_VIEWS, limiter
+
+    decorated = set(limiter.limit_manager._decorated_limits)
+    assert decorated and decorated <= LIMITED_VIEWS, decorated - LIMITED_VIEWS
+    limited_endpoints = {
+        endpoint
+        for endpoint, view in demo_app.view_functions.items()
+        if get_qualified_name(view) in LIMITED_VIEWS
+    }
+    assert limited_endpoints == {"auth.login_submit", "respondent.poster_post"}
