@@ -89,3 +89,18 @@ def test_successful_sign_ins_are_not_counted(demo_client: FlaskClient) -> None:
     for _attempt in range(8):
         login(demo_client, "admin")
         demo_client.post("/auth/logout")
+
+
+def test_a_new_secret_key_signs_out_unless_the_old_one_is_a_fallback(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    """The session's signing serializer is kept per key set (security.SigningSessionInterface):
+    rotating the key must still be seen on the very next request."""
+    login(demo_client, "admin")
+    assert demo_client.get("/admin/").status_code == 200
+    old_key = demo_app.secret_key
+    demo_app.secret_key = "a-new-key-" + "x" * 40
+    demo_app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert demo_client.get("/admin/").status_code == 200
+    demo_app.config["SECRET_KEY_FALLBACKS"] = []
+    assert demo_client.get("/admin/").status_code == 302
