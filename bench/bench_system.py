@@ -975,34 +975,41 @@ HISTORY = [
     "headers) about 30 %, SQLAlchemy statement execution 26 %, the rest of the view code "
     "17 %, the rate limiter 10 %, WTForms 5 %; no single piece holds the last 10–20 %.",
     "",
-    "**Machines of the same kind differ.**  The next session's machine (same kind, "
-    "2 cores, 'AMD EPYC') ran the same code (bbe8f35) at 131 completed/s instead of 255: "
-    "every party's CPU per submission about doubled (app 5.1 → 11.7 ms, load generator "
-    "0.9 → 1.7 ms, PostgreSQL and Redis 1.4 → 2.6 ms), and the library's estimate took "
-    "0.43 s instead of 0.31 s.  So the machine table now carries a fixed pure-Python "
-    "workload's CPU time: compare two reports in proportion to it.  On that slower "
-    "machine, three more changes (py-spy `--gil` profiles of the workers before and "
-    "after each; A/B runs interleaved, as the machine's speed drifts by ±10 %):",
+    "**Machines of the same kind differ, and one machine drifts.**  The next session's "
+    "machine (same kind, 2 cores, 'AMD EPYC') first ran the same code (bbe8f35) at 131 "
+    "completed/s instead of 255, every party's CPU per submission about doubled (app 5.1 → "
+    "11.7 ms, load generator 0.9 → 1.7 ms, PostgreSQL and Redis 1.4 → 2.6 ms); an hour "
+    "later the same code made 150–158/s.  So every report now carries the CPU time of a "
+    "fixed pure-Python workload (`bench/common.py`, `python_reference_ms`), in the machine "
+    "table and just before and after each load: on the idle machine five readings a minute "
+    "apart gave 61, 103, 94, 72 and 60 ms, and within one `make bench` run 58 ms at the "
+    "start and 106 ms at the system benchmarks.  Compare runs in proportion to it.",
     "",
-    "| change | completed/s | app CPU per request |",
-    "| --- | ---: | ---: |",
-    "| before (bbe8f35) | 131, 131 | 3.9 ms |",
-    "| invitation pages carry a CSRF token bound to the link (an HMAC under the secret "
-    "key) instead of one in the signed session cookie: no session is read, signed or "
-    "set on the QR path (Flask's session and Flask-WTF's token were about 10 % of the "
-    "workers' samples) | 146 | 3.4 ms |",
-    "| the invitation is read as 13 columns instead of three ORM entities, and the "
-    "questionnaire holds plain `CycleRef`/`GroupRef` values (`survey/services/responses.py`) "
-    "| 180, 192 (A/B: 156, 165 before) | 2.6–2.8 ms |",
-    "| the per-address limit of the respondent pages is one direct call to the limiter's "
-    "strategy instead of a Flask-Limiter blueprint decorator (its bookkeeping re-parsed "
-    "and re-scoped the limit on every request): the limiter's share of the samples "
-    "16 → 11 % | within the noise | 2.5–2.9 ms |",
+    "Three changes on the QR path, each checked with py-spy `--gil` profiles of the "
+    "workers (share of the samples) before and after:",
     "",
-    "The QR path's samples now split: SQLAlchemy 29 %, psycopg 15 %, gunicorn and "
-    "Werkzeug 23 %, Flask 7 %, the rest of the view code 10 %, rate limiting (Flask-Limiter "
-    "and the Redis client) 10 %, WTForms 5 %.  The submission's own statements (response, "
-    "answers, comment, claim, audit entry) are the largest single part (23 %).",
+    "* Invitation pages carry a CSRF token bound to the link (an HMAC of the link under "
+    "the secret key, `survey/respondent/forms.py`) instead of one kept in the signed "
+    "session cookie: answering by link sets no cookie, so no session is signed or set "
+    "(Flask's session and Flask-WTF's token: about 10 % → 1 %).",
+    "* The invitation is read as 13 columns instead of three ORM entities, and the "
+    "questionnaire holds plain `CycleRef`/`GroupRef` values (`survey/services/responses.py`; "
+    "ORM result processing was about 6 %).",
+    "* Rate limiting: the respondent pages' per-address limit is one direct call to the "
+    "limiter's strategy (same storage, key prefix and per-page buckets; "
+    "`survey/respondent/__init__.py`), views without a limit skip Flask-Limiter's "
+    "per-request bookkeeping (`survey/extensions.py`), and Flask's session signer is "
+    "built once per key set instead of per request (`survey/security.py`): rate limiting "
+    "16 % → 10 %, of which the Redis round trip itself is 6 %.",
+    "",
+    "Before and after all three, interleaved (old, new, old, new) on the same machine "
+    "with the reference workload at 56–61 ms for every run, 24 browsers, 20 s each: "
+    "**149 and 158 → 163 and 179 completed/s**; app CPU per submission 9.2 and 9.0 → 8.2 "
+    "and 7.4 ms.  The QR path's samples now split: SQLAlchemy 28 %, psycopg 15 %, "
+    "Werkzeug 13 %, gunicorn 12 %, the rest of the view code 10 %, Flask 6 %, the Redis "
+    "client 6 %, WTForms 4 %, Flask-Limiter 4 %.  The submission's own statements "
+    "(response, answers, comment, claim, audit entry) are the largest single part (23 %); "
+    "what remains is the per-request and per-statement cost of the stack itself.",
 ]
 
 
