@@ -20,6 +20,11 @@ from __future__ import annotations
 
 import os
 
+from sampling.cpu_features import prefer_avx2_sorting
+
+# Set in the master before the workers import the app (and numpy): see the module.
+prefer_avx2_sorting()
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 worker_class = "gthread"

@@ -46,10 +46,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, Run, run_process
+
+from sampling.cpu_features import prefer_avx2_sorting
+
+# As the ``minyi`` command and gunicorn do, before numpy loads.
+prefer_avx2_sorting()
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 

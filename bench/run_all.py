@@ -117,7 +117,14 @@ def main() -> int:
             "and writes the sample and the protocol atomically.  It never imports pandas "
             "(pyarrow's `to_numpy` and `pa.array` would, at about 0.3 s).  svy's run "
             "reads the file and draws, and writes nothing.  Both are at the mercy of other "
-            "load on the machine: the per-run figures show the spread.",
+            "load on the machine: the per-run figures show the spread.  On an AMD Zen 4 "
+            "processor (this kind of machine at times) numpy's AVX-512 sorts are several "
+            "times slower than its AVX2 ones (a microcoded compress-store; x86-simd-sort "
+            "issue #6): 151 ms instead of 23 ms for one of the draw's 4.2-million-key "
+            "sorts, 1.7–2.2 s instead of 1.2–1.6 s for the whole draw, ratio 0.79 "
+            "against svy in one run.  `python -m sampling`, `minyi` and gunicorn therefore "
+            "turn numpy's AVX-512 paths off on that processor before numpy loads "
+            "(`sampling/cpu_features.py`; the estimate's CPU time is the same either way).",
             "",
             "## Estimate: `python -m sampling estimate` (1M responses × 100 domains)",
             "",

@@ -13,7 +13,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
+from sampling.cpu_features import prefer_avx2_sorting
 from survey.extensions import db
+
+# The ``minyi`` command's process (publication, imports) sorts millions of keys:
+# before anything loads numpy, which reads its CPU-feature settings once.
+prefer_avx2_sorting()
 
 
 def _create_app() -> Flask:
