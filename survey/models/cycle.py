@@ -28,6 +28,11 @@ class CycleStatus(enum.StrEnum):
     PUBLISHED = "published"
     FINAL = "final"
 
+    @property
+    def is_editable(self) -> bool:
+        """Setup (units, weights, questionnaire) may change only before fieldwork."""
+        return self is CycleStatus.DRAFT
+
 
 #: The only status changes allowed; anything else is refused and changes nothing.
 #: A published cycle is changed only through appeals, which create new snapshots.
@@ -109,4 +114,4 @@ class Cycle(Base):
     @property
     def is_editable(self) -> bool:
         """Setup (units, weights, questionnaire) may change only before fieldwork."""
-        return self.status == CycleStatus.DRAFT
+        return CycleStatus(self.status).is_editable

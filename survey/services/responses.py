@@ -91,8 +91,7 @@ class CycleRef:
 
     @property
     def is_editable(self) -> bool:
-        """As :attr:`Cycle.is_editable`."""
-        return self.status == CycleStatus.DRAFT
+        return self.status.is_editable
 
 
 @dataclass(frozen=True)
@@ -337,17 +336,17 @@ def open_invitation(session: orm.Session, token: str) -> tuple[InvitationCase, Q
 # case, cycle and group cost a third of the statement's CPU and nobody changes them.
 _OPEN_INVITATION = (
     sa.select(
-        FieldworkCase.id,
+        FieldworkCase.id.label("case_id"),
         FieldworkCase.stratum,
         FieldworkCase.design_weight,
         FieldworkCase.released,
         FieldworkCase.completed_at,
         FieldworkCase.response_id,
-        Cycle.id,
-        Cycle.name,
-        Cycle.status,
-        Cycle.created_at,
-        RaterGroup.id,
+        Cycle.id.label("cycle_id"),
+        Cycle.name.label("cycle_name"),
+        Cycle.status.label("cycle_status"),
+        Cycle.created_at.label("cycle_created_at"),
+        RaterGroup.id.label("group_id"),
         RaterGroup.units_per_respondent,
         ResponseDraft.answers_json,
     )
@@ -393,12 +392,16 @@ def open_invitation_with_draft(
     questionnaire's units, items and scale come from :func:`group_structure`.
     """
     row = session.execute(_OPEN_INVITATION, {"token": token}).first()
-    if row is None or not row[3]:
+    if row is None or not row.released:
         raise RespondentError(UNKNOWN, "this link is not known")
-    (case_id, stratum, design_weight, _released, completed_at, response_id) = row[:6]
-    cycle = CycleRef(id=row[6], name=row[7], status=row[8], created_at=row[9])
-    group = GroupRef(id=row[10], units_per_respondent=row[11])
-    if completed_at is not None or response_id is not None:
+    cycle = CycleRef(
+        id=row.cycle_id,
+        name=row.cycle_name,
+        status=row.cycle_status,
+        created_at=row.cycle_created_at,
+    )
+    group = GroupRef(id=row.group_id, units_per_respondent=row.units_per_respondent)
+    if row.completed_at is not None or row.response_id is not None:
         raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
     if cycle.status != CycleStatus.FIELDING:
         reason = NOT_OPEN if cycle.status == CycleStatus.DRAFT else EXPIRED
@@ -412,8 +415,8 @@ def open_invitation_with_draft(
         levels=structure.levels,
         key=key,
     )
-    case = InvitationCase(id=case_id, stratum=stratum, design_weight=design_weight)
-    return case, questionnaire, _parse_draft(row[12])
+    case = InvitationCase(id=row.case_id, stratum=row.stratum, design_weight=row.design_weight)
+    return case, questionnaire, _parse_draft(row.answers_json)
 
 
 def submit_invitation(
