@@ -50,7 +50,7 @@ def _has_no_limit() -> bool:
     Flask-Limiter resolves, scopes and filters its limits on every request even when
     none applies; on the busiest pages (respondent links, public results) that
     bookkeeping cost about 5 % of the app's CPU for nothing.  The respondent pages'
-    per-address limit is counted separately (``survey.respondent.limit_per_address``).
+    per-address limit on refusals is counted separately (``survey.respondent.count_refusal``).
     """
     config = current_app.config
     if config.get("RATELIMIT_DEFAULT") or config.get("RATELIMIT_APPLICATION"):

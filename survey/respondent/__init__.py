@@ -8,12 +8,15 @@ as a draft on every step, so the link can be resumed until fieldwork closes.
 from __future__ import annotations
 
 import functools
+import logging
+import math
 import time
 
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
 from werkzeug.exceptions import TooManyRequests
 
 from survey.extensions import limiter
@@ -21,8 +24,14 @@ from survey.extensions import limiter
 bp = Blueprint("respondent", __name__)
 
 #: Pages outside the per-address limit: the thanks page is the same cached bytes for
-#: everyone, so there is nothing to protect and a Redis round trip to save.
+#: everyone, so there is nothing to protect.
 UNLIMITED_ENDPOINTS = frozenset({"respondent.thanks"})
+#: The limiter's key for an address's refused requests, all respondent pages together.
+REFUSALS = "respondent-refusals"
+#: Addresses remembered as over the limit, per process; more than this starts afresh.
+BLOCKS_KEPT = 10_000
+
+logger = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=16)
@@ -30,30 +39,72 @@ def _parsed_limits(limits: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(limits))
 
 
-@bp.before_request
-def limit_per_address() -> None:
-    """Each respondent page, per client address: generous for people, tight for scripts.
+def _blocks() -> dict[str, float]:
+    """Address → when its window ends (``time.time()``), for addresses over the limit."""
+    blocks: dict[str, float] = current_app.extensions.setdefault("minyi_refusal_blocks", {})
+    return blocks
 
-    ``RATELIMIT_RESPONDENT_IP``, counted by the app's limiter (its storage, Redis in
-    production, and its strategy) under the same key prefix as every other limit.
-    Called directly rather than through a Flask-Limiter decorator on the blueprint:
-    that decorator's per-request bookkeeping (resolving, re-parsing and scoping the
-    limit) cost as much CPU as the Redis round trip itself on the busiest pages of
-    the platform (docs/benchmarks.md, "What was slow").  The SMS limits on posters
-    stay decorators: they guard a rare, expensive request.
-    """
+
+def _limited(retry_at: float) -> TooManyRequests:
+    return TooManyRequests(retry_after=max(1, math.ceil(retry_at - time.time())))
+
+
+@bp.before_request
+def refuse_blocked_address() -> None:
+    """An address over the refusal limit gets 429 on every respondent page until its
+    window ends (see :func:`count_refusal`); the check is in memory."""
     if not limiter.enabled or request.endpoint in UNLIMITED_ENDPOINTS:
         return
-    # Counted per page (endpoint), as Flask-Limiter counts a blueprint's limit.
-    key = (
-        str(current_app.config["RATELIMIT_KEY_PREFIX"]),
-        get_remote_address(),
-        str(request.endpoint),
+    retry_at = _blocks().get(get_remote_address())
+    if retry_at is not None and retry_at > time.time():
+        raise _limited(retry_at)
+
+
+@bp.after_request
+def count_refusal(response: Response) -> Response:
+    """Count what was refused, per client address: ``RATELIMIT_RESPONDENT_IP``.
+
+    A link or a code is the respondent's credential, so what a limit has to stop is
+    guessing them, and guessing shows as refusals: unknown or used links, closed
+    surveys, wrong form tokens, forms that do not validate (every 4xx).  Requests that
+    succeed are not counted: many citizens behind one carrier-grade NAT or a service
+    hall's Wi-Fi share an address, and a respondent page costs no storage round trip
+    (a fifth of the CPU of a QR submission, docs/benchmarks.md).
+
+    The count is the app limiter's (Redis in production, shared by all processes and
+    machines; same key prefix and strategy).  The refusal that goes over the limit is
+    answered 429 instead, and this process then answers the address 429 from memory
+    until the window ends, so each other process lets at most one more request through
+    before it learns the same from the shared count.  If the storage is down, the
+    refusal is logged and let through: citizens are never turned away for it.
+    """
+    status = response.status_code
+    if (
+        not limiter.enabled
+        or not 400 <= status < 500
+        or status == 429
+        or request.endpoint in UNLIMITED_ENDPOINTS
+    ):
+        return response
+    address = get_remote_address()
+    key = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), address, REFUSALS)
+    strategy = limiter.limiter
+    base = strategy.storage.base_exceptions
+    storage_errors: tuple[type[Exception], ...] = (
+        (StorageError, *base) if isinstance(base, tuple) else (StorageError, base)
     )
-    for item in _parsed_limits(str(current_app.config["RATELIMIT_RESPONDENT_IP"])):
-        if not limiter.limiter.hit(item, *key):
-            reset_at = limiter.limiter.get_window_stats(item, *key).reset_time
-            raise TooManyRequests(retry_after=max(1, int(reset_at - time.time())))
+    try:
+        for item in _parsed_limits(str(current_app.config["RATELIMIT_RESPONDENT_IP"])):
+            if not strategy.hit(item, *key):
+                retry_at = strategy.get_window_stats(item, *key).reset_time
+                blocks = _blocks()
+                if len(blocks) >= BLOCKS_KEPT:
+                    blocks.clear()
+                blocks[address] = retry_at
+                return current_app.make_response(too_many_requests(_limited(retry_at)))
+    except storage_errors:
+        logger.warning("rate-limit storage unavailable; a refused request was not counted")
+    return response
 
 
 @bp.errorhandler(429)

@@ -80,11 +80,14 @@ def record(
     # What the caller changed reaches the database with (before) its entry, as
     # when entries were ORM objects flushed with everything else.
     session.flush()
+    # Core statements on the session's connection: the entry is never changed
+    # afterwards, so the session need not track it (nor run its ORM layer).
+    connection = session.connection()
     lock = chain_lock(session)
     if lock is not None and not chain_locked:
         # Serialise writers so two transactions never chain to the same predecessor.
-        session.execute(sa.select(lock))
-    previous = session.scalar(_CHAIN_HEAD)
+        connection.execute(sa.select(lock))
+    previous = connection.scalar(_CHAIN_HEAD)
     entry = AuditLogEntry(
         occurred_at=utc_now().replace(microsecond=0),
         actor=actor,
@@ -96,9 +99,7 @@ def record(
         entry_hash="",
     )
     entry.entry_hash = entry_digest(entry)
-    # A plain INSERT (the ORM's unit of work costs more than the statement): the
-    # entry is never changed afterwards, so the session need not track it.
-    entry.id = session.execute(
+    entry.id = connection.execute(
         _INSERT_ENTRY,
         {
             column: getattr(entry, column)

@@ -314,6 +314,55 @@ def test_limits_still_count_and_a_refusal_says_when_to_retry(demo_database_url: 
         assert client.get("/s/no-such-token/1").status_code == 429
 
 
+def test_only_refusals_count_so_many_citizens_can_share_an_address(
+    demo_database_url: str,
+) -> None:
+    """A service hall's Wi-Fi or a carrier's NAT puts many citizens behind one address:
+    pages that succeed are not counted, refusals are, on every respondent page together."""
+    for app in _app(demo_database_url, RATELIMIT_RESPONDENT_IP="3 per minute"):
+        with app.app_context():
+            fieldwork = prepare_fieldwork(db.session, units_per_respondent=1)
+        client = app.test_client()
+        first, second = fieldwork.tokens[:2]
+        loads = [client.get(f"/s/{token}/1") for token in (first, second) * 3]
+        assert [reply.status_code for reply in loads] == [200] * 6
+        sent = client.post(
+            f"/s/{first}/1", data={**_answers(loads[0].get_data(as_text=True)), "action": "submit"}
+        )
+        assert sent.status_code == 302
+        # Used link, unknown link, unknown poster: three refusals on three pages ...
+        refused = [client.get(f"/s/{first}/1"), client.get("/s/nope"), client.get("/q/nope")]
+        assert [reply.status_code for reply in refused] == [409, 404, 404]
+        # ... the fourth goes over, and then a valid link from the address waits too.
+        assert client.get("/s/nope/1").status_code == 429
+        assert client.get(f"/s/{second}/1").status_code == 429
+
+
+def test_when_the_limit_storage_is_down_citizens_are_still_served(
+    demo_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Successful pages never touch the storage; a refusal that cannot be counted is
+    logged and answered as usual, never with a 500."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    for app in _app(
+        demo_database_url,
+        RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{closed}/0",
+        RATELIMIT_RESPONDENT_IP="3 per minute",
+    ):
+        with app.app_context():
+            fieldwork = prepare_fieldwork(db.session, units_per_respondent=1)
+        client = app.test_client()
+        assert client.get(f"/s/{fieldwork.tokens[0]}/1").status_code == 200
+        with caplog.at_level("WARNING", logger="survey.respondent"):
+            statuses = [client.get("/s/nope/1").status_code for _ in range(5)]
+        assert statuses == [404] * 5
+        assert any("not counted" in record.message for record in caplog.records)
+
+
 def test_every_view_limit_is_known_so_that_only_unlimited_views_skip_the_limiter(
     demo_app: Flask,
 ) -> None:

@@ -197,10 +197,13 @@ WRONG_LOGIN = [{"username": "admin", "password": "not-the-password"}]
 
 
 def _exhaust(traffic: Traffic, poster: str, first_phone: int) -> dict[str, list[int]]:
-    """Each limit plus two requests, alternating between the two processes."""
+    """Each limit plus two requests, alternating between the two processes.
+
+    Posters first: the respondent limit, once over, refuses the address on every
+    respondent page (``survey.respondent.count_refusal``)."""
     return {
-        "respondent": traffic.statuses(8, "GET", "/s/not-a-token", []),
         "poster": traffic.statuses(4, "POST", f"/q/{poster}", _phones(4, first_phone)),
+        "respondent": traffic.statuses(8, "GET", "/s/not-a-token", []),
         "login": traffic.statuses(6, "POST", "/auth/login", WRONG_LOGIN),
     }
 
@@ -213,12 +216,14 @@ def test_two_processes_share_the_limits_through_redis_and_windows_reset(
     _url, poster = served_database
     shared = Traffic(servers["redis"])
     seen = _exhaust(shared, poster, 0)
+    # Both processes now refuse the address on every respondent page, a valid one too.
+    blocked = shared.statuses(2, "GET", f"/q/{poster}", [])
     # The counters are in Redis, under this test's key prefix.
     keys = [key.decode() for key in redis.Redis.from_url(redis_url).scan_iter(match=f"*{prefix}*")]
     time.sleep(WINDOW + 0.2)
     after = {
-        "respondent": shared.statuses(2, "GET", "/s/not-a-token", []),
         "poster": shared.statuses(2, "POST", f"/q/{poster}", _phones(2, 10)),
+        "respondent": shared.statuses(2, "GET", "/s/not-a-token", []),
         "login": shared.statuses(2, "POST", "/auth/login", WRONG_LOGIN),
     }
     alone = Traffic(servers["memory"])
@@ -232,6 +237,7 @@ def test_two_processes_share_the_limits_through_redis_and_windows_reset(
     assert keys, "no rate-limit counter under the prefix in Redis"
     # Together the two processes allow each limit once, then both refuse.
     assert seen["respondent"] == [404] * 6 + [429, 429], seen
+    assert blocked == [429, 429], blocked
     assert seen["poster"] == [302, 302, 429, 429], seen
     assert seen["login"] == [401] * 4 + [429, 429], seen
     # After the window every limit admits requests again.
