@@ -293,6 +293,19 @@ def test_a_page_and_a_submission_take_few_statements(unlimited_app: Flask) -> No
     # (with the audit lock on PostgreSQL), chain head, audit entry.
     assert page_statements == 1, page_statements
     assert submit_statements == 7, submit_statements
+    # What was sent is what is stored, answers in the page's item order.
+    with unlimited_app.app_context():
+        response = db.session.scalars(sa.select(Response).order_by(Response.id.desc())).first()
+        assert response is not None
+        stored = db.session.execute(
+            sa.select(Answer.item_id, Answer.scale_level_id)
+            .where(Answer.response_id == response.id)
+            .order_by(Answer.id)
+        ).all()
+        page_items = list(dict.fromkeys(re.findall(r'name="(item_\d+)"', page)))
+        assert [f"item_{item}" for item, _level in stored] == page_items
+        assert {f"item_{item}": str(level) for item, level in stored} == _answers(page)
+        assert [comment.text for comment in response.comments] == ["很好"]
     # The page only reads: no transaction to open and roll back.  The submission
     # writes in one transaction.
     assert page_autocommit == [True]
