@@ -8,6 +8,13 @@ Measured choices (docs/benchmarks.md, "System benchmarks", on 2 cores):
   a worker wait on PostgreSQL for one request while it renders another.  On the
   2-core bench machine this roughly doubled the requests per second of the
   public results pages (about 650 → about 2,000 with 200 readers).
+* 2 threads per worker, not 4: with 24 simulated citizens answering at once,
+  2 threads completed more QR submissions a second than 1, 3 or 4 in every
+  interleaved pair (median about 330 against 265 with 4), at a lower p95, and
+  the results pages and IVR webhooks were faster too.  More threads do not
+  overlap more work on 2 cores already busy with the app, PostgreSQL and the
+  load; they only add GIL hand-offs and context switches.  Two per worker still
+  lets one wait on PostgreSQL while the other runs.
 * 2 workers per 2 cores: the app is CPU-bound Python; more processes than
   cores only adds context switches.  Scale past one machine by running more
   of these behind a proxy against one PostgreSQL (see docs/benchmarks.md).
@@ -28,7 +35,7 @@ prefer_avx2_sorting()
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 #: Seconds an idle keep-alive connection stays open (a proxy in front usually holds it).
 keepalive = 5
 #: Room for bursts: connections wait in the kernel's queue, not refused.

@@ -803,7 +803,7 @@ def markdown(result: SystemResult) -> str:
         f"{result.prepared_seconds:.0f} s |",
         "",
         "Server: `" + result.server_command + "` (`gunicorn.conf.py`: gthread workers, "
-        "4 threads each, keep-alive) in production mode (`MINYI_ENV_NAME=production`, "
+        "2 threads each, keep-alive) in production mode (`MINYI_ENV_NAME=production`, "
         "random `SECRET_KEY`, `DATA_KEYS`, `HASH_KEY` and Twilio token per run), rate-limit "
         "counters in Redis as in production.  Two deviations from a production set-up, both "
         "because all the load comes from one address over plain http: the per-address rate "
@@ -1054,6 +1054,23 @@ HISTORY = [
     "browsers, 15 s each, reference 43–47 ms): **242, 222, 249, 231 → 265, 298, 324, 323 "
     "completed/s**, submit p95 72–86 → 49–76 ms; app CPU per submission 5.1–5.7 → "
     "3.7–4.7 ms, PostgreSQL and Redis 1.5–1.7 → 1.2–1.3 ms.",
+    "",
+    "Threads per worker (`gunicorn.conf.py`): 4 and 2, interleaved, a fresh server and "
+    "two 15-s loads each: 4 threads 261, 245, 253, 267, 314, 276 completed/s; 2 threads "
+    "299, 297, 323, 346, 312, 323, better in every pair.  Then 2, 1 and 3, interleaved: "
+    "2 threads 334, 337, 367, 325; 1 thread 307, 303, 355, 326; 3 threads 336, 339, 239, "
+    "277.  The whole system benchmark with 2 threads, minutes after one with 4: QR 241 → "
+    "264/s, IVR at saturation 406 → 562 steps/s, results page 1,862 → 2,477 and JSON API "
+    "2,133 → 2,548 requests/s.  On 2 cores already busy with the app, PostgreSQL and the "
+    "load, more threads overlap no more work; they add GIL hand-offs and context switches.  "
+    "The default is now 2.",
+    "",
+    "Tried and not kept: the response, its answers and comment in one PostgreSQL statement "
+    "(data-modifying CTEs over `unnest`ed arrays) instead of three INSERTs.  Two round trips "
+    "fewer, but the app's CPU per submission did not move (in process, Flask's test client "
+    "on PostgreSQL, 500 submissions per run, interleaved: three INSERTs 2.54, 2.50, 2.74, "
+    "2.79 ms; one statement 2.64, 2.52, 2.51, 2.61 ms), so the second code path was not "
+    "worth keeping.",
 ]
 
 
@@ -1072,7 +1089,8 @@ def scaling(result: SystemResult) -> list[str]:
         "given above.  What breaks first, in order:",
         "",
         "1. **Database connections.**  Every process holds a SQLAlchemy pool (5 connections "
-        "+ 10 overflow), so 10 machines × 2 processes × 4 threads already need 80 of "
+        "+ 10 overflow; a thread holds one while it serves a request), so 10 machines × 2 "
+        "processes × 2 threads keep 40 busy and their pools may grow to 300, beyond "
         "PostgreSQL's default 100.  Put PgBouncer (transaction pooling) in front before "
         "adding machines.",
         "2. **The audit chain.**  Every submission appends to the hash-chained audit log under "

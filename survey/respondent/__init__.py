@@ -68,8 +68,9 @@ def count_refusal(response: Response) -> Response:
     guessing them, and guessing shows as refusals: unknown or used links, closed
     surveys, wrong form tokens, forms that do not validate (every 4xx).  Requests that
     succeed are not counted: many citizens behind one carrier-grade NAT or a service
-    hall's Wi-Fi share an address, and a respondent page costs no storage round trip
-    (a fifth of the CPU of a QR submission, docs/benchmarks.md).
+    hall's Wi-Fi share an address, and a page that succeeds makes no storage round
+    trip (7 % of the app's CPU on the QR path when every page counted,
+    docs/benchmarks.md).
 
     The count is the app limiter's (Redis in production, shared by all processes and
     machines; same key prefix and strategy).  The refusal that goes over the limit is
