@@ -177,7 +177,9 @@ def test_cached_page_follows_the_language_and_carries_each_links_own_token(
     assert CSRF_PLACEHOLDER not in chinese + english + other + other_link
     answers = _answers(other)
     # Another link's token, a made-up one or none at all: refused, nothing stored …
-    for refused_token in (another[0], mine[0][:-1] + "0", None):
+    # The made-up one differs from the real one in its last character (never equal to it).
+    made_up = mine[0][:-1] + ("1" if mine[0].endswith("0") else "0")
+    for refused_token in (another[0], made_up, None):
         form = {**answers, "action": "submit"}
         if refused_token is not None:
             form["csrf_token"] = refused_token
