@@ -52,6 +52,9 @@ def default_config(app: Flask) -> dict[str, Any]:
         # each (Redis in production) and no browser reads them; a 429 still says
         # when to retry (survey.security.set_security_headers).
         "RATELIMIT_HEADERS_ENABLED": False,
+        # Redis down: Flask-Limiter's limits (sign-in, SMS) count in each process's memory
+        # until it answers again, instead of failing the request with a 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Respondent pages (survey.respondent): per client IP, and per poster code.
         "RATELIMIT_RESPONDENT_IP": "120 per minute",
         # Failed sign-ins per address and username.

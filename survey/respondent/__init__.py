@@ -77,7 +77,9 @@ def count_refusal(response: Response) -> Response:
     answered 429 instead, and this process then answers the address 429 from memory
     until the window ends, so each other process lets at most one more request through
     before it learns the same from the shared count.  If the storage is down, the
-    refusal is logged and let through: citizens are never turned away for it.
+    refusal is logged and let through, or counted in memory once the limiter has met
+    the outage itself (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``): citizens are never
+    turned away for it.
     """
     status = response.status_code
     if (

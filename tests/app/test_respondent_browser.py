@@ -71,8 +71,13 @@ def test_print_scan_answer_and_see_the_masked_comment(
 
     page.get_by_role("link", name="邀请卡（网页打印）").click()
     card = page.locator("article.invitation-card").first
-    card.locator("img").wait_for()
-    invitation_url = decode(card.locator("img").screenshot())
+    code_image = card.locator("img")
+    code_image.wait_for()
+    # Visible is not loaded: on a busy machine the screenshot could catch a blank image.
+    page.wait_for_function(
+        "image => image.complete && image.naturalWidth > 0", arg=code_image.element_handle()
+    )
+    invitation_url = decode(code_image.screenshot())
     assert invitation_url == f"{base}/s/{fieldwork.tokens[0]}"
 
     # A citizen scans the card with a phone.
