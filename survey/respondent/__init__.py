@@ -45,7 +45,7 @@ def _blocks() -> dict[str, float]:
     return blocks
 
 
-def _limited(retry_at: float) -> TooManyRequests:
+def _too_many(retry_at: float) -> TooManyRequests:
     return TooManyRequests(retry_after=max(1, math.ceil(retry_at - time.time())))
 
 
@@ -57,7 +57,7 @@ def refuse_blocked_address() -> None:
         return
     retry_at = _blocks().get(get_remote_address())
     if retry_at is not None and retry_at > time.time():
-        raise _limited(retry_at)
+        raise _too_many(retry_at)
 
 
 @bp.after_request
@@ -104,7 +104,7 @@ def count_refusal(response: Response) -> Response:
                 if len(blocks) >= BLOCKS_KEPT:
                     blocks.clear()
                 blocks[address] = retry_at
-                return current_app.make_response(too_many_requests(_limited(retry_at)))
+                return current_app.make_response(too_many_requests(_too_many(retry_at)))
     except storage_errors:
         logger.warning("rate-limit storage unavailable; a refused request was not counted")
     return response
