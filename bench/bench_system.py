@@ -1075,6 +1075,29 @@ HISTORY = [
     "on PostgreSQL, 500 submissions per run, interleaved: three INSERTs 2.54, 2.50, 2.74, "
     "2.79 ms; one statement 2.64, 2.52, 2.51, 2.61 ms), so the second code path was not "
     "worth keeping.",
+    "",
+    "On 2026-12-05 the session's machine was slower again (reference workload 53–60 ms): "
+    "the same code (64a1711) made 247–274 completed/s in seven loads.  Two more cuts, "
+    "from py-spy profiles of the workers:",
+    "",
+    "* No `SELECT` on every pool checkout.  `pool_pre_ping` sent an empty query and waited "
+    "for the answer each time a request took a connection (one round trip per request, "
+    "3–4 % of the app's samples).  A pooled connection whose server has restarted or "
+    "ended the backend has a termination message or end-of-file waiting on its socket, "
+    "while a live idle one has nothing to read, so the pool's `checkout` hook now polls "
+    "the socket and refuses a readable one (`survey/database.py`, "
+    "`discard_closed_connection`).  `tests/app/test_database_pool.py` ends a pooled "
+    "backend with `pg_terminate_backend` and checks that the next checkout replaces it "
+    "and that a live checkout sends nothing; the PostgreSQL restart in "
+    "`tests/app/test_trust_faults.py` still loses no answer.",
+    "* Flask-Limiter's per-request hook returns at once for a view without a limit "
+    "(`survey/extensions.py`): it used to resolve the request's limits, ask our filter and "
+    "then evaluate an empty list (3 % of the samples).",
+    "",
+    "Before and after both: in process (Flask's test client on PostgreSQL, 1,000 "
+    "submissions per run, interleaved) app CPU 3.88, 3.97, 3.74 → 3.57, 3.47, 3.65 ms per "
+    "submission; under gunicorn, interleaved old, new, old, new at 24 browsers, 20 s "
+    "each: 274, 269 → 278, 272 completed/s, app CPU 4.71, 4.80 → 4.58, 4.63 ms.",
 ]
 
 
@@ -1105,9 +1128,9 @@ def scaling(result: SystemResult) -> list[str]:
         "is about 1,300 submissions a second for the whole system, and lower on a loaded "
         "database (estimated from the statement timings, not measured at that scale).",
         "3. **PostgreSQL CPU.**  Each QR submission is about 8 statements over its three "
-        "requests and each IVR step about 11, plus BEGIN/COMMIT and the pool's ping per "
-        "request (counted with "
-        "SQLAlchemy's cursor events); one database core handles a few "
+        "requests and each IVR step about 11, plus BEGIN/COMMIT (counted with "
+        "SQLAlchemy's cursor events; the pool no longer pings on checkout); one database "
+        "core handles a few "
         "thousand such statements a second, so a dedicated PostgreSQL machine with 4–8 cores "
         "carries several hundred submissions a second before the audit lock binds.  Cached "
         "results pages cost it one small query each.",

@@ -111,7 +111,6 @@ def _engine_options(url: str) -> dict[str, Any]:
         url = "postgresql+psycopg://" + url.removeprefix("postgres://")
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    options: dict[str, Any] = {"url": url}
-    if url.startswith("postgresql"):
-        options["pool_pre_ping"] = True
-    return options
+    # No pool_pre_ping: survey.database checks pooled PostgreSQL connections without
+    # a round trip (discard_closed_connection).
+    return {"url": url}

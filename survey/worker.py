@@ -181,7 +181,8 @@ def serve(
 
 
 def _discard(session: orm.Session) -> None:
-    """End the pass's transaction; on a dead connection the pool drops it (pre-ping)."""
+    """End the pass's transaction; on a dead connection the pool drops it at the next checkout
+    (``survey.database.discard_closed_connection``)."""
     try:
         session.rollback()
         session.close()

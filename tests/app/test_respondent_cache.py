@@ -408,3 +408,24 @@ def test_every_view_limit_is_known_so_that_only_unlimited_views_skip_the_limiter
         if get_qualified_name(view) in LIMITED_VIEWS
     }
     assert limited_endpoints == {"auth.login_submit", "respondent.poster_post"}
+
+
+def test_an_app_wide_limit_still_reaches_views_that_carry_none(demo_database_url: str) -> None:
+    """Views without a limit skip Flask-Limiter's per-request hook only while no app-wide
+    limit is configured (``extensions._Limiter``): with ``RATELIMIT_DEFAULT`` set, the
+    public results page counts."""
+    from survey import create_app
+    from survey.extensions import limiter
+    from tests.conftest import _test_config
+
+    app = create_app(_test_config(demo_database_url, RATELIMIT_DEFAULT="3 per minute"))
+    try:
+        client = app.test_client()
+        statuses = [client.get("/results/").status_code for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429], statuses
+    finally:
+        # The limiter object outlives the app and keeps the first default limits it met.
+        limiter.limit_manager.set_default_limits([])
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()

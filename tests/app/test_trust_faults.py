@@ -504,7 +504,8 @@ def test_postgresql_restart_during_fieldwork_loses_no_answer(
             thread.join(timeout=60)
     try:
         # Restarted while nothing runs: every pooled connection is dead, and only the
-        # pre-ping keeps the first requests afterwards from failing on them.
+        # pool's checkout check (survey.database.discard_closed_connection) keeps the
+        # first requests afterwards from failing on them.
         down = time.monotonic()
         private_cluster.restart()
         outages.append((down, time.monotonic()))
