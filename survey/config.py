@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 #: Environments where a generated secret key is acceptable.  In production a
@@ -105,6 +106,20 @@ def _development_secret_key(app: Flask) -> str:
     return key
 
 
+#: TCP keepalives on PostgreSQL connections (libpq's parameters), each unless the
+#: database URL sets it.  Probes every minute keep a firewall or NAT between the app
+#: and the database from dropping an idle pooled connection without a word, and a
+#: connection whose peer vanished fails within about two minutes (then the pool's
+#: checkout check sees the error on its socket) instead of hanging a request until
+#: the kernel gives up retransmitting, some 15 minutes later.
+KEEPALIVES: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 60,
+    "keepalives_interval": 10,
+    "keepalives_count": 6,
+}
+
+
 def _engine_options(url: str) -> dict[str, Any]:
     # SQLAlchemy wants an explicit driver for psycopg 3; accept the common spellings.
     if url.startswith("postgres://"):
@@ -113,4 +128,10 @@ def _engine_options(url: str) -> dict[str, Any]:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     # No pool_pre_ping: survey.database checks pooled PostgreSQL connections without
     # a round trip (discard_closed_connection).
-    return {"url": url}
+    options: dict[str, Any] = {"url": url}
+    if url.startswith("postgresql"):
+        given = sa.make_url(url).query
+        keepalives = {name: value for name, value in KEEPALIVES.items() if name not in given}
+        if keepalives:
+            options["connect_args"] = keepalives
+    return options

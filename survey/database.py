@@ -57,8 +57,8 @@ def discard_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) 
     This replaces ``pool_pre_ping``, which sent an empty query and waited for the
     answer on every checkout: one round trip in each request, about 3 % of the
     app's CPU on a QR submission (docs/benchmarks.md), while this is one ``poll``
-    call.  What neither catches, a peer that vanished without closing the socket,
-    is left to TCP keepalives (``keepalives`` in the database URL);
+    call.  A peer that vanished without closing the socket is caught by neither
+    until TCP keepalives (``survey.config.KEEPALIVES``) put an error on the socket;
     ``tests/app/test_trust_faults.py`` restarts PostgreSQL under load and while idle.
     """
     poller = select.poll()

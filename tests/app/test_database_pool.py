@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 
 import pytest
@@ -53,3 +55,35 @@ def test_a_connection_the_server_ended_is_replaced_and_a_live_one_is_not_pinged(
         with engine.connect() as connection:
             second = int(connection.execute(BACKEND_PID).scalar_one())
         assert second != first
+
+
+def _keepalive_options(connection: sa.Connection) -> tuple[int, int, int, int]:
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    with socket.socket(fileno=os.dup(dbapi_connection.fileno())) as sock:
+        return (
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        )
+
+
+def test_postgresql_connections_probe_idle_peers_unless_the_url_says_otherwise(
+    database_url: str, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has no connection to keep alive")
+    host = sa.make_url(database_url).host or ""
+    if not host or host.startswith("/"):
+        pytest.skip("a Unix-socket connection has no TCP keepalives")
+    from survey import create_app
+    from tests.conftest import _test_config
+
+    custom = sa.make_url(database_url).update_query_dict({"keepalives_idle": "300"})
+    for url, idle in ((database_url, 60), (custom.render_as_string(hide_password=False), 300)):
+        app = create_app(_test_config(url))
+        with app.app_context():
+            with db.engine.connect() as connection:
+                assert _keepalive_options(connection) == (1, idle, 10, 6)
+            db.engine.dispose()
