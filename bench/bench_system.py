@@ -129,12 +129,23 @@ class Prepared:
     seconds: float
 
 
-def prepare(environment: dict[str, str]) -> Prepared:
-    """Migrate and load the demo, invitation links and dialled calls (through the services)."""
-    started = time.perf_counter()
+@contextlib.contextmanager
+def app_environment(environment: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` as the served app sees it (``create_app`` reads ``MINYI_*``), restored
+    afterwards."""
     saved = dict(os.environ)
     os.environ.update(environment)
     try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def prepare(environment: dict[str, str]) -> Prepared:
+    """Migrate and load the demo, invitation links and dialled calls (through the services)."""
+    started = time.perf_counter()
+    with app_environment(environment):
         import sqlalchemy as sa
 
         from survey import create_app
@@ -235,9 +246,6 @@ def prepare(environment: dict[str, str]) -> Prepared:
             qr_draw_id=qr_draw_id,
             seconds=time.perf_counter() - started,
         )
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def settle(url: str) -> None:
@@ -647,7 +655,7 @@ def wrk_load(server: subprocess.Popen[bytes], title: str, url: str, seconds: int
 
 
 @dataclass
-class ChainResult:
+class ChainRun:
     """Audit entries appended through the chain's lock by ``writers`` threads at once."""
 
     writers: int
@@ -655,15 +663,20 @@ class ChainResult:
     seconds: float
     #: Mean time from the statement that took the lock to the end of the commit.
     hold_ms: float
-    #: ``audit.verify_chain`` over the whole log afterwards found nothing broken.
-    intact: bool
 
     @property
     def per_second(self) -> float:
         return self.appends / self.seconds if self.seconds > 0 else 0.0
 
 
-def _appends(app: Any, writers: int, seconds: float, locked_at: Any) -> ChainResult:
+@dataclass
+class ChainCeiling:
+    runs: list[ChainRun]
+    #: ``audit.verify_chain`` over the whole log afterwards found nothing broken.
+    intact: bool
+
+
+def _appends(app: Any, writers: int, seconds: float, locked_at: Any) -> ChainRun:
     """``writers`` threads append until ``seconds`` have passed (see :func:`chain_ceiling`)."""
     import threading
 
@@ -699,12 +712,12 @@ def _appends(app: Any, writers: int, seconds: float, locked_at: Any) -> ChainRes
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    return ChainResult(writers, len(holds), elapsed, 1000 * sum(holds) / len(holds), False)
+    return ChainRun(writers, len(holds), elapsed, 1000 * sum(holds) / len(holds))
 
 
 def chain_ceiling(
     environment: dict[str, str], seconds: float = 5.0, writers: tuple[int, ...] = (1, 4)
-) -> list[ChainResult]:
+) -> ChainCeiling:
     """Append to the audit log as fast as possible, as a submission does, with nothing else
     running: the lock's hold time per append bounds what the whole system can submit.
 
@@ -717,9 +730,7 @@ def chain_ceiling(
 
     import sqlalchemy as sa
 
-    saved = dict(os.environ)
-    os.environ.update(environment)
-    try:
+    with app_environment(environment):
         from survey import create_app
         from survey.extensions import db
         from survey.services import audit
@@ -735,18 +746,13 @@ def chain_ceiling(
 
         sa.event.listen(engine, "after_cursor_execute", on_execute)
         try:
-            results = [_appends(app, count, seconds, locked_at) for count in writers]
+            runs = [_appends(app, count, seconds, locked_at) for count in writers]
             with app.app_context():
                 intact = not audit.verify_chain(db.session)
         finally:
             sa.event.remove(engine, "after_cursor_execute", on_execute)
             engine.dispose()
-        for result in results:
-            result.intact = intact
-        return results
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        return ChainCeiling(runs, intact)
 
 
 # --- the whole run ----------------------------------------------------------------------
@@ -761,7 +767,7 @@ class SystemResult:
     ivr: list[LoadResult]
     reads: list[WrkResult]
     server_command: str
-    chain: list[ChainResult]
+    chain: ChainCeiling
 
 
 def versions(url: str) -> dict[str, str]:
@@ -1213,8 +1219,7 @@ HISTORY = [
 def scaling(result: SystemResult) -> list[str]:
     """How the system grows past one machine, from what was measured here."""
     qr = float(result.qr.checks["per_second"])
-    single = result.chain[0]
-    hold = single.hold_ms
+    hold = result.chain.runs[0].hold_ms
     ceiling = 1000 / hold if hold > 0 else 0.0
     ceiling_remote = 1000 / (hold + 3 * 0.25) if hold > 0 else 0.0
     # With several writers in one process the time until commit() returns includes
@@ -1223,12 +1228,8 @@ def scaling(result: SystemResult) -> list[str]:
     chain_text = "; ".join(
         f"{each.writers} writer{'s' if each.writers > 1 else ''}: {each.appends:,} appends in "
         f"{each.seconds:.1f} s, {each.per_second:,.0f}/s"
-        for each in result.chain
-    ) + (
-        "; chain intact afterwards"
-        if all(each.intact for each in result.chain)
-        else "; **chain broken afterwards**"
-    )
+        for each in result.chain.runs
+    ) + ("; chain intact afterwards" if result.chain.intact else "; **chain broken afterwards**")
     return [
         "### Scaling past one machine",
         "",
@@ -1280,10 +1281,9 @@ def scaling(result: SystemResult) -> list[str]:
 def consistent(result: SystemResult) -> bool:
     """Nothing lost, nothing counted twice: what the clients saw is what was stored."""
     qr_ok = result.qr.checks["lost_or_duplicated"] == 0
-    chain_ok = all(each.intact for each in result.chain)
     return (
         qr_ok
-        and chain_ok
+        and result.chain.intact
         and all(
             load.checks["calls_finished"] == load.checks["interviews_stored"] for load in result.ivr
         )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from survey.extensions import db
-from tests.conftest import _pg_admin
+from tests.conftest import _make_app, _pg_admin
 
 BACKEND_PID = sa.text("SELECT pg_backend_pid()")
 
@@ -77,13 +77,8 @@ def test_postgresql_connections_probe_idle_peers_unless_the_url_says_otherwise(
     host = sa.make_url(database_url).host or ""
     if not host or host.startswith("/"):
         pytest.skip("a Unix-socket connection has no TCP keepalives")
-    from survey import create_app
-    from tests.conftest import _test_config
-
     custom = sa.make_url(database_url).update_query_dict({"keepalives_idle": "300"})
     for url, idle in ((database_url, 60), (custom.render_as_string(hide_password=False), 300)):
-        app = create_app(_test_config(url))
-        with app.app_context():
-            with db.engine.connect() as connection:
+        for app in _make_app(url):
+            with app.app_context(), db.engine.connect() as connection:
                 assert _keepalive_options(connection) == (1, idle, 10, 6)
-            db.engine.dispose()

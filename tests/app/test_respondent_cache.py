@@ -361,11 +361,9 @@ def test_when_the_limit_storage_is_down_citizens_are_still_served(
     (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``); once the limiter has found the storage
     down (the limiter object outlives an app, so an earlier test may have), refusals
     count in that memory too, else they are logged as not counted."""
-    import socket
+    from tests.app.faults import free_port
 
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()  # nothing listens on it
     for app in _app(
         demo_database_url,
         RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{closed}/0",
@@ -414,18 +412,13 @@ def test_an_app_wide_limit_still_reaches_views_that_carry_none(demo_database_url
     """Views without a limit skip Flask-Limiter's per-request hook only while no app-wide
     limit is configured (``extensions._Limiter``): with ``RATELIMIT_DEFAULT`` set, the
     public results page counts."""
-    from survey import create_app
     from survey.extensions import limiter
-    from tests.conftest import _test_config
 
-    app = create_app(_test_config(demo_database_url, RATELIMIT_DEFAULT="3 per minute"))
-    try:
-        client = app.test_client()
-        statuses = [client.get("/results/").status_code for _ in range(5)]
-        assert statuses == [200, 200, 200, 429, 429], statuses
-    finally:
-        # The limiter object outlives the app and keeps the first default limits it met.
-        limiter.limit_manager.set_default_limits([])
-        with app.app_context():
-            for engine in db.engines.values():
-                engine.dispose()
+    for app in _app(demo_database_url, RATELIMIT_DEFAULT="3 per minute"):
+        try:
+            client = app.test_client()
+            statuses = [client.get("/results/").status_code for _ in range(5)]
+            assert statuses == [200, 200, 200, 429, 429], statuses
+        finally:
+            # The limiter object outlives the app and keeps the first default limits it met.
+            limiter.limit_manager.set_default_limits([])
