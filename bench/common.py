@@ -83,11 +83,20 @@ def run_process(command: list[str] | tuple[str, ...], *, cwd: Path = ROOT) -> Ru
     return Run(seconds, usage.ru_maxrss / 1024, stdout, stderr)
 
 
-def interleaved(commands: list[tuple[str, list[str]]], repeat: int) -> list[Series]:
+def interleaved(
+    commands: list[tuple[str, list[str]]], repeat: int, warmup: int = 0
+) -> list[Series]:
     """Run the commands in turn (A B A B …) ``repeat`` times each.
 
-    Interleaving spreads any background load evenly over the tools compared.
+    Interleaving spreads any background load evenly over the tools compared.  With
+    ``warmup``, each command first runs that many times untimed (as ``hyperfine
+    --warmup``): the first process to touch a few hundred MB after the machine sat
+    idle pays for the host backing that memory afresh, which is the virtual
+    machine's cost, not the tool's.
     """
+    for _ in range(warmup):
+        for _name, command in commands:
+            run_process(command)
     runs: dict[str, list[Run]] = {name: [] for name, _ in commands}
     for _ in range(repeat):
         for name, command in commands:

@@ -442,11 +442,11 @@ def submit_invitation(
 ) -> int:
     """Store the response of a sampled contact, once, whatever arrives at the same time.
 
-    The response is written first and the case claimed afterwards, by one
-    conditional ``UPDATE`` that also links it: a request that loses the race
-    (0 rows) raises and its caller rolls the response back.  On PostgreSQL the
-    same statement takes the audit chain's lock, so the append after it is two
-    statements.  ``had_draft=False`` (the caller read no draft) skips deleting it.
+    The response is written and the case claimed by a conditional ``UPDATE`` that
+    also links it (:func:`_store_response`): a request that loses the race (0 rows)
+    raises and its caller rolls the response back.  On PostgreSQL all of that is one
+    statement, which also takes the audit chain's lock, so the append after it is
+    two statements.  ``had_draft=False`` (the caller read no draft) skips deleting it.
     Returns the new response's id.
     """
     check_complete(questionnaire, answers)
@@ -457,15 +457,9 @@ def submit_invitation(
         channel=Channel.INVITATION,
         stratum=case.stratum,
         design_weight=case.design_weight,
+        claim_case_id=case.id,
     )
-    values = {"case_id": case.id, "now": utc_now(), "response_id": response_id}
     connection = _connection(session)
-    if audit.chain_lock(session) is not None:
-        claimed = len(connection.execute(_CLAIM_CASE_AND_LOCK_CHAIN, values).all())
-    else:
-        claimed = rows_changed(connection.execute(_CLAIM_CASE, values))
-    if claimed != 1:
-        raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
     _audit_response(session, response_id, questionnaire, Channel.INVITATION, locked=True)
     if had_draft:
         connection.execute(_DELETE_CASE_DRAFT, {"case_id": case.id})
@@ -513,12 +507,56 @@ def submit_open(
     return response_id
 
 
-_CLAIM_CASE_AND_LOCK_CHAIN = _CLAIM_CASE.returning(audit.CHAIN_LOCK)
 _INSERT_RESPONSE = sa.insert(_table(Response)).returning(_table(Response).c.id)
 # RETURNING makes SQLAlchemy send the batch as one multi-row INSERT ("insertmanyvalues")
 # rather than a driver-level executemany: one statement for all the answers.
 _INSERT_ANSWERS = sa.insert(_table(Answer)).returning(_table(Answer).c.id)
 _INSERT_COMMENTS = sa.insert(_table(Comment))
+
+
+# PostgreSQL: the response, its answers and its comments, and for an invitation the
+# claim of its case, in one statement (four round trips become one).  Data-modifying
+# CTEs share one snapshot; foreign keys are checked at the end of the statement, when
+# the response row exists.  Rows keep the order they were given in (WITH ORDINALITY).
+_STORE_CTES = """
+WITH new_response AS (
+    INSERT INTO response (cycle_id, channel, rater_group_id, stratum, design_weight,
+                          submitted_at)
+    VALUES (:cycle_id, :channel, :rater_group_id, :stratum, :design_weight, :submitted_at)
+    RETURNING id
+), new_answers AS (
+    INSERT INTO answer (response_id, unit_id, item_id, scale_level_id)
+    SELECT new_response.id, given.unit_id, given.item_id, given.scale_level_id
+    FROM new_response,
+         unnest(CAST(:unit_ids AS integer[]), CAST(:item_ids AS integer[]),
+                CAST(:scale_level_ids AS integer[]))
+             WITH ORDINALITY AS given (unit_id, item_id, scale_level_id, position)
+    ORDER BY given.position
+), new_comments AS (
+    INSERT INTO comment (response_id, unit_id, text, created_at)
+    SELECT new_response.id, given.unit_id, given.text, :submitted_at
+    FROM new_response,
+         unnest(CAST(:comment_unit_ids AS integer[]), CAST(:comment_texts AS text[]))
+             WITH ORDINALITY AS given (unit_id, text, position)
+    ORDER BY given.position
+)"""
+_STORE_RESPONSE_POSTGRESQL = sa.text(_STORE_CTES + "\nSELECT id, 0 AS claimed FROM new_response")
+# The claim is _CLAIM_CASE's; its RETURNING takes the audit chain's lock, only when the
+# case is claimed, in a statement that ends before the entry reads the chain's head
+# (audit.chain_lock says why it must).
+_STORE_RESPONSE_AND_CLAIM_POSTGRESQL = sa.text(
+    _STORE_CTES
+    + f"""
+, claimed AS (
+    UPDATE fieldwork_case
+    SET completed_at = :submitted_at, disposition = :disposition,
+        response_id = (SELECT id FROM new_response)
+    WHERE id = :case_id AND completed_at IS NULL AND response_id IS NULL
+    RETURNING pg_advisory_xact_lock({audit.CHAIN_LOCK_KEY})
+)
+SELECT (SELECT id FROM new_response), (SELECT count(*) FROM claimed) AS claimed
+"""
+)
 
 
 def _store_response(
@@ -529,45 +567,90 @@ def _store_response(
     channel: Channel,
     stratum: str,
     design_weight: float,
+    claim_case_id: int | None = None,
 ) -> int:
-    """Insert the response, its answers (one batch) and comments; return the response id."""
+    """Insert the response, its answers (one batch) and comments; return the response id.
+
+    With ``claim_case_id``, also claim that invitation case for the response (on
+    PostgreSQL taking the audit chain's lock too); a case already claimed raises
+    :class:`RespondentError` and the caller must roll back.
+    """
     connection = _connection(session)
-    response_id = connection.execute(
-        _INSERT_RESPONSE,
-        {
-            "cycle_id": questionnaire.cycle.id,
-            "channel": channel,
-            "rater_group_id": questionnaire.rater_group.id,
-            "stratum": stratum,
-            "design_weight": design_weight,
-            "submitted_at": utc_now(),
-        },
-    ).scalar_one()
-    connection.execute(
-        _INSERT_ANSWERS,
-        [
-            {
-                "response_id": response_id,
-                "unit_id": unit.id,
-                "item_id": item.id,
-                "scale_level_id": answers[unit.id].levels[item.id],
-            }
-            for unit in questionnaire.units
-            for item in questionnaire.items
-        ],
-    )
+    submitted_at = utc_now()
+    given = [
+        (unit.id, item.id, answers[unit.id].levels[item.id])
+        for unit in questionnaire.units
+        for item in questionnaire.items
+    ]
     comments = [
-        {
-            "response_id": response_id,
-            "unit_id": unit.id,
-            "text": answers[unit.id].comment.strip(),
-            "created_at": utc_now(),
-        }
+        (unit.id, answers[unit.id].comment.strip())
         for unit in questionnaire.units
         if answers[unit.id].comment.strip()
     ]
-    if comments:
-        connection.execute(_INSERT_COMMENTS, comments)
+    response = {
+        "cycle_id": questionnaire.cycle.id,
+        "channel": channel.value,
+        "rater_group_id": questionnaire.rater_group.id,
+        "stratum": stratum,
+        "design_weight": design_weight,
+        "submitted_at": submitted_at,
+    }
+    claim = {"case_id": claim_case_id, "now": submitted_at}
+    if connection.dialect.name == "postgresql":
+        statement = (
+            _STORE_RESPONSE_POSTGRESQL
+            if claim_case_id is None
+            else _STORE_RESPONSE_AND_CLAIM_POSTGRESQL
+        )
+        response_id, claimed = connection.execute(
+            statement,
+            {
+                **response,
+                "unit_ids": [unit_id for unit_id, _item, _level in given],
+                "item_ids": [item_id for _unit, item_id, _level in given],
+                "scale_level_ids": [level for _unit, _item, level in given],
+                "comment_unit_ids": [unit_id for unit_id, _text in comments],
+                "comment_texts": [text for _unit, text in comments],
+                "case_id": claim_case_id,
+                "disposition": DISPOSITION_COMPLETE,
+            },
+        ).one()
+    else:
+        response_id = connection.execute(_INSERT_RESPONSE, response).scalar_one()
+        connection.execute(
+            _INSERT_ANSWERS,
+            [
+                {
+                    "response_id": response_id,
+                    "unit_id": unit_id,
+                    "item_id": item_id,
+                    "scale_level_id": level,
+                }
+                for unit_id, item_id, level in given
+            ],
+        )
+        if comments:
+            connection.execute(
+                _INSERT_COMMENTS,
+                [
+                    {
+                        "response_id": response_id,
+                        "unit_id": unit_id,
+                        "text": text,
+                        "created_at": submitted_at,
+                    }
+                    for unit_id, text in comments
+                ],
+            )
+        claimed = (
+            0
+            if claim_case_id is None
+            else rows_changed(
+                connection.execute(_CLAIM_CASE, {**claim, "response_id": response_id})
+            )
+        )
+    if claim_case_id is not None and claimed != 1:
+        raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
     return int(response_id)
 
 
