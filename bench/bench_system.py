@@ -815,9 +815,10 @@ def chain_ceiling(
     """Append to the audit log as fast as possible, as a submission does, with nothing else
     running: the lock's hold time per append bounds what the whole system can submit.
 
-    Each append is ``audit.record`` (take the chain's advisory lock, read the head,
-    insert the entry) and a commit: the same statements a submission runs under the
-    lock.  The hold time is measured from the end of the locking statement (SQLAlchemy's
+    Each append is ``audit.record`` (one statement takes the chain's advisory lock and
+    reads the head, one inserts the entry) and a commit: under the lock, the same
+    statements a submission runs after the one that claims its case and takes the lock.
+    The hold time is measured from the end of the locking statement (SQLAlchemy's
     ``after_cursor_execute``) to the end of the commit.
     """
     import threading
@@ -835,7 +836,7 @@ def chain_ceiling(
         locked_at = threading.local()
 
         def on_execute(*args: Any) -> None:
-            if "pg_advisory_xact_lock" in str(args[2]):
+            if audit.CHAIN_HEAD_LOCKED in str(args[2]):
                 locked_at.moment = time.perf_counter()
 
         sa.event.listen(engine, "after_cursor_execute", on_execute)
@@ -1329,17 +1330,27 @@ HISTORY = [
     "CTEs (`unnest … WITH ORDINALITY`, so rows keep the page's order), and the same "
     "statement claims the invitation's case and, in the claim's `RETURNING`, takes the "
     "audit chain's lock.  Four statements and round trips become one; SQLite keeps the "
-    "separate statements.  A submission is now 4 statements on PostgreSQL: the "
-    "invitation read, the store, the chain head and the audit entry "
-    "(`tests/app/test_respondent_cache.py` counts them and checks what was stored).  "
-    "CPU per submission fell in every pair: app 4.36–5.02 → 3.94–4.32 ms, PostgreSQL and "
-    "the rest 1.15–1.40 → 1.02–1.16 ms.  Throughput, old → new in eight pairs: 308 → 292, "
-    "315 → 332, 328 → 250, 296 → 341, 301 → 321, 297 → 329, 253 → 282, 253 → 285 "
-    "completed/s.  Loads minutes apart still differ by more than the change: in the steady "
-    "part of a load `vmstat` showed the cores 90–96 % busy, so what moves the figure is "
-    "how fast the machine is that minute.  (An earlier session measured the three "
-    "INSERTs as one statement in process and saw no CPU saved; under gunicorn, with "
-    "the claim folded in as well and measured in pairs, the saving shows.)",
+    "separate statements.  CPU per submission fell in every pair: app 4.36–5.02 → "
+    "3.94–4.32 ms, PostgreSQL and the rest 1.15–1.40 → 1.02–1.16 ms.  Throughput, old → "
+    "new in eight pairs: 308 → 292, 315 → 332, 328 → 250, 296 → 341, 301 → 321, "
+    "297 → 329, 253 → 282, 253 → 285 completed/s.  (An earlier session measured the three "
+    "INSERTs as one statement in process and saw no CPU saved; under gunicorn, with the "
+    "claim folded in as well and measured in pairs, the saving shows.)",
+    "* **The chain's lock and head in one call** (`audit_chain_head_locked()`, migration "
+    "0008; `survey/services/audit.py`).  The head must be read by a query that starts "
+    "after the lock is held, so it took a statement of its own after the locking one.  "
+    "The function takes the lock and then reads the head; it is VOLATILE, so its read has "
+    "a fresh snapshot.  The submission's store statement calls it in the claim's "
+    "`RETURNING`, and every other audited action calls it instead of two statements.  A "
+    "submission is now 3 statements on PostgreSQL (the invitation read, the store, the "
+    "audit entry; `tests/app/test_respondent_cache.py` counts them and checks what was "
+    "stored, and the parallel-submission test checks the chain), and the lock is held for "
+    "2 round trips instead of 3.  Old → new in four pairs: 286 → 312, 309 → 326, "
+    "237 → 323, 243 → 304 completed/s; app CPU 4.28–5.05 → 4.06–4.50 ms.",
+    "",
+    "Loads minutes apart still differ by as much as these changes: in the steady part of "
+    "a load `vmstat` showed the cores 90–96 % busy, so what moves the figure is how fast "
+    "the machine is that minute.",
 ]
 
 
@@ -1348,7 +1359,7 @@ def scaling(result: SystemResult) -> list[str]:
     qr = float(result.qr.checks["per_second"])
     hold = result.chain.runs[0].hold_ms
     ceiling = 1000 / hold if hold > 0 else 0.0
-    ceiling_remote = 1000 / (hold + 3 * 0.25) if hold > 0 else 0.0
+    ceiling_remote = 1000 / (hold + 2 * 0.25) if hold > 0 else 0.0
     # With several writers in one process the time until commit() returns includes
     # waiting for the interpreter lock after PostgreSQL has released the chain's: only
     # the single writer's hold time is the lock's own.
@@ -1375,7 +1386,9 @@ def scaling(result: SystemResult) -> list[str]:
         "adding machines.",
         "2. **The audit chain.**  Every submission appends to the hash-chained audit log under "
         "one PostgreSQL advisory lock (`pg_advisory_xact_lock`), held from the statement that "
-        "claims the case to the commit (3 round trips: chain head, audit insert, commit).  "
+        "claims the case, which also reads the chain's head once it holds the lock "
+        "(`audit_chain_head_locked()`, migration 0008), to the commit (2 more round trips: "
+        "audit insert, commit).  "
         "Submissions therefore serialise there whatever the number of web machines.  "
         f"Measured here after the loads, nothing else running (`chain_ceiling`: "
         f"`audit.record` and a commit in a loop, {chain_text}): a single writer holds "
@@ -1387,9 +1400,10 @@ def scaling(result: SystemResult) -> list[str]:
         "for its process's interpreter lock between statements, as in a busy web worker.  "
         "Across a network every round trip adds its latency to the hold: with 0.25 ms "
         "round trips to a dedicated database the ceiling falls to roughly "
-        f"{ceiling_remote:,.0f} a second (estimated: 3 more round trips per hold).",
-        "3. **PostgreSQL CPU.**  Each QR submission is about 8 statements over its three "
-        "requests and each IVR step about 11, plus BEGIN/COMMIT (counted with "
+        f"{ceiling_remote:,.0f} a second (estimated: 2 more round trips per hold).",
+        "3. **PostgreSQL CPU.**  Each QR submission is 4 statements over its three "
+        "requests (the page's read; the submission's read, store, audit entry) and each IVR "
+        "step about 11, plus BEGIN/COMMIT (counted with "
         "SQLAlchemy's cursor events; the pool no longer pings on checkout); one database "
         "core handles a few "
         "thousand such statements a second, so a dedicated PostgreSQL machine with 4–8 cores "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -37,28 +38,27 @@ def entry_digest(entry: AuditLogEntry) -> str:
 #: PostgreSQL advisory lock that serialises appends to the chain.
 CHAIN_LOCK_KEY = 7415001
 
-
-def chain_lock(session: orm.Session) -> sa.ColumnElement[Any] | None:
-    """An expression that takes the chain's lock until the transaction ends, or ``None``.
-
-    A writer may evaluate it inside a statement it sends anyway (e.g. in the
-    ``RETURNING`` of an ``UPDATE``) and then call :func:`record` with
-    ``chain_locked=True``: one round trip fewer.  It must be a statement of its
-    own that ends before :func:`record` reads the chain's head, because under
-    READ COMMITTED a statement sees what was committed when it started.
-    Without PostgreSQL (SQLite serialises writers itself) there is no lock.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    return CHAIN_LOCK
+#: PostgreSQL: take the chain's lock, then return the chain's head (NULL while the log
+#: is empty), in one call (the function of migration 0008).  The head must be read by a
+#: query that starts once the lock is held: under READ COMMITTED a query sees what was
+#: committed when it started, so a statement that read the head while it waited for the
+#: lock could chain to a stale predecessor.  The function is VOLATILE, so its read
+#: takes a fresh snapshot after the lock.  A writer may call it inside a statement it
+#: sends anyway (e.g. in the ``RETURNING`` of an ``UPDATE``) and pass what it returned
+#: to :func:`record` as a :class:`LockedChainHead`: one round trip fewer.
+CHAIN_HEAD_LOCKED = "audit_chain_head_locked()"
 
 
-#: The PostgreSQL expression of :func:`chain_lock`, for statements built in advance.
-CHAIN_LOCK: sa.ColumnElement[Any] = sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)
+@dataclass(frozen=True)
+class LockedChainHead:
+    """The chain's head, read by :data:`CHAIN_HEAD_LOCKED` in the current transaction."""
+
+    entry_hash: str | None
 
 
 _TABLE = cast(sa.Table, AuditLogEntry.__table__)
 _CHAIN_HEAD = sa.select(_TABLE.c.entry_hash).order_by(_TABLE.c.id.desc()).limit(1)
+_LOCK_AND_READ_CHAIN_HEAD = sa.text(f"SELECT {CHAIN_HEAD_LOCKED}")
 _INSERT_ENTRY = sa.insert(_TABLE).returning(_TABLE.c.id)
 
 
@@ -70,12 +70,12 @@ def record(
     object_type: str,
     object_id: object = "",
     details: dict[str, Any] | None = None,
-    chain_locked: bool = False,
+    chain_head: LockedChainHead | None = None,
 ) -> AuditLogEntry:
     """Append an entry chained to the last one.
 
-    ``chain_locked``: this transaction already holds the lock of :func:`chain_lock`
-    (taken by an earlier, finished statement); otherwise it is taken here.
+    ``chain_head``: this transaction already holds the chain's lock and read its head
+    with :data:`CHAIN_HEAD_LOCKED`; otherwise both are done here.
     """
     # What the caller changed reaches the database with (before) its entry, as
     # when entries were ORM objects flushed with everything else.
@@ -83,11 +83,14 @@ def record(
     # Core statements on the session's connection: the entry is never changed
     # afterwards, so the session need not track it (nor run its ORM layer).
     connection = session.connection()
-    lock = chain_lock(session)
-    if lock is not None and not chain_locked:
+    if chain_head is not None:
+        previous = chain_head.entry_hash
+    elif connection.dialect.name == "postgresql":
         # Serialise writers so two transactions never chain to the same predecessor.
-        connection.execute(sa.select(lock))
-    previous = connection.scalar(_CHAIN_HEAD)
+        previous = connection.scalar(_LOCK_AND_READ_CHAIN_HEAD)
+    else:
+        # SQLite: one writer at a time already (its database lock).
+        previous = connection.scalar(_CHAIN_HEAD)
     entry = AuditLogEntry(
         occurred_at=utc_now().replace(microsecond=0),
         actor=actor,

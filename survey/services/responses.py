@@ -445,12 +445,12 @@ def submit_invitation(
     The response is written and the case claimed by a conditional ``UPDATE`` that
     also links it (:func:`_store_response`): a request that loses the race (0 rows)
     raises and its caller rolls the response back.  On PostgreSQL all of that is one
-    statement, which also takes the audit chain's lock, so the append after it is
-    two statements.  ``had_draft=False`` (the caller read no draft) skips deleting it.
-    Returns the new response's id.
+    statement, which also takes the audit chain's lock and reads its head, so the
+    append after it is one statement.  ``had_draft=False`` (the caller read no draft)
+    skips deleting it.  Returns the new response's id.
     """
     check_complete(questionnaire, answers)
-    response_id = _store_response(
+    response_id, chain_head = _store_response(
         session,
         questionnaire,
         answers,
@@ -460,7 +460,7 @@ def submit_invitation(
         claim_case_id=case.id,
     )
     connection = _connection(session)
-    _audit_response(session, response_id, questionnaire, Channel.INVITATION, locked=True)
+    _audit_response(session, response_id, questionnaire, Channel.INVITATION, chain_head)
     if had_draft:
         connection.execute(_DELETE_CASE_DRAFT, {"case_id": case.id})
     # The UPDATE bypassed the ORM: a copy of the case loaded elsewhere in this session
@@ -496,10 +496,10 @@ def submit_open(
         raise RespondentError(
             ALREADY_ANSWERED, "this phone number has already rated this unit in this cycle"
         )
-    response_id = _store_response(
+    response_id, _chain_head = _store_response(
         session, questionnaire, answers, channel=Channel.OPEN_QR, stratum="", design_weight=1.0
     )
-    _audit_response(session, response_id, questionnaire, Channel.OPEN_QR, locked=False)
+    _audit_response(session, response_id, questionnaire, Channel.OPEN_QR, None)
     session.execute(
         sa.delete(ResponseDraft).where(ResponseDraft.verification_id == verification.id)
     )
@@ -540,10 +540,11 @@ WITH new_response AS (
              WITH ORDINALITY AS given (unit_id, text, position)
     ORDER BY given.position
 )"""
-_STORE_RESPONSE_POSTGRESQL = sa.text(_STORE_CTES + "\nSELECT id, 0 AS claimed FROM new_response")
-# The claim is _CLAIM_CASE's; its RETURNING takes the audit chain's lock, only when the
-# case is claimed, in a statement that ends before the entry reads the chain's head
-# (audit.chain_lock says why it must).
+_STORE_RESPONSE_POSTGRESQL = sa.text(
+    _STORE_CTES + "\nSELECT id, 0 AS claimed, NULL AS chain_head FROM new_response"
+)
+# The claim is _CLAIM_CASE's; its RETURNING takes the audit chain's lock and reads the
+# chain's head (audit.CHAIN_HEAD_LOCKED), only when the case is claimed.
 _STORE_RESPONSE_AND_CLAIM_POSTGRESQL = sa.text(
     _STORE_CTES
     + f"""
@@ -552,9 +553,10 @@ _STORE_RESPONSE_AND_CLAIM_POSTGRESQL = sa.text(
     SET completed_at = :submitted_at, disposition = :disposition,
         response_id = (SELECT id FROM new_response)
     WHERE id = :case_id AND completed_at IS NULL AND response_id IS NULL
-    RETURNING pg_advisory_xact_lock({audit.CHAIN_LOCK_KEY})
+    RETURNING {audit.CHAIN_HEAD_LOCKED} AS chain_head
 )
-SELECT (SELECT id FROM new_response), (SELECT count(*) FROM claimed) AS claimed
+SELECT (SELECT id FROM new_response), (SELECT count(*) FROM claimed) AS claimed,
+       (SELECT chain_head FROM claimed) AS chain_head
 """
 )
 
@@ -568,12 +570,13 @@ def _store_response(
     stratum: str,
     design_weight: float,
     claim_case_id: int | None = None,
-) -> int:
+) -> tuple[int, audit.LockedChainHead | None]:
     """Insert the response, its answers (one batch) and comments; return the response id.
 
-    With ``claim_case_id``, also claim that invitation case for the response (on
-    PostgreSQL taking the audit chain's lock too); a case already claimed raises
-    :class:`RespondentError` and the caller must roll back.
+    With ``claim_case_id``, also claim that invitation case for the response; a case
+    already claimed raises :class:`RespondentError` and the caller must roll back.  On
+    PostgreSQL the claim also takes the audit chain's lock and reads its head, returned
+    second for :func:`audit.record`; otherwise that is ``None``.
     """
     connection = _connection(session)
     submitted_at = utc_now()
@@ -596,13 +599,14 @@ def _store_response(
         "submitted_at": submitted_at,
     }
     claim = {"case_id": claim_case_id, "now": submitted_at}
+    chain_head = None
     if connection.dialect.name == "postgresql":
         statement = (
             _STORE_RESPONSE_POSTGRESQL
             if claim_case_id is None
             else _STORE_RESPONSE_AND_CLAIM_POSTGRESQL
         )
-        response_id, claimed = connection.execute(
+        response_id, claimed, head = connection.execute(
             statement,
             {
                 **response,
@@ -615,6 +619,8 @@ def _store_response(
                 "disposition": DISPOSITION_COMPLETE,
             },
         ).one()
+        if claim_case_id is not None:
+            chain_head = audit.LockedChainHead(head)
     else:
         response_id = connection.execute(_INSERT_RESPONSE, response).scalar_one()
         connection.execute(
@@ -651,7 +657,7 @@ def _store_response(
         )
     if claim_case_id is not None and claimed != 1:
         raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
-    return int(response_id)
+    return int(response_id), chain_head
 
 
 def _audit_response(
@@ -659,8 +665,7 @@ def _audit_response(
     response_id: int,
     questionnaire: Questionnaire,
     channel: Channel,
-    *,
-    locked: bool,
+    chain_head: audit.LockedChainHead | None,
 ) -> None:
     # No case, token or phone in the audit log: it is append-only and would
     # outlive the anonymity promise.
@@ -671,7 +676,7 @@ def _audit_response(
         object_type="response",
         object_id=response_id,
         details={"channel": channel.value, "units": len(questionnaire.units)},
-        chain_locked=locked,
+        chain_head=chain_head,
     )
 
 

@@ -291,11 +291,11 @@ def test_a_page_and_a_submission_take_few_statements(unlimited_app: Flask) -> No
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     assert sent.status_code == 302
-    # Case, cycle, group and draft in one; then response, answers, comment and claim
-    # (one statement on PostgreSQL, with the audit lock), chain head, audit entry.
+    # Case, cycle, group and draft in one; then response, answers, comment, the claim,
+    # the chain's lock and head (one statement on PostgreSQL), then the audit entry.
     assert page_statements == 1, page_statements
     postgresql = engine.dialect.name == "postgresql"
-    assert submit_statements == (4 if postgresql else 7), submit_statements
+    assert submit_statements == (3 if postgresql else 7), submit_statements
     # What was sent is what is stored, answers in the page's item order.
     with unlimited_app.app_context():
         response = db.session.scalars(sa.select(Response).order_by(Response.id.desc())).first()
