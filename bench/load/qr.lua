@@ -53,7 +53,7 @@ local tokens = {}
 local next_token = 1
 local window_start, window_end
 local token, pending, step, sent_at, flow_started_at
-local counts = { completed = 0, completed_in_window = 0, failed = 0, page_failed = 0, posts = 0 }
+local counts = { completed = 0, completed_in_window = 0, failed = 0, page_failed = 0 }
 local latencies = { ["unit page"] = {}, ["submit"] = {}, ["thanks page"] = {},
   ["submission (page + submit + thanks)"] = {} }
 local failures = { ["unit page"] = 0, ["submit"] = 0, ["thanks page"] = 0 }
@@ -126,6 +126,13 @@ local function flow_done()
   end
 end
 
+-- A page or a submission failed: count it and go on with the next respondent.
+local function give_up(name, outcome, moment)
+  counts[outcome] = counts[outcome] + 1
+  fail(name, moment)
+  flow_done()
+end
+
 -- What to send is decided when the previous answer arrives (response), so calling
 -- request() twice sends the same thing: wrk calls it once more than it sends, to
 -- check the script.
@@ -146,10 +153,7 @@ function response(status, headers, body)
   if step == "unit page" then
     local found = body and body:match('name="csrf_token" type="hidden" value="([^"]+)"')
     if status ~= 200 or not found then
-      counts.page_failed = counts.page_failed + 1
-      fail("unit page", moment)
-      flow_done()
-      return
+      return give_up("unit page", "page_failed", moment)
     end
     record("unit page", moment, milliseconds)
     local chosen, order = {}, {}
@@ -171,14 +175,10 @@ function response(status, headers, body)
     pending = wrk.format("POST", "/s/" .. token .. "/1",
       { ["Content-Type"] = "application/x-www-form-urlencoded" }, table.concat(fields, "&"))
     step = "submit"
-    counts.posts = counts.posts + 1
   elseif step == "submit" then
     local location = headers["Location"] or headers["location"] or ""
     if status ~= 302 or location:sub(-7) ~= "/thanks" then
-      counts.failed = counts.failed + 1
-      fail("submit", moment)
-      flow_done()
-      return
+      return give_up("submit", "failed", moment)
     end
     record("submit", moment, milliseconds)
     counts.completed = counts.completed + 1
