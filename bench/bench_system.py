@@ -466,6 +466,12 @@ END = "<!-- bench_system.py: end -->"
 WARMUP = 3
 
 
+def _safety_net(seconds: int) -> int:
+    """Seconds after which a load generator is stopped whatever it is doing: the window,
+    its warm-up and two minutes for the drain."""
+    return WARMUP + seconds + 120
+
+
 def locust_command(
     locustfile: str, users: int, seconds: int, host: str, csv_prefix: Path
 ) -> list[str]:
@@ -480,7 +486,7 @@ def locust_command(
         str(users),
         # A safety net only: bench/load/window.py ends the run after the window.
         "--run-time",
-        f"{WARMUP + seconds + 120}s",
+        f"{_safety_net(seconds)}s",
         "--host",
         host,
         "--csv",
@@ -575,7 +581,7 @@ def qr_command(users: int, seconds: int, host: str) -> list[str]:
         "wrk",
         f"-t{users}",
         f"-c{users}",
-        f"-d{WARMUP + seconds + 120}s",
+        f"-d{_safety_net(seconds)}s",
         "--timeout",
         "10s",
         "-s",
@@ -611,7 +617,7 @@ def qr_load(
         command,
         env,
         done=lambda: len(list(out.glob("thread-*.txt"))) >= users,
-        deadline=WARMUP + seconds + 120,
+        deadline=_safety_net(seconds),
     )
     rows, counts = qr_rows(out, seconds)
     after = count_rows(url, "SELECT count(*) FROM response")
@@ -624,12 +630,8 @@ def qr_load(
     in_window = counts.get("completed_in_window", 0)
     return LoadResult(
         "QR submission",
-        " ".join(
-            f"{name}={value}"
-            for name, value in env.items()
-            if "THREADS" in name or "WARMUP" in name or "SECONDS" in name
-        )
-        + " "
+        f"MINYI_BENCH_THREADS={users} MINYI_BENCH_WARMUP={WARMUP} "
+        f"MINYI_BENCH_SECONDS={seconds} "
         + shlex.join(command).replace(str(work), "$WORK").replace(str(ROOT), "."),
         rows,
         cpu,
@@ -644,7 +646,6 @@ def qr_load(
             "responses_stored": after - before,
             "cases_answered": answered_cases,
             "lost_or_duplicated": abs((after - before) - completed),
-            "threads_finished": len(list(out.glob("thread-*.txt"))),
         },
     )
 

@@ -598,7 +598,6 @@ def _store_response(
         "design_weight": design_weight,
         "submitted_at": submitted_at,
     }
-    claim = {"case_id": claim_case_id, "now": submitted_at}
     chain_head = None
     if connection.dialect.name == "postgresql":
         statement = (
@@ -648,13 +647,10 @@ def _store_response(
                     for unit_id, text in comments
                 ],
             )
-        claimed = (
-            0
-            if claim_case_id is None
-            else rows_changed(
-                connection.execute(_CLAIM_CASE, {**claim, "response_id": response_id})
-            )
-        )
+        claimed = 0
+        if claim_case_id is not None:
+            claim = {"case_id": claim_case_id, "now": submitted_at, "response_id": response_id}
+            claimed = rows_changed(connection.execute(_CLAIM_CASE, claim))
     if claim_case_id is not None and claimed != 1:
         raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
     return int(response_id), chain_head
