@@ -756,7 +756,8 @@ class ChainRun:
     writers: int
     appends: int
     seconds: float
-    #: Mean time from the statement that took the lock to the end of the commit.
+    #: Mean time from the start of the statement that takes the lock to the end of the
+    #: commit.
     hold_ms: float
 
     @property
@@ -816,11 +817,12 @@ def chain_ceiling(
     """Append to the audit log as fast as possible, as a submission does, with nothing else
     running: the lock's hold time per append bounds what the whole system can submit.
 
-    Each append is ``audit.record`` (one statement takes the chain's advisory lock and
-    reads the head, one inserts the entry) and a commit: under the lock, the same
-    statements a submission runs after the one that claims its case and takes the lock.
-    The hold time is measured from the end of the locking statement (SQLAlchemy's
-    ``after_cursor_execute``) to the end of the commit.
+    Each append is ``audit.record`` (one statement takes the chain's advisory lock, reads
+    the head and inserts the entry, hashed by the database) and a commit: what a
+    submission holds the lock for, from its store statement to its commit.  The hold time
+    is measured from the start of the locking statement (SQLAlchemy's
+    ``before_cursor_execute``) to the end of the commit: a little more than the lock's
+    own hold, since the statement is sent and planned before it takes the lock.
     """
     import threading
 
@@ -840,13 +842,13 @@ def chain_ceiling(
             if audit.CHAIN_HEAD_LOCKED in str(args[2]):
                 locked_at.moment = time.perf_counter()
 
-        sa.event.listen(engine, "after_cursor_execute", on_execute)
+        sa.event.listen(engine, "before_cursor_execute", on_execute)
         try:
             runs = [_appends(app, count, seconds, locked_at) for count in writers]
             with app.app_context():
                 intact = not audit.verify_chain(db.session)
         finally:
-            sa.event.remove(engine, "after_cursor_execute", on_execute)
+            sa.event.remove(engine, "before_cursor_execute", on_execute)
             engine.dispose()
         return ChainCeiling(runs, intact)
 
@@ -1348,6 +1350,19 @@ HISTORY = [
     "stored, and the parallel-submission test checks the chain), and the lock is held for "
     "2 round trips instead of 3.  Old → new in four pairs: 286 → 312, 309 → 326, "
     "237 → 323, 243 → 304 completed/s; app CPU 4.28–5.05 → 4.06–4.50 ms.",
+    "* **The audit entry written by the store statement** (chain format 2, migration 0009; "
+    "`survey/services/audit.py`).  An entry's hash was SHA-256 of a JSON array of all its "
+    "fields, which only the app computed, so the entry needed the response's id and the "
+    "chain's head back from the database first: one more statement, under the lock.  In "
+    "format 2 the hash is SHA-256 of `previous_hash \\n object_id \\n content_digest`, "
+    "the content digest (of the other fields) computed by the app, so PostgreSQL computes "
+    "the hash in the statement that creates the response and takes the lock.  A "
+    "submission is 2 statements (the invitation read, the store), every other audited "
+    "action 1 on PostgreSQL, and the lock is held for one round trip (the commit).  "
+    "Entries written before keep format 1 and the chain verifies across the change "
+    "(`tests/app/test_audit.py`).  Old → new in three pairs on the machine of "
+    "2026-12-05 evening (reference workload 57–61 ms): 308 → 376, 348 → 390, 375 → 396 "
+    "completed/s; app CPU 3.64–4.26 → 3.46–3.61 ms.",
     "",
     "Loads minutes apart still differ by as much as these changes: in the steady part of "
     "a load `vmstat` showed the cores 90–96 % busy, so what moves the figure is how fast "
@@ -1360,7 +1375,7 @@ def scaling(result: SystemResult) -> list[str]:
     qr = float(result.qr.checks["per_second"])
     hold = result.chain.runs[0].hold_ms
     ceiling = 1000 / hold if hold > 0 else 0.0
-    ceiling_remote = 1000 / (hold + 2 * 0.25) if hold > 0 else 0.0
+    ceiling_remote = 1000 / (hold + 0.25) if hold > 0 else 0.0
     # With several writers in one process the time until commit() returns includes
     # waiting for the interpreter lock after PostgreSQL has released the chain's: only
     # the single writer's hold time is the lock's own.
@@ -1387,23 +1402,24 @@ def scaling(result: SystemResult) -> list[str]:
         "adding machines.",
         "2. **The audit chain.**  Every submission appends to the hash-chained audit log under "
         "one PostgreSQL advisory lock (`pg_advisory_xact_lock`), held from the statement that "
-        "claims the case, which also reads the chain's head once it holds the lock "
-        "(`audit_chain_head_locked()`, migration 0008), to the commit (2 more round trips: "
-        "audit insert, commit).  "
+        "stores the response, claims the case, reads the chain's head once it holds the lock "
+        "(`audit_chain_head_locked()`, migration 0008) and writes the entry hashed by the "
+        "database (chain format 2, migration 0009), to the commit (1 more round trip).  "
         "Submissions therefore serialise there whatever the number of web machines.  "
         f"Measured here after the loads, nothing else running (`chain_ceiling`: "
         f"`audit.record` and a commit in a loop, {chain_text}): a single writer holds "
-        f"the lock {hold:.2f} ms per append, from the statement that takes it to the end "
-        "of the commit, so the whole system's ceiling is about "
+        f"the lock {hold:.2f} ms per append, from the start of the statement that takes it "
+        "to the end of the commit, so the whole system's ceiling is about "
         f"{ceiling:,.0f} submissions a second with the database on the same machine.  "
         "Several writers append more a second than one (the others build their entries "
         "while one holds the lock), but each holds it longer when the holder must wait "
         "for its process's interpreter lock between statements, as in a busy web worker.  "
         "Across a network every round trip adds its latency to the hold: with 0.25 ms "
         "round trips to a dedicated database the ceiling falls to roughly "
-        f"{ceiling_remote:,.0f} a second (estimated: 2 more round trips per hold).",
-        "3. **PostgreSQL CPU.**  Each QR submission is 4 statements over its three "
-        "requests (the page's read; the submission's read, store, audit entry) and each IVR "
+        f"{ceiling_remote:,.0f} a second (estimated: one more round trip per hold).",
+        "3. **PostgreSQL CPU.**  Each QR submission is 3 statements over its three "
+        "requests (the page's read; the submission's read and its store with the audit "
+        "entry) and each IVR "
         "step about 11, plus BEGIN/COMMIT (counted with "
         "SQLAlchemy's cursor events; the pool no longer pings on checkout); one database "
         "core handles a few "

@@ -12,9 +12,12 @@ from survey.models.base import Base, utc_now
 
 class AuditLogEntry(Base):
     """One recorded change.  ``entry_hash`` covers the fields and the previous hash,
-    so editing or deleting any earlier entry breaks the chain."""
+    so editing or deleting any earlier entry breaks the chain.  ``chain_format`` says
+    how it was computed (``survey.services.audit.CHAIN_FORMAT``); an entry keeps the
+    format it was written in."""
 
     __tablename__ = "audit_log_entry"
+    __table_args__ = (sa.CheckConstraint("chain_format IN (1, 2)", name="chain_format_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utc_now)
@@ -25,3 +28,4 @@ class AuditLogEntry(Base):
     details: Mapped[str] = mapped_column(sa.Text, default="{}")
     previous_hash: Mapped[str] = mapped_column(sa.String(64))
     entry_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    chain_format: Mapped[int] = mapped_column(sa.SmallInteger)

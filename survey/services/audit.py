@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -15,24 +17,87 @@ from survey.models.base import utc_now
 
 GENESIS_HASH = "0" * 64
 
+#: How ``entry_hash`` is computed (``AuditLogEntry.chain_format``).  Entries keep the
+#: format they were written in, so the chain verifies across the change; new entries
+#: are written in :data:`CHAIN_FORMAT`.
+#:
+#: 1. SHA-256 of the JSON array ``[previous_hash, occurred_at, actor, action,
+#:    object_type, object_id, details]`` (:func:`entry_digest_v1`).
+#: 2. ``SHA-256(previous_hash "\\n" object_id "\\n" content_digest)``, where
+#:    ``content_digest`` is SHA-256 of the JSON array ``["minyi-audit-2", occurred_at,
+#:    actor, action, object_type, details]`` (:func:`content_digest`,
+#:    :func:`chain_hash`).  The outer hash is simple enough to compute in SQL
+#:    (:func:`chain_hash_sql`), so a statement that creates the object and takes the
+#:    chain's head can also write the entry: a response's id and the chain's head
+#:    are known only inside that statement.
+CHAIN_FORMAT = 2
 
-def entry_digest(entry: AuditLogEntry) -> str:
-    """SHA-256 over the entry's fields and its predecessor's hash."""
-    payload = json.dumps(
-        [
-            entry.previous_hash,
-            # SQLite hands back naive datetimes; every stored time is UTC.
-            entry.occurred_at.replace(tzinfo=None).isoformat(),
-            entry.actor,
-            entry.action,
-            entry.object_type,
-            entry.object_id,
-            entry.details,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+
+def _json(values: list[object]) -> bytes:
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _iso(moment: datetime) -> str:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return moment.replace(tzinfo=None).isoformat()
+
+
+def entry_digest_v1(entry: AuditLogEntry) -> str:
+    """Format 1: SHA-256 over the entry's fields and its predecessor's hash."""
+    return hashlib.sha256(
+        _json(
+            [
+                entry.previous_hash,
+                _iso(entry.occurred_at),
+                entry.actor,
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                entry.details,
+            ]
+        )
+    ).hexdigest()
+
+
+def content_digest(
+    occurred_at: datetime, actor: str, action: str, object_type: str, details: str
+) -> str:
+    """Format 2: SHA-256 over what the entry says, except its object id and its link."""
+    return hashlib.sha256(
+        _json(["minyi-audit-2", _iso(occurred_at), actor, action, object_type, details])
+    ).hexdigest()
+
+
+def chain_hash(previous_hash: str, object_id: str, digest: str) -> str:
+    """Format 2: the entry's hash from its predecessor's, its object id and
+    :func:`content_digest`.  Both ends have 64 characters, so the text is unambiguous."""
+    return hashlib.sha256(f"{previous_hash}\n{object_id}\n{digest}".encode()).hexdigest()
+
+
+def chain_hash_sql(previous_hash: str, object_id: str, digest: str) -> str:
+    """:func:`chain_hash` as a PostgreSQL expression over three text expressions."""
+    return (
+        f"encode(sha256(convert_to({previous_hash} || E'\\n' || {object_id} || E'\\n' "
+        f"|| {digest}, 'UTF8')), 'hex')"
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def entry_digest_v2(entry: AuditLogEntry) -> str:
+    """Format 2: :func:`chain_hash` of the entry."""
+    return chain_hash(
+        entry.previous_hash,
+        entry.object_id,
+        content_digest(
+            entry.occurred_at, entry.actor, entry.action, entry.object_type, entry.details
+        ),
+    )
+
+
+#: Each chain format's hash of an entry.
+ENTRY_DIGESTS: dict[int, Callable[[AuditLogEntry], str]] = {
+    1: entry_digest_v1,
+    2: entry_digest_v2,
+}
 
 
 #: PostgreSQL advisory lock that serialises appends to the chain.
@@ -43,23 +108,80 @@ CHAIN_LOCK_KEY = 7415001
 #: query that starts once the lock is held: under READ COMMITTED a query sees what was
 #: committed when it started, so a statement that read the head while it waited for the
 #: lock could chain to a stale predecessor.  The function is VOLATILE, so its read
-#: takes a fresh snapshot after the lock.  A writer may call it inside a statement it
-#: sends anyway (e.g. in the ``RETURNING`` of an ``UPDATE``) and pass what it returned
-#: to :func:`record` as a :class:`LockedChainHead`: one round trip fewer.
+#: takes a fresh snapshot after the lock.
 CHAIN_HEAD_LOCKED = "audit_chain_head_locked()"
 
 
 @dataclass(frozen=True)
-class LockedChainHead:
-    """The chain's head, read by :data:`CHAIN_HEAD_LOCKED` in the current transaction."""
+class EntryContent:
+    """What a new entry says, except its object id and its link, and their digest."""
 
-    entry_hash: str | None
+    occurred_at: datetime
+    actor: str
+    action: str
+    object_type: str
+    details: str
+    digest: str
+
+    @classmethod
+    def of(
+        cls, *, actor: str, action: str, object_type: str, details: dict[str, Any] | None
+    ) -> EntryContent:
+        occurred_at = utc_now().replace(microsecond=0)
+        text = json.dumps(details or {}, ensure_ascii=False, sort_keys=True, default=str)
+        return cls(
+            occurred_at=occurred_at,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            details=text,
+            digest=content_digest(occurred_at, actor, action, object_type, text),
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        """The bind parameters of :func:`insert_entry_sql`."""
+        return {
+            "audit_occurred_at": self.occurred_at,
+            "audit_actor": self.actor,
+            "audit_action": self.action,
+            "audit_object_type": self.object_type,
+            "audit_details": self.details,
+            "audit_digest": self.digest,
+        }
+
+
+def insert_entry_sql(*, object_id: str, previous_hash: str, source: str) -> str:
+    """PostgreSQL: ``INSERT … SELECT`` of one entry in format 2, hashed by the database.
+
+    ``object_id`` and ``previous_hash`` are text expressions over ``source`` (a ``FROM``
+    list); ``previous_hash`` must come from :data:`CHAIN_HEAD_LOCKED` called in the same
+    transaction (NULL becomes the genesis hash).  The other values are the parameters of
+    :meth:`EntryContent.parameters`.  A writer embeds it (e.g. as a data-modifying CTE)
+    in a statement that creates the entry's object, so the entry costs no round trip.
+    """
+    previous = f"coalesce({previous_hash}, '{GENESIS_HASH}')"
+    entry_hash = chain_hash_sql(previous, object_id, "CAST(:audit_digest AS text)")
+    return f"""INSERT INTO audit_log_entry (occurred_at, actor, action, object_type, object_id,
+                             details, previous_hash, entry_hash, chain_format)
+    SELECT :audit_occurred_at, :audit_actor, :audit_action, :audit_object_type, {object_id},
+           :audit_details, {previous}, {entry_hash}, {CHAIN_FORMAT}
+    FROM {source}"""
 
 
 _TABLE = cast(sa.Table, AuditLogEntry.__table__)
 _CHAIN_HEAD = sa.select(_TABLE.c.entry_hash).order_by(_TABLE.c.id.desc()).limit(1)
-_LOCK_AND_READ_CHAIN_HEAD = sa.text(f"SELECT {CHAIN_HEAD_LOCKED}")
 _INSERT_ENTRY = sa.insert(_TABLE).returning(_TABLE.c.id)
+# The head is read in a subquery of the FROM list: PostgreSQL never pulls up one whose
+# output calls a VOLATILE function, so the lock is taken and the head read once, before
+# the INSERT computes the hash from it.
+_APPEND_POSTGRESQL = sa.text(
+    insert_entry_sql(
+        object_id="CAST(:audit_object_id AS text)",
+        previous_hash="head.entry_hash",
+        source=f"(SELECT {CHAIN_HEAD_LOCKED} AS entry_hash) AS head",
+    )
+    + "\nRETURNING id, previous_hash, entry_hash"
+)
 
 
 def record(
@@ -70,12 +192,12 @@ def record(
     object_type: str,
     object_id: object = "",
     details: dict[str, Any] | None = None,
-    chain_head: LockedChainHead | None = None,
 ) -> AuditLogEntry:
     """Append an entry chained to the last one.
 
-    ``chain_head``: this transaction already holds the chain's lock and read its head
-    with :data:`CHAIN_HEAD_LOCKED`; otherwise both are done here.
+    On PostgreSQL one statement takes the chain's lock, reads its head and inserts the
+    entry hashed by the database (:func:`insert_entry_sql`); the lock is then held only
+    until the caller commits.
     """
     # What the caller changed reaches the database with (before) its entry, as
     # when entries were ORM objects flushed with everything else.
@@ -83,25 +205,26 @@ def record(
     # Core statements on the session's connection: the entry is never changed
     # afterwards, so the session need not track it (nor run its ORM layer).
     connection = session.connection()
-    if chain_head is not None:
-        previous = chain_head.entry_hash
-    elif connection.dialect.name == "postgresql":
-        # Serialise writers so two transactions never chain to the same predecessor.
-        previous = connection.scalar(_LOCK_AND_READ_CHAIN_HEAD)
-    else:
-        # SQLite: one writer at a time already (its database lock).
-        previous = connection.scalar(_CHAIN_HEAD)
+    content = EntryContent.of(actor=actor, action=action, object_type=object_type, details=details)
     entry = AuditLogEntry(
-        occurred_at=utc_now().replace(microsecond=0),
+        occurred_at=content.occurred_at,
         actor=actor,
         action=action,
         object_type=object_type,
         object_id=str(object_id),
-        details=json.dumps(details or {}, ensure_ascii=False, sort_keys=True, default=str),
-        previous_hash=previous or GENESIS_HASH,
-        entry_hash="",
+        details=content.details,
+        chain_format=CHAIN_FORMAT,
     )
-    entry.entry_hash = entry_digest(entry)
+    if connection.dialect.name == "postgresql":
+        # The advisory lock serialises writers, so two transactions never chain to the
+        # same predecessor.
+        entry.id, entry.previous_hash, entry.entry_hash = connection.execute(
+            _APPEND_POSTGRESQL, {**content.parameters(), "audit_object_id": entry.object_id}
+        ).one()
+        return entry
+    # SQLite: one writer at a time already (its database lock).
+    entry.previous_hash = connection.scalar(_CHAIN_HEAD) or GENESIS_HASH
+    entry.entry_hash = chain_hash(entry.previous_hash, entry.object_id, content.digest)
     entry.id = connection.execute(
         _INSERT_ENTRY,
         {
@@ -115,6 +238,7 @@ def record(
                 "details",
                 "previous_hash",
                 "entry_hash",
+                "chain_format",
             )
         },
     ).scalar_one()
@@ -126,7 +250,8 @@ def verify_chain(session: orm.Session) -> list[int]:
     broken: list[int] = []
     previous = GENESIS_HASH
     for entry in session.scalars(sa.select(AuditLogEntry).order_by(AuditLogEntry.id)):
-        if entry.previous_hash != previous or entry_digest(entry) != entry.entry_hash:
+        digest = ENTRY_DIGESTS.get(entry.chain_format)
+        if entry.previous_hash != previous or digest is None or digest(entry) != entry.entry_hash:
             broken.append(entry.id)
         previous = entry.entry_hash
     return broken

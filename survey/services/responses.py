@@ -445,12 +445,11 @@ def submit_invitation(
     The response is written and the case claimed by a conditional ``UPDATE`` that
     also links it (:func:`_store_response`): a request that loses the race (0 rows)
     raises and its caller rolls the response back.  On PostgreSQL all of that is one
-    statement, which also takes the audit chain's lock and reads its head, so the
-    append after it is one statement.  ``had_draft=False`` (the caller read no draft)
+    statement, which also writes the audit entry.  ``had_draft=False`` (the caller read no draft)
     skips deleting it.  Returns the new response's id.
     """
     check_complete(questionnaire, answers)
-    response_id, chain_head = _store_response(
+    response_id = _store_response(
         session,
         questionnaire,
         answers,
@@ -459,10 +458,8 @@ def submit_invitation(
         design_weight=case.design_weight,
         claim_case_id=case.id,
     )
-    connection = _connection(session)
-    _audit_response(session, response_id, questionnaire, Channel.INVITATION, chain_head)
     if had_draft:
-        connection.execute(_DELETE_CASE_DRAFT, {"case_id": case.id})
+        _connection(session).execute(_DELETE_CASE_DRAFT, {"case_id": case.id})
     # The UPDATE bypassed the ORM: a copy of the case loaded elsewhere in this session
     # would keep its old values.
     loaded = session.identity_map.get(orm.util.identity_key(FieldworkCase, case.id))
@@ -496,10 +493,9 @@ def submit_open(
         raise RespondentError(
             ALREADY_ANSWERED, "this phone number has already rated this unit in this cycle"
         )
-    response_id, _chain_head = _store_response(
+    response_id = _store_response(
         session, questionnaire, answers, channel=Channel.OPEN_QR, stratum="", design_weight=1.0
     )
-    _audit_response(session, response_id, questionnaire, Channel.OPEN_QR, None)
     session.execute(
         sa.delete(ResponseDraft).where(ResponseDraft.verification_id == verification.id)
     )
@@ -540,11 +536,11 @@ WITH new_response AS (
              WITH ORDINALITY AS given (unit_id, text, position)
     ORDER BY given.position
 )"""
-_STORE_RESPONSE_POSTGRESQL = sa.text(
-    _STORE_CTES + "\nSELECT id, 0 AS claimed, NULL AS chain_head FROM new_response"
-)
-# The claim is _CLAIM_CASE's; its RETURNING takes the audit chain's lock and reads the
-# chain's head (audit.CHAIN_HEAD_LOCKED), only when the case is claimed.
+_STORE_RESPONSE_POSTGRESQL = sa.text(_STORE_CTES + "\nSELECT id, 0 AS claimed FROM new_response")
+# The claim is _CLAIM_CASE's.  Its RETURNING takes the audit chain's lock and reads the
+# chain's head (audit.CHAIN_HEAD_LOCKED), only when the case is claimed, and the entry
+# for the response is written from it: a claimed case gets its entry in the same
+# statement, a lost race gets none (and the caller rolls back).
 _STORE_RESPONSE_AND_CLAIM_POSTGRESQL = sa.text(
     _STORE_CTES
     + f"""
@@ -554,9 +550,17 @@ _STORE_RESPONSE_AND_CLAIM_POSTGRESQL = sa.text(
         response_id = (SELECT id FROM new_response)
     WHERE id = :case_id AND completed_at IS NULL AND response_id IS NULL
     RETURNING {audit.CHAIN_HEAD_LOCKED} AS chain_head
+), new_entry AS (
+    {
+        audit.insert_entry_sql(
+            object_id="CAST(new_response.id AS text)",
+            previous_hash="claimed.chain_head",
+            source="new_response, claimed",
+        )
+    }
+    RETURNING id
 )
-SELECT (SELECT id FROM new_response), (SELECT count(*) FROM claimed) AS claimed,
-       (SELECT chain_head FROM claimed) AS chain_head
+SELECT (SELECT id FROM new_response), (SELECT count(*) FROM claimed) AS claimed
 """
 )
 
@@ -570,13 +574,14 @@ def _store_response(
     stratum: str,
     design_weight: float,
     claim_case_id: int | None = None,
-) -> tuple[int, audit.LockedChainHead | None]:
-    """Insert the response, its answers (one batch) and comments; return the response id.
+) -> int:
+    """Insert the response, its answers (one batch) and comments, and its audit entry;
+    return the response id.
 
     With ``claim_case_id``, also claim that invitation case for the response; a case
     already claimed raises :class:`RespondentError` and the caller must roll back.  On
-    PostgreSQL the claim also takes the audit chain's lock and reads its head, returned
-    second for :func:`audit.record`; otherwise that is ``None``.
+    PostgreSQL all of that is one statement (the entry hashed by the database,
+    :func:`audit.insert_entry_sql`).
     """
     connection = _connection(session)
     submitted_at = utc_now()
@@ -598,28 +603,31 @@ def _store_response(
         "design_weight": design_weight,
         "submitted_at": submitted_at,
     }
-    chain_head = None
+    # No case, token or phone in the audit log: it is append-only and would
+    # outlive the anonymity promise.
+    entry = {"actor": "respondent", "action": "response.submit", "object_type": "response"}
+    details = {"channel": channel.value, "units": len(questionnaire.units)}
+    audited = False
     if connection.dialect.name == "postgresql":
-        statement = (
-            _STORE_RESPONSE_POSTGRESQL
-            if claim_case_id is None
-            else _STORE_RESPONSE_AND_CLAIM_POSTGRESQL
-        )
-        response_id, claimed, head = connection.execute(
-            statement,
-            {
-                **response,
-                "unit_ids": [unit_id for unit_id, _item, _level in given],
-                "item_ids": [item_id for _unit, item_id, _level in given],
-                "scale_level_ids": [level for _unit, _item, level in given],
-                "comment_unit_ids": [unit_id for unit_id, _text in comments],
-                "comment_texts": [text for _unit, text in comments],
-                "case_id": claim_case_id,
-                "disposition": DISPOSITION_COMPLETE,
-            },
-        ).one()
-        if claim_case_id is not None:
-            chain_head = audit.LockedChainHead(head)
+        parameters = {
+            **response,
+            "unit_ids": [unit_id for unit_id, _item, _level in given],
+            "item_ids": [item_id for _unit, item_id, _level in given],
+            "scale_level_ids": [level for _unit, _item, level in given],
+            "comment_unit_ids": [unit_id for unit_id, _text in comments],
+            "comment_texts": [text for _unit, text in comments],
+        }
+        if claim_case_id is None:
+            statement = _STORE_RESPONSE_POSTGRESQL
+        else:
+            statement = _STORE_RESPONSE_AND_CLAIM_POSTGRESQL
+            parameters.update(
+                audit.EntryContent.of(**entry, details=details).parameters(),
+                case_id=claim_case_id,
+                disposition=DISPOSITION_COMPLETE,
+            )
+            audited = True
+        response_id, claimed = connection.execute(statement, parameters).one()
     else:
         response_id = connection.execute(_INSERT_RESPONSE, response).scalar_one()
         connection.execute(
@@ -653,27 +661,9 @@ def _store_response(
             claimed = rows_changed(connection.execute(_CLAIM_CASE, claim))
     if claim_case_id is not None and claimed != 1:
         raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
-    return int(response_id), chain_head
-
-
-def _audit_response(
-    session: orm.Session,
-    response_id: int,
-    questionnaire: Questionnaire,
-    channel: Channel,
-    chain_head: audit.LockedChainHead | None,
-) -> None:
-    # No case, token or phone in the audit log: it is append-only and would
-    # outlive the anonymity promise.
-    audit.record(
-        session,
-        actor="respondent",
-        action="response.submit",
-        object_type="response",
-        object_id=response_id,
-        details={"channel": channel.value, "units": len(questionnaire.units)},
-        chain_head=chain_head,
-    )
+    if not audited:
+        audit.record(session, **entry, object_id=response_id, details=details)
+    return int(response_id)
 
 
 def purge_drafts(session: orm.Session, cycle_id: int) -> int:
