@@ -23,7 +23,7 @@ GENESIS_HASH = "0" * 64
 #:
 #: 1. SHA-256 of the JSON array ``[previous_hash, occurred_at, actor, action,
 #:    object_type, object_id, details]`` (:func:`entry_digest_v1`).
-#: 2. ``SHA-256(previous_hash "\\n" object_id "\\n" content_digest)``, where
+#: 2. ``SHA-256(previous_hash "\n" object_id "\n" content_digest)``, where
 #:    ``content_digest`` is SHA-256 of the JSON array ``["minyi-audit-2", occurred_at,
 #:    actor, action, object_type, details]`` (:func:`content_digest`,
 #:    :func:`chain_hash`).  The outer hash is simple enough to compute in SQL
