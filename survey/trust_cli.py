@@ -22,11 +22,18 @@ def audit_verify() -> None:
     from survey.services.audit import verify_chain
 
     broken = verify_chain(db.session)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLogEntry))
+    formats = db.session.execute(
+        sa.select(AuditLogEntry.chain_format, sa.func.count())
+        .group_by(AuditLogEntry.chain_format)
+        .order_by(AuditLogEntry.chain_format)
+    ).all()
     if broken:
         click.echo(f"audit log BROKEN at entries: {', '.join(map(str, broken))}", err=True)
         sys.exit(1)
-    click.echo(f"audit log intact: {total} entries")
+    total = sum(count for _format, count in formats)
+    # After an upgrade the log holds entries of the old format too (docs/security.md).
+    by_format = ", ".join(f"chain format {number}: {count}" for number, count in formats)
+    click.echo(f"audit log intact: {total} entries" + (f" ({by_format})" if formats else ""))
 
 
 @keys_group.command("rotate")

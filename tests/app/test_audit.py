@@ -184,6 +184,9 @@ def test_entries_written_before_format_2_still_verify(app: Flask) -> None:
         assert [entry.chain_format for entry in entries] == [1, 1, 1, 2, 2]
         assert entries[3].previous_hash == previous
         assert audit.verify_chain(db.session) == []
+    verdict = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert "intact: 5 entries (chain format 1: 3, chain format 2: 2)" in verdict.output
+    with app.app_context():
         old, new = entries[1], entries[3]
         # A format-1 entry edited, or an entry claiming the other format, breaks the chain.
         for entry_id, change in ((old.id, {"details": "{}"}), (new.id, {"chain_format": 1})):

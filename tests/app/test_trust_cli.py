@@ -19,6 +19,9 @@ def test_audit_verify_detects_tampering(demo_app: Flask) -> None:
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0 and "audit log intact" in result.output
     with demo_app.app_context():
+        total = db.session.scalar(sa.select(sa.func.count(AuditLogEntry.id)))
+    assert f"{total} entries (chain format 2: {total})" in result.output
+    with demo_app.app_context():
         db.session.execute(
             sa.update(AuditLogEntry).where(AuditLogEntry.id == 3).values(details='{"x": 1}')
         )
