@@ -171,6 +171,7 @@ def insert_entry_sql(*, object_id: str, previous_hash: str, source: str) -> str:
 _TABLE = cast(sa.Table, AuditLogEntry.__table__)
 _CHAIN_HEAD = sa.select(_TABLE.c.entry_hash).order_by(_TABLE.c.id.desc()).limit(1)
 _INSERT_ENTRY = sa.insert(_TABLE).returning(_TABLE.c.id)
+_WRITTEN_COLUMNS = tuple(column.name for column in _TABLE.c if column.name != "id")
 # The head is read in a subquery of the FROM list: PostgreSQL never pulls up one whose
 # output calls a VOLATILE function, so the lock is taken and the head read once, before
 # the INSERT computes the hash from it.
@@ -226,55 +227,21 @@ def record(
     entry.previous_hash = connection.scalar(_CHAIN_HEAD) or GENESIS_HASH
     entry.entry_hash = chain_hash(entry.previous_hash, entry.object_id, content.digest)
     entry.id = connection.execute(
-        _INSERT_ENTRY,
-        {
-            column: getattr(entry, column)
-            for column in (
-                "occurred_at",
-                "actor",
-                "action",
-                "object_type",
-                "object_id",
-                "details",
-                "previous_hash",
-                "entry_hash",
-                "chain_format",
-            )
-        },
+        _INSERT_ENTRY, {name: getattr(entry, name) for name in _WRITTEN_COLUMNS}
     ).scalar_one()
     return entry
 
 
-#: The columns a verification reads: plain rows, not ORM objects (a cycle writes one
-#: entry per response, so the log runs to hundreds of thousands of entries).
-_VERIFIED_COLUMNS = (
-    sa.select(
-        *(
-            _TABLE.c[name]
-            for name in (
-                "id",
-                "chain_format",
-                "previous_hash",
-                "entry_hash",
-                "occurred_at",
-                "actor",
-                "action",
-                "object_type",
-                "object_id",
-                "details",
-            )
-        )
-    )
-    .order_by(_TABLE.c.id)
-    .execution_options(yield_per=5000)
-)
+#: A verification reads plain rows, not ORM objects (a cycle writes one entry per
+#: response, so the log runs to hundreds of thousands of entries).
+_ENTRIES_IN_ORDER = sa.select(_TABLE).order_by(_TABLE.c.id).execution_options(yield_per=5000)
 
 
 def verify_chain(session: orm.Session) -> list[int]:
     """Return the ids of entries whose hash or link does not match (empty = intact)."""
     broken: list[int] = []
     previous = GENESIS_HASH
-    for entry in session.connection().execute(_VERIFIED_COLUMNS):
+    for entry in session.connection().execute(_ENTRIES_IN_ORDER):
         digest = ENTRY_DIGESTS.get(entry.chain_format)
         if entry.previous_hash != previous or digest is None or digest(entry) != entry.entry_hash:
             broken.append(entry.id)
