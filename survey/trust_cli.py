@@ -22,14 +22,14 @@ def audit_verify() -> None:
     from survey.services.audit import verify_chain
 
     broken = verify_chain(db.session)
+    if broken:
+        click.echo(f"audit log BROKEN at entries: {', '.join(map(str, broken))}", err=True)
+        sys.exit(1)
     formats = db.session.execute(
         sa.select(AuditLogEntry.chain_format, sa.func.count())
         .group_by(AuditLogEntry.chain_format)
         .order_by(AuditLogEntry.chain_format)
     ).all()
-    if broken:
-        click.echo(f"audit log BROKEN at entries: {', '.join(map(str, broken))}", err=True)
-        sys.exit(1)
     total = sum(count for _format, count in formats)
     # After an upgrade the log holds entries of the old format too (docs/security.md).
     by_format = ", ".join(f"chain format {number}: {count}" for number, count in formats)

@@ -445,8 +445,8 @@ def submit_invitation(
     The response is written and the case claimed by a conditional ``UPDATE`` that
     also links it (:func:`_store_response`): a request that loses the race (0 rows)
     raises and its caller rolls the response back.  On PostgreSQL all of that is one
-    statement, which also writes the audit entry.  ``had_draft=False`` (the caller read no draft)
-    skips deleting it.  Returns the new response's id.
+    statement, which also writes the audit entry.  ``had_draft=False`` (the caller read
+    no draft) skips deleting it.  Returns the new response's id.
     """
     check_complete(questionnaire, answers)
     response_id = _store_response(
@@ -607,8 +607,8 @@ def _store_response(
     # outlive the anonymity promise.
     entry = {"actor": "respondent", "action": "response.submit", "object_type": "response"}
     details = {"channel": channel.value, "units": len(questionnaire.units)}
-    audited = False
-    if connection.dialect.name == "postgresql":
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
         parameters = {
             **response,
             "unit_ids": [unit_id for unit_id, _item, _level in given],
@@ -626,7 +626,6 @@ def _store_response(
                 case_id=claim_case_id,
                 disposition=DISPOSITION_COMPLETE,
             )
-            audited = True
         response_id, claimed = connection.execute(statement, parameters).one()
     else:
         response_id = connection.execute(_INSERT_RESPONSE, response).scalar_one()
@@ -661,7 +660,8 @@ def _store_response(
             claimed = rows_changed(connection.execute(_CLAIM_CASE, claim))
     if claim_case_id is not None and claimed != 1:
         raise RespondentError(ALREADY_ANSWERED, "this link has already been answered")
-    if not audited:
+    # On PostgreSQL a claiming store statement wrote the entry itself.
+    if not (postgresql and claim_case_id is not None):
         audit.record(session, **entry, object_id=response_id, details=details)
     return int(response_id)
 
