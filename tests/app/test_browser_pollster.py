@@ -1,0 +1,83 @@
+"""In headless Chromium with CSRF on: a pollster imports a GB18030 frame with
+Chinese headers, locks it, previews the allocation, draws with a public seed and
+downloads what an auditor needs to re-run the draw.
+
+Every response a click produces is watched: any 4xx or 5xx fails the journey
+(the draw's form once lost its CSRF token after the preview: HTTP 400).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def _frame_file(path: Path) -> Path:
+    lines = ["编号,手机号码,区县"]
+    for number in range(1, 301):
+        district = ("江北区", "江南区", "新城区")[number % 3]
+        lines.append(f"P{number:04d},{13900000000 + number * 7919},{district}")
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("gb18030"))
+    return path
+
+
+def test_pollster_draws_a_sample_in_the_browser(
+    live_demo_server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    base = live_demo_server.url
+    failures: list[str] = []
+    page.on(
+        "response",
+        lambda response: failures.append(f"{response.status} {response.url}")
+        if response.status >= 400
+        else None,
+    )
+
+    page.goto(f"{base}/auth/login")
+    page.get_by_label("用户名").fill("pollster")
+    page.get_by_label("密码").fill("minyi-demo")
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{base}/fieldwork/")
+    page.get_by_role("link", name="2026年度江州市综合考核").click()
+
+    page.get_by_label("抽样框名称").fill("群众补充抽样框")
+    page.set_input_files("input[name=file]", str(_frame_file(tmp_path / "frame.csv")))
+    page.locator("select[name=encoding]").select_option("gb18030")
+    page.locator("input[name=id_column]").fill("编号")
+    page.locator("input[name=phone_column]").fill("手机号码")
+    page.locator("input[name=strata_columns]").fill("区县")
+    page.get_by_role("button", name="导入").click()
+    page.locator(".flash.success").wait_for()
+    assert "300" in page.locator("dl.facts").inner_text()
+
+    page.get_by_role("button", name="锁定抽样框").click()
+    page.locator(".flash.success").wait_for()
+    frame_hash = page.locator("#frame-hash").inner_text().strip()
+    assert len(frame_hash) == 64
+
+    seed = "福利彩票 2026-12-06 第2026321期 03 11 17 22 28 31 + 09"
+    page.locator("input[name=total]").fill("30")
+    page.locator("input[name=reserve_batches]").fill("1")
+    page.locator("input[name=seed]").fill(seed)
+    page.locator("#design").get_by_role("button").click()
+    page.locator("#allocation").wait_for()
+    assert page.locator("#allocation tbody tr").count() == 3
+
+    page.get_by_role("button", name="抽取样本").click()
+    page.locator(".flash.success").wait_for()
+    assert seed in page.content()
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="下载抽样记录").click()
+    protocol = json.loads(Path(download_info.value.path()).read_text(encoding="utf-8"))
+    assert protocol["seed"] == seed
+    assert frame_hash in json.dumps(protocol)
+    page.screenshot(path=str(tmp_path / "drawn.png"), full_page=True)
+    assert failures == []
