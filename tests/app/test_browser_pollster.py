@@ -35,9 +35,9 @@ def test_pollster_draws_a_sample_in_the_browser(
     failures: list[str] = []
     page.on(
         "response",
-        lambda response: failures.append(f"{response.status} {response.url}")
-        if response.status >= 400
-        else None,
+        lambda response: (
+            failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
     )
 
     page.goto(f"{base}/auth/login")
