@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from flask import Flask, current_app, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
@@ -37,6 +41,24 @@ def select_locale() -> str:
     return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
+def local_time(moment: datetime | None, *, seconds: bool = False) -> str:
+    """A stored (UTC) time in the office's time zone, labelled, to the minute.
+
+    The zone is ``MINYI_TIMEZONE`` (Asia/Shanghai by default): staff read
+    Beijing time, never UTC with microseconds.
+    """
+    if moment is None:
+        return "—"
+    zone_name = str(current_app.config["TIMEZONE"])
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("UTC"))
+    text = aware.astimezone(ZoneInfo(zone_name)).strftime(
+        "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    )
+    if zone_name == "Asia/Shanghai":
+        return _("%(time)s (Beijing time)", time=text)
+    return f"{text} ({zone_name})"
+
+
 def set_language(code: str) -> Response:
     """Remember the chosen language and go back where the user was."""
     if code in current_app.config["LANGUAGES"]:
@@ -61,4 +83,5 @@ def init_app(app: Flask) -> None:
         status_label=lambda status: str(STATUS_LABELS[status]),
         role_label=lambda role: str(ROLE_LABELS[role]),
         frame_status_label=lambda status: str(FRAME_STATUS_LABELS[status]),
+        local_time=local_time,
     )

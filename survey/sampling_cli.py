@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 import sqlalchemy as sa
+from flask import current_app
 from flask.cli import AppGroup
 
 from survey.extensions import db
@@ -127,7 +130,16 @@ def frame_lock(frame_id: int) -> None:
 @click.option("--response-rate", type=float, default=1.0, show_default=True)
 @click.option("--minimum", type=int, default=0, show_default=True)
 @click.option("--reserve", type=int, default=0, show_default=True, help="Reserve batches.")
-@click.option("--seed", required=True, help="Any text, e.g. published lottery numbers.")
+@click.option("--seed", required=True, help="The public numbers exactly as announced.")
+@click.option(
+    "--seed-source", required=True, help="Who announced them, e.g. a lottery and its draw number."
+)
+@click.option(
+    "--seed-date",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day the source announced them (YYYY-MM-DD, local time).",
+)
 def sample_draw(
     frame_id: int,
     total: int | None,
@@ -137,8 +149,14 @@ def sample_draw(
     minimum: int,
     reserve: int,
     seed: str,
+    seed_source: str,
+    seed_date: datetime,
 ) -> None:
-    """Draw the sample from a locked frame and create the fieldwork cases."""
+    """Draw the sample from a locked frame and create the fieldwork cases.
+
+    The seed must come from a public source announced after the frame was
+    locked; its source and date go into the protocol.
+    """
     frame = _get(SamplingFrame, frame_id, "frame")
     try:
         plan = frame_service.plan_allocation(
@@ -156,7 +174,17 @@ def sample_draw(
                 f"expected completes={completes:,.0f}"
             )
         sample = frame_service.draw_sample(
-            db.session, frame, plan, seed=seed, reserve_batches=reserve, actor="cli"
+            db.session,
+            frame,
+            plan,
+            seed=seed,
+            reserve_batches=reserve,
+            actor="cli",
+            seed_source=frame_service.SeedSource(
+                name=seed_source,
+                event_date=seed_date.date(),
+                zone=ZoneInfo(current_app.config["TIMEZONE"]),
+            ),
         )
     except ServiceError as error:
         _fail(error)

@@ -206,7 +206,10 @@ class StrataIndex:
 class Protocol:
     """The draw protocol (抽样记录): everything needed to re-run a draw.
 
-    ``created`` is informational; it never enters the draw.
+    ``created`` and ``seed_provenance`` are informational; they never enter the
+    draw.  ``seed_provenance`` says where the seed came from (随机数种子来源): the
+    named public source, the date of its event, and when the frame was locked,
+    so that anyone can check the seed was announced after the frame's hash.
     """
 
     frame_sha256: str
@@ -222,6 +225,7 @@ class Protocol:
     allocation_request: Mapping[str, Any] | None = None
     frame_file: str | None = None
     created: str | None = None
+    seed_provenance: Mapping[str, str] | None = None
     format: str = field(default=PROTOCOL_FORMAT)
 
     @classmethod
@@ -232,6 +236,7 @@ class Protocol:
         *,
         allocation_request: Mapping[str, Any] | None = None,
         created: dt.datetime | None = None,
+        seed_provenance: Mapping[str, str] | None = None,
     ) -> Protocol:
         """Protocol of ``result`` drawn from ``frame``."""
         moment = created or dt.datetime.now(dt.UTC)
@@ -249,11 +254,12 @@ class Protocol:
             allocation_request=dict(allocation_request) if allocation_request else None,
             frame_file=os.path.basename(frame.source) if frame.source else None,
             created=moment.isoformat(timespec="seconds"),
+            seed_provenance=dict(seed_provenance) if seed_provenance else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
+        """JSON-ready form (``seed_provenance`` only where recorded)."""
+        data: dict[str, Any] = {
             "format": self.format,
             "algorithm_version": self.algorithm_version,
             "frame": {
@@ -270,6 +276,9 @@ class Protocol:
             "sample": {"rows": self.sample_rows, "sha256": self.sample_sha256},
             "created": self.created,
         }
+        if self.seed_provenance is not None:
+            data["seed_provenance"] = dict(self.seed_provenance)
+        return data
 
     def to_json(self) -> str:
         """Protocol as pretty-printed JSON text."""
@@ -311,6 +320,12 @@ class Protocol:
         except InputError as error:
             raise InputError(error.message, file=source, column="design") from None
         request = data.get("allocation_request")
+        provenance = data.get("seed_provenance")
+        if provenance is not None and not (
+            isinstance(provenance, dict)
+            and all(isinstance(value, str) for value in provenance.values())
+        ):
+            raise InputError("an object of texts expected", file=source, column="seed_provenance")
         return cls(
             frame_sha256=need(frame, "sha256", str, "frame.sha256"),
             frame_rows=need(frame, "rows", int, "frame.rows"),
@@ -325,6 +340,7 @@ class Protocol:
             allocation_request=request if isinstance(request, dict) else None,
             frame_file=frame.get("file") if isinstance(frame.get("file"), str) else None,
             created=data.get("created") if isinstance(data.get("created"), str) else None,
+            seed_provenance=provenance,
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from flask import abort, flash
+from flask_babel import gettext
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from survey.auth.access import current_user
@@ -27,9 +29,18 @@ def actor() -> str:
     return user.username if user is not None else "system"
 
 
-def report(error: ServiceError) -> None:
-    """Undo the request's changes and show what was wrong."""
+def report(error: ServiceError, form: FlaskForm | None = None) -> None:
+    """Undo the request's changes and show what was wrong.
+
+    A problem that names a field of ``form`` is shown under that field; the
+    others are listed below the message.
+    """
     db.session.rollback()
-    flash(error.message, "error")
+    # Messages marked with N_ are in the catalogue; others are shown as written.
+    flash(gettext(error.message), "error")
     for problem in error.problems:
-        flash(str(problem), "problem")
+        field = form[problem.column] if form is not None and problem.column in form else None
+        if field is not None and problem.row is None:
+            field.errors = [*field.errors, gettext(problem.message)]
+        else:
+            flash(str(problem), "problem")

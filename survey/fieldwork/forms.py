@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -57,9 +62,20 @@ class DesignForm(FlaskForm):
     reserve_batches = IntegerField(
         _l("Reserve batches"), default=2, validators=[Optional(), NumberRange(0, 20)]
     )
+
+
+class DrawForm(DesignForm):
+    """The design plus the public seed: never generated here, so nobody at the
+    pollster can know it before the frame's hash is out."""
+
+    seed_source = StringField(
+        _l("Public source of the seed"),
+        description=_l("e.g. China Welfare Lottery Double Color Ball, draw 2026141"),
+        validators=[DataRequired(), Length(max=200)],
+    )
+    seed_event_date = DateField(_l("Date the source announced it"), validators=[DataRequired()])
     seed = StringField(
-        _l("Seed (generated, or typed in from a public source)"),
-        default=lambda: secrets.token_hex(8),
+        _l("Seed: the numbers exactly as announced"),
         validators=[DataRequired(), Length(max=200)],
     )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -11,7 +13,13 @@ from werkzeug.wrappers import Response
 from survey.admin.common import ViewResult, actor, get_cycle, report
 from survey.extensions import db
 from survey.fieldwork import bp
-from survey.fieldwork.forms import DesignForm, DoNotCallForm, FrameImportForm, ReleaseForm
+from survey.fieldwork.forms import (
+    DesignForm,
+    DoNotCallForm,
+    DrawForm,
+    FrameImportForm,
+    ReleaseForm,
+)
 from survey.models import (
     Cycle,
     DoNotCallEntry,
@@ -118,10 +126,9 @@ def frame_import(cycle_id: int) -> ViewResult:
     return redirect(url_for("fieldwork.frame_detail", frame_id=frame.id))
 
 
-def _design_form(source: MultiDict[str, str] | None = None) -> DesignForm:
-    if source is not None:
-        return DesignForm(formdata=source, meta={"csrf": False})
-    return DesignForm()
+def _preview_form(source: MultiDict[str, str]) -> DesignForm:
+    # A GET from the design form: nothing changes, so no token is asked for.
+    return DesignForm(formdata=source, meta={"csrf": False})
 
 
 def _plan(form: DesignForm, frame: SamplingFrame) -> frame_service.AllocationPlan:
@@ -140,15 +147,20 @@ def _frame_page(
     frame: SamplingFrame,
     form: DesignForm | None = None,
     plan: frame_service.AllocationPlan | None = None,
+    draw_form: DrawForm | None = None,
 ) -> str:
     sample_draw = frame.draws[0] if frame.draws else None
+    if plan is not None and draw_form is None:
+        # The draw form repeats the previewed design; the seed is typed in there.
+        draw_form = DrawForm(formdata=None, data=form.data if form else None)
     return render_template(
         "fieldwork/frame.html",
         frame=frame,
         cycle=db.session.get(Cycle, frame.cycle_id),
         populations=frame_service.strata_populations(db.session, frame),
-        form=form or _design_form(),
+        form=form or DesignForm(),
         plan=plan,
+        draw_form=draw_form,
         sample_draw=sample_draw,
         summary=frame_service.draw_summary(db.session, sample_draw) if sample_draw else [],
         release_form=ReleaseForm(),
@@ -159,7 +171,7 @@ def _frame_page(
 def frame_detail(frame_id: int) -> ViewResult:
     frame = _frame(frame_id)
     if "total" in request.args or "margin" in request.args:
-        form = _design_form(request.args)
+        form = _preview_form(request.args)
         if not form.validate():
             return _frame_page(frame, form), 400
         try:
@@ -201,9 +213,9 @@ def frame_delete(frame_id: int) -> ViewResult:
 @bp.post("/frames/<int:frame_id>/draw")
 def frame_draw(frame_id: int) -> ViewResult:
     frame = _frame(frame_id)
-    form = _design_form()
+    form = DrawForm()
     if not form.validate_on_submit():
-        return _frame_page(frame, form), 400
+        return _redraw(frame, form), 400
     try:
         plan = _plan(form, frame)
         frame_service.draw_sample(
@@ -213,13 +225,27 @@ def frame_draw(frame_id: int) -> ViewResult:
             seed=form.seed.data or "",
             reserve_batches=form.reserve_batches.data or 0,
             actor=actor(),
+            seed_source=frame_service.SeedSource(
+                name=form.seed_source.data or "",
+                event_date=form.seed_event_date.data,  # type: ignore[arg-type]
+                zone=ZoneInfo(current_app.config["TIMEZONE"]),
+            ),
         )
     except ServiceError as error:
-        report(error)
-        return _frame_page(frame, form), 400
+        report(error, form)
+        return _redraw(frame, form), 400
     db.session.commit()
     flash(_("Sample drawn."), "success")
     return redirect(url_for("fieldwork.frame_detail", frame_id=frame.id))
+
+
+def _redraw(frame: SamplingFrame, form: DrawForm) -> str:
+    """The frame page again with the refused draw form and, if it can, the preview."""
+    try:
+        plan = _plan(form, frame)
+    except ServiceError:
+        plan = None
+    return _frame_page(frame, form, plan, draw_form=form)
 
 
 @bp.post("/draws/<int:draw_id>/release")

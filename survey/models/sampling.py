@@ -6,7 +6,7 @@ Phone numbers are personal data: stored encrypted, looked up by keyed hash.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -116,6 +116,10 @@ class SampleDraw(Base):
         sa.ForeignKey("sampling_frame.id", ondelete="RESTRICT"), unique=True
     )
     seed: Mapped[str] = mapped_column(sa.String(200))
+    # Where the seed was announced (e.g. a lottery draw) and on which day; empty
+    # for draws made before the procedure was recorded (migration 0014).
+    seed_source: Mapped[str | None] = mapped_column(sa.String(200))
+    seed_event_date: Mapped[date | None]
     algorithm_version: Mapped[str] = mapped_column(sa.String(40))
     sample_size: Mapped[int]
     reserve_batches: Mapped[int]

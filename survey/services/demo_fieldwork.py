@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import numpy as np
 from sqlalchemy import orm
 
 from survey.models import Cycle, CycleStatus, SampleDraw
+from survey.models.base import utc_now
 from survey.privacy import Vault
 from survey.services import cycles, frames
 
@@ -58,6 +61,8 @@ DEMO_FRAME_SIZE = 30_000
 DEMO_SAMPLE_SIZE = 2_400
 #: The seed is announced after the frame hash: here, a (fictional) lottery draw.
 DEMO_SEED = "福彩双色球 2026135 期: 03 08 15 21 27 30 + 11"
+DEMO_SEED_SOURCE = "中国福利彩票双色球第2026135期开奖号码"
+DEMO_TIME_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def demo_frame_csv(size: int = DEMO_FRAME_SIZE, seed: int = 2026) -> bytes:
@@ -104,7 +109,16 @@ def load_fieldwork_demo(session: orm.Session, vault: Vault, cycle: Cycle) -> Sam
         minimum=100,
     )
     sample = frames.draw_sample(
-        session, frame, plan, seed=DEMO_SEED, reserve_batches=2, actor="demo"
+        session,
+        frame,
+        plan,
+        seed=DEMO_SEED,
+        reserve_batches=2,
+        actor="demo",
+        # The demo locks and draws in one go, so the "announcement" is today's.
+        seed_source=frames.SeedSource(
+            DEMO_SEED_SOURCE, utc_now().astimezone(DEMO_TIME_ZONE).date(), DEMO_TIME_ZONE
+        ),
     )
     cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="demo")
     return sample

@@ -10,6 +10,8 @@ import json
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -30,10 +32,16 @@ from survey.models import (
     SampleDraw,
     SamplingFrame,
 )
-from survey.models.base import utc_now
+from survey.models.base import as_utc, utc_now
 from survey.privacy import InvalidPhoneNumber, Vault, normalise_phone
 from survey.services import audit
-from survey.services.errors import NotEditableError, Problem, ServiceError, ValidationError
+from survey.services.errors import (
+    N_,
+    NotEditableError,
+    Problem,
+    ServiceError,
+    ValidationError,
+)
 from survey.services.tabular import iter_rows, looks_like_formula
 
 #: Rows inserted per statement while streaming an import.
@@ -423,6 +431,44 @@ def plan_allocation(
     return AllocationPlan(allocation=allocation, response_rate=response_rate, request=request)
 
 
+@dataclass(frozen=True)
+class SeedSource:
+    """Where a draw's seed was announced (随机数种子来源), e.g. a lottery draw.
+
+    ``event_date`` is the local day (in ``zone``, the cycle's time zone) on which
+    the source made the numbers public.  It may not precede the day the frame was
+    locked: a seed known before the frame's hash was published could have been
+    used to choose the frame.
+    """
+
+    name: str
+    event_date: date
+    zone: ZoneInfo
+
+
+def _check_seed_source(frame: SamplingFrame, source: SeedSource) -> list[Problem]:
+    problems: list[Problem] = []
+    if not source.name.strip():
+        problems.append(Problem(N_("name the public source of the seed"), column="seed_source"))
+    elif len(source.name.strip()) > 200:
+        problems.append(Problem(N_("at most 200 characters"), column="seed_source"))
+    assert frame.locked_at is not None  # a locked frame has its time (named CHECK)
+    locked_on = as_utc(frame.locked_at).astimezone(source.zone).date()
+    today = utc_now().astimezone(source.zone).date()
+    if source.event_date < locked_on:
+        problems.append(
+            Problem(
+                N_("the seed's public event must not be before the frame was locked"),
+                column="seed_event_date",
+            )
+        )
+    elif source.event_date > today:
+        problems.append(
+            Problem(N_("the seed's public event cannot be in the future"), column="seed_event_date")
+        )
+    return problems
+
+
 def draw_sample(
     session: orm.Session,
     frame: SamplingFrame,
@@ -431,11 +477,14 @@ def draw_sample(
     seed: str,
     reserve_batches: int,
     actor: str,
+    seed_source: SeedSource | None = None,
 ) -> SampleDraw:
     """Draw from a locked frame and create the fieldwork cases.
 
     The main sample (replicate 0) is released at once; reserve batches wait for
     :func:`release_reserve`.  Each case gets a token from :mod:`secrets`.
+    ``seed_source`` (required on the pollster's page and command) is checked
+    against the frame's lock time and recorded in the draw and its protocol.
     """
     if frame.status != FrameStatus.LOCKED:
         raise NotEditableError(
@@ -445,6 +494,18 @@ def draw_sample(
         )
     if not seed.strip():
         raise ValidationError("the seed is required", [Problem("required", column="seed")])
+    provenance: dict[str, str] | None = None
+    if seed_source is not None:
+        problems = _check_seed_source(frame, seed_source)
+        if problems:
+            raise ValidationError(N_("The seed's source cannot be accepted."), problems)
+        assert frame.locked_at is not None
+        provenance = {
+            "source": seed_source.name.strip(),
+            "event_date": seed_source.event_date.isoformat(),
+            "time_zone": seed_source.zone.key,
+            "frame_locked_at": as_utc(frame.locked_at).isoformat(timespec="seconds"),
+        }
     contacts = _contacts(session, frame)
     frame_object = _frame_object(contacts)
     try:
@@ -454,10 +515,14 @@ def draw_sample(
         raise ValidationError(str(error)) from None
     if result.frame_sha256 != frame.sha256:
         raise ServiceError("the frame changed after it was locked; refusing to draw")
-    protocol = Protocol.from_result(result, frame_object, allocation_request=plan.request)
+    protocol = Protocol.from_result(
+        result, frame_object, allocation_request=plan.request, seed_provenance=provenance
+    )
     sample_draw = SampleDraw(
         frame_id=frame.id,
         seed=seed.strip(),
+        seed_source=provenance["source"] if provenance else None,
+        seed_event_date=seed_source.event_date if seed_source else None,
         algorithm_version=result.algorithm_version,
         sample_size=design.sample_size,
         reserve_batches=reserve_batches,
@@ -502,6 +567,7 @@ def draw_sample(
         details={
             "frame_sha256": frame.sha256,
             "seed": sample_draw.seed,
+            "seed_source": provenance,
             "sample_sha256": result.sample_sha256,
             "n": design.sample_size,
             "reserve_batches": reserve_batches,

@@ -1,6 +1,7 @@
 """In headless Chromium with CSRF on: a pollster imports a GB18030 frame with
-Chinese headers, locks it, previews the allocation, draws with a public seed and
-downloads what an auditor needs to re-run the draw.
+Chinese headers, locks it, previews the allocation, enters a public seed with
+its source and date (a date before the lock is refused, in Chinese, losing
+nothing), draws, and downloads what an auditor needs to re-run the draw.
 
 Every response a click produces is watched: any 4xx or 5xx fails the journey
 (the draw's form once lost its CSRF token after the preview: HTTP 400).
@@ -9,8 +10,10 @@ Every response a click produces is watched: any 4xx or 5xx fails the journey
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -62,22 +65,39 @@ def test_pollster_draws_a_sample_in_the_browser(
     frame_hash = page.locator("#frame-hash").inner_text().strip()
     assert len(frame_hash) == 64
 
-    seed = "福利彩票 2026-12-06 第2026321期 03 11 17 22 28 31 + 09"
+    # Step by step: the hash first, the allocation without a seed, then the seed.
+    assert "公布" in page.locator("#seed-procedure").inner_text()
     page.locator("input[name=total]").fill("30")
     page.locator("input[name=reserve_batches]").fill("1")
-    page.locator("input[name=seed]").fill(seed)
     page.locator("#design").get_by_role("button").click()
     page.locator("#allocation").wait_for()
     assert page.locator("#allocation tbody tr").count() == 3
+    draw_form = page.locator("#draw")
+    assert draw_form.locator("input[name=seed]").input_value() == ""  # never pre-filled
 
-    page.get_by_role("button", name="抽取样本").click()
+    source = "中国福利彩票双色球第2026141期开奖号码"
+    seed = "03 11 17 22 28 31 + 09"
+    draw_form.locator("input[name=seed_source]").fill(source)
+    draw_form.locator("input[name=seed_event_date]").fill("2020-01-02")
+    draw_form.locator("input[name=seed]").fill(seed)
+    with page.expect_response(lambda response: response.status == 400):
+        draw_form.get_by_role("button", name="抽取样本").click()
+    failures.clear()  # the refusal above is the expected one
+    assert "不能早于抽样框锁定" in page.locator("#draw").inner_text()
+    assert page.locator("#draw input[name=seed]").input_value() == seed  # nothing lost
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    page.locator("#draw input[name=seed_event_date]").fill(today)
+    page.locator("#draw").get_by_role("button", name="抽取样本").click()
     page.locator(".flash.success").wait_for()
-    assert seed in page.content()
+    assert seed in page.content() and source in page.content()
 
     with page.expect_download() as download_info:
         page.get_by_role("link", name="下载抽样记录").click()
     protocol = json.loads(Path(download_info.value.path()).read_text(encoding="utf-8"))
     assert protocol["seed"] == seed
+    assert protocol["seed_provenance"]["source"] == source
+    assert protocol["seed_provenance"]["event_date"] == today
     assert frame_hash in json.dumps(protocol)
     page.screenshot(path=str(tmp_path / "drawn.png"), full_page=True)
     assert failures == []

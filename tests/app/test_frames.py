@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -119,6 +121,15 @@ def test_unknown_column_lists_the_columns(demo_client: FlaskClient) -> None:
     assert "no column &#39;region&#39;; the columns are: id, phone, district, age" in page
 
 
+def seed_fields(seed: str) -> dict[str, str]:
+    """The draw form's seed with a source announced today (after the frame's lock)."""
+    return {
+        "seed_source": "中国福利彩票双色球第2026141期开奖号码",
+        "seed_event_date": datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat(),
+        "seed": seed,
+    }
+
+
 def _lock_and_draw(client: FlaskClient, reserve: int = 2, total: int = 40) -> str:
     frame_page = client.get("/fieldwork/frames/1").get_data(as_text=True)
     assert "锁定抽样框" in frame_page
@@ -136,7 +147,7 @@ def _lock_and_draw(client: FlaskClient, reserve: int = 2, total: int = 40) -> st
             "response_rate": "0.5",
             "minimum": "0",
             "reserve_batches": str(reserve),
-            "seed": "2026-11-20 双色球 03 07 12 18 25 31 09",
+            **seed_fields("03 07 12 18 25 31 09"),
         },
     )
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -205,14 +216,14 @@ def test_draw_needs_a_lock_and_happens_once(demo_app: Flask, demo_client: FlaskC
     upload_frame(demo_client, frame_csv())
     response = demo_client.post(
         "/fieldwork/frames/1/draw",
-        data={"method": "proportional", "total": "10", "response_rate": "1", "seed": "x"},
+        data={"method": "proportional", "total": "10", "response_rate": "1", **seed_fields("x")},
     )
     assert response.status_code == 400
     assert "lock the frame" in response.get_data(as_text=True)
     _lock_and_draw(demo_client)
     again = demo_client.post(
         "/fieldwork/frames/1/draw",
-        data={"method": "proportional", "total": "10", "response_rate": "1", "seed": "y"},
+        data={"method": "proportional", "total": "10", "response_rate": "1", **seed_fields("y")},
     )
     assert again.status_code == 400
     with demo_app.app_context():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask
@@ -35,15 +38,23 @@ def test_import_lock_draw_release_on_the_command_line(demo_app: Flask, tmp_path:
     assert "frame 1 imported: 200 contacts" in result.output
     result = runner.invoke(args=["frame", "lock", "1"])
     assert result.exit_code == 0 and "SHA-256" in result.output
-    result = runner.invoke(
-        args=["sample", "draw", "1", "--n", "30", "--reserve", "1", "--seed", "published 01 02 03"]
-    )
+    draw = ["sample", "draw", "1", "--n", "30", "--reserve", "1", "--seed", "published 01 02 03"]
+    source = ["--seed-source", "双色球第2026141期"]
+    result = runner.invoke(args=[*draw, *source, "--seed-date", "2020-01-01"])
+    assert result.exit_code == 2
+    assert "before the frame was locked" in result.output
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    result = runner.invoke(args=[*draw, *source, "--seed-date", today])
     assert result.exit_code == 0, result.output
     assert "东湖区 | 18-39" in result.output
     result = runner.invoke(args=["sample", "release", "1", "临江县 | 40+"])
     assert result.exit_code == 0, result.output
     assert "reserve batch 1" in result.output
     with demo_app.app_context():
+        sample_draw = db.session.get(SampleDraw, 1)
+        assert sample_draw is not None and sample_draw.seed_source == "双色球第2026141期"
+        provenance = json.loads(sample_draw.protocol_json)["seed_provenance"]
+        assert provenance["source"] == "双色球第2026141期" and provenance["event_date"] == today
         released = db.session.scalar(
             sa.select(sa.func.count())
             .select_from(FieldworkCase)

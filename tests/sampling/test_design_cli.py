@@ -333,3 +333,25 @@ def test_digits_proportional_to_prefix_capacity_and_errors(
     allocation.write_text("region,n\na,1\nzz,1\n", encoding="utf-8")
     code, _, err = run([*base, "--allocation", str(allocation)], capsys)
     assert code == 2 and "'zz'" in err
+
+
+def test_seed_provenance_is_recorded_but_never_enters_the_draw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = write_frame(tmp_path / "frame.csv")
+    sample, protocol = tmp_path / "sample.csv", tmp_path / "p.json"
+    argv = ["draw", str(frame), "--id", "id", "--strata", "stratum", "--n", "30"]
+    argv += ["--seed", "03 17 22 29", "--out", str(sample), "--protocol", str(protocol)]
+    assert run(argv, capsys)[0] == 0
+    recorded = json.loads(protocol.read_text(encoding="utf-8"))
+    assert "seed_provenance" not in recorded  # only where a source was recorded
+
+    recorded["seed_provenance"] = {"source": "双色球第2026141期", "event_date": "2026-12-06"}
+    protocol.write_text(json.dumps(recorded, ensure_ascii=False), encoding="utf-8")
+    code, out, _ = run(["verify", str(protocol), str(frame), str(sample)], capsys)
+    assert (code, out.strip()) == (0, "verified")
+
+    recorded["seed_provenance"] = ["双色球"]
+    protocol.write_text(json.dumps(recorded, ensure_ascii=False), encoding="utf-8")
+    code, _, err = run(["verify", str(protocol), str(frame), str(sample)], capsys)
+    assert code != 0 and "seed_provenance" in err
