@@ -6,6 +6,7 @@ Usage (``make bench`` runs the first form)::
     python bench/run_all.py [--all] [--repeat-draw 5] [--repeat-estimate 3] [--out FILE]
     python bench/run_all.py --system-only [--system-seconds 25]
     python bench/run_all.py --cycle-only [--cycle-sizes 10000 100000]
+    python bench/run_all.py --printables-only
 
 Missing data files are generated under ~/peer-data with the shared
 generators; the peers are the venv ~/.peers (svy, samplics) and R
@@ -27,6 +28,7 @@ from pathlib import Path
 import bench_cycle
 import bench_draw
 import bench_estimate
+import bench_printables
 import bench_system
 from common import DATA, ROOT, machine
 
@@ -57,7 +59,14 @@ def main() -> int:
         action="store_true",
         help="run only the whole-cycle recompute and replace its part of the report",
     )
+    parser.add_argument(
+        "--printables-only",
+        action="store_true",
+        help="run only the invitation-card PDF and replace its part of the report",
+    )
     args = parser.parse_args()
+    if args.printables_only:
+        return printables_only(Path(args.out))
     if args.system_only:
         return system_only(Path(args.out), args.system_seconds)
     if args.cycle_only:
@@ -75,6 +84,8 @@ def main() -> int:
     system = bench_system.run(seconds=args.system_seconds)
     print("whole-cycle recompute benchmark …", file=sys.stderr, flush=True)
     cycle = cycle_runs(args.cycle_sizes)
+    print("invitation cards …", file=sys.stderr, flush=True)
+    printables = bench_printables.run()
 
     invocation = shlex.join([Path(sys.executable).name, "bench/run_all.py", *sys.argv[1:]])
     text = "\n".join(
@@ -140,6 +151,10 @@ def main() -> int:
             bench_cycle.section(cycle, invocation),
             bench_cycle.END,
             "",
+            bench_printables.BEGIN,
+            bench_printables.section(printables, invocation),
+            bench_printables.END,
+            "",
         ]
     )
     write_atomically(Path(args.out), text)
@@ -190,6 +205,24 @@ def cycle_only(out: Path, sizes: list[int]) -> int:
         text = text.rstrip("\n") + "\n\n" + part + "\n"
     else:
         raise SystemExit(f"{out} has no '## System benchmarks' section")
+    write_atomically(out, text)
+    return 0
+
+
+def printables_only(out: Path) -> int:
+    """Re-measure the invitation cards and replace only their marked part (or append it)."""
+    invocation = shlex.join([Path(sys.executable).name, "bench/run_all.py", *sys.argv[1:]])
+    part = (
+        f"{bench_printables.BEGIN}\n"
+        f"{bench_printables.section(bench_printables.run(), invocation)}\n"
+        f"{bench_printables.END}"
+    )
+    text = out.read_text(encoding="utf-8")
+    if bench_printables.BEGIN in text and bench_printables.END in text:
+        head, rest = text.split(bench_printables.BEGIN, 1)
+        text = head + part + rest.split(bench_printables.END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + part + "\n"
     write_atomically(out, text)
     return 0
 

@@ -6,6 +6,7 @@ import csv
 import io
 import re
 
+import numpy as np
 import sqlalchemy as sa
 import zxingcpp
 from flask import Flask
@@ -143,3 +144,47 @@ def test_demo_prints_poster_and_invitation_links(app: Flask) -> None:
             )
         )
         assert set(tokens) <= released
+
+
+def test_vector_codes_redraw_every_module_exactly() -> None:
+    from survey.services import printables
+
+    for url in ("http://localhost/s/abc", "https://minyi.example.gov.cn/q/" + "x" * 40):
+        modules = printables.qr_modules(url)
+        redrawn = np.zeros_like(modules)
+        for row, column, length in printables._dark_runs(modules):
+            assert not redrawn[row, column : column + length].any()  # runs never overlap
+            redrawn[row, column : column + length] = True
+        assert (redrawn == modules).all()
+        assert not modules[:4].any() and not modules[:, :4].any()  # quiet zone of 4 modules
+        assert decode_qr(printables.qr_png(url, box_size=4)) == url
+
+
+def test_card_text_wraps_inside_its_box_and_never_starts_a_line_with_punctuation() -> None:
+    from reportlab.pdfbase import pdfmetrics
+
+    from survey.services import printables
+
+    font, size, width = printables._font(), 9.0, 120.0
+    text = (
+        "2026年度江州市经济社会发展综合考核暨领导班子和领导干部年度考核社会公认度测评。"
+        "扫码用两分钟评价。"
+    )
+    lines = printables._wrap(text, font, size, width)
+    assert "".join(lines) == text and len(lines) > 2
+    widest_character = pdfmetrics.stringWidth("。", font, size)
+    for line in lines:
+        assert line[0] not in "，。、；：？！"
+        assert pdfmetrics.stringWidth(line, font, size) <= width + widest_character
+
+
+def test_a_sheet_of_cards_is_one_page_per_eight() -> None:
+    from survey.services import printables
+
+    cards = [
+        printables.InvitationContent(f"http://localhost/s/t{i:04d}", f"R{i}", "2026年度考核", "")
+        for i in range(17)
+    ]
+    pdf = printables.invitation_cards_pdf(cards)
+    assert pdf == printables.invitation_cards_pdf(cards)  # byte-stable
+    assert pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") == 3
