@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response
+from flask_babel import lazy_gettext as _l
 
 from survey.admin import bp
 from survey.admin.common import ViewResult, actor, get_cycle, report
@@ -24,6 +24,20 @@ from survey.models import (
 from survey.services import cycles as cycle_service
 from survey.services.errors import ServiceError
 from survey.services.units import units_by_category
+
+# What each status change does for good, shown beside its confirmation box.
+TRANSITION_CONSEQUENCES = {
+    CycleStatus.FIELDING: _l(
+        "citizens can answer from now on; the units, questionnaire and weights can no longer be "
+        "changed."
+    ),
+    CycleStatus.CLOSED: _l(
+        "answering stops, and every link between a sampled person and their answers is deleted "
+        "for good (the anonymity promised to respondents)."
+    ),
+    CycleStatus.PUBLISHED: _l("the results are published; any later change is a new version."),
+    CycleStatus.FINAL: _l("the results become final: no appeal or new version after this."),
+}
 
 
 def _settings(form: CycleForm) -> cycle_service.CycleSettings:
@@ -70,7 +84,11 @@ def cycle_create() -> ViewResult:
 
 @bp.get("/cycles/<int:cycle_id>")
 def cycle_detail(cycle_id: int) -> str:
-    cycle = get_cycle(cycle_id)
+    return _cycle_page(get_cycle(cycle_id))
+
+
+def _cycle_page(cycle: Cycle, refused: TransitionForm | None = None) -> str:
+    """The cycle's page; ``refused`` is a status change sent back with its errors."""
     response_count = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(SurveyResponse)
@@ -80,10 +98,15 @@ def cycle_detail(cycle_id: int) -> str:
         "admin/cycle_detail.html",
         cycle=cycle,
         grouped_units=units_by_category(db.session, cycle),
-        transitions=sorted(ALLOWED_TRANSITIONS[cycle.status]),
         problems=cycle_service.setup_problems(cycle) if cycle.is_editable else [],
         response_count=response_count,
-        transition_form=TransitionForm(),
+        transition_forms={
+            target: refused
+            if refused is not None and refused.target.data == target.value
+            else TransitionForm(target=target.value)
+            for target in ALLOWED_TRANSITIONS[cycle.status]
+        },
+        transition_consequences=TRANSITION_CONSEQUENCES,
     )
 
 
@@ -113,15 +136,16 @@ def cycle_update(cycle_id: int) -> ViewResult:
 
 
 @bp.post("/cycles/<int:cycle_id>/status")
-def cycle_transition(cycle_id: int) -> Response:
+def cycle_transition(cycle_id: int) -> ViewResult:
     cycle = get_cycle(cycle_id)
     form = TransitionForm()
-    target_value = str(form.target.data) if form.validate_on_submit() else ""
     try:
-        target = CycleStatus(target_value)
+        target = CycleStatus(str(form.target.data or ""))
     except ValueError:
         flash(_("Unknown status."), "error")
         return redirect(url_for("admin.cycle_detail", cycle_id=cycle.id))
+    if not form.validate_on_submit():
+        return _cycle_page(cycle, refused=form), 400
     try:
         cycle_service.transition_cycle(
             db.session,

@@ -18,6 +18,20 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from survey.i18n import ROLE_LABELS
+
+
+class IrreversibleForm(FlaskForm):
+    """A form whose action cannot be undone: the user ticks a box first.
+
+    The page says what cannot be undone next to the box (``confirm_box`` in
+    ``_macros.html``); the box is ``required`` in HTML, so a browser without
+    JavaScript still asks, and the server refuses a post without it.
+    """
+
+    confirmed = BooleanField(
+        _l("I understand that this cannot be undone."),
+        validators=[DataRequired(message=_l("Tick the box to confirm."))],
+    )
 from survey.models import DontKnowHandling, ScalePreset
 from survey.services.presets import SCALE_PRESET_LABELS
 
@@ -56,7 +70,7 @@ class NewCycleForm(CycleForm):
     )
 
 
-class TransitionForm(FlaskForm):
+class TransitionForm(IrreversibleForm):
     target = StringField(validators=[DataRequired()])
 
 

@@ -16,6 +16,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from survey.admin.forms import IrreversibleForm
+
 
 class FrameImportForm(FlaskForm):
     name = StringField(_l("Frame name"), validators=[DataRequired(), Length(max=200)])
@@ -64,7 +66,7 @@ class DesignForm(FlaskForm):
     )
 
 
-class DrawForm(DesignForm):
+class DrawForm(DesignForm, IrreversibleForm):
     """The design plus the public seed: never generated here, so nobody at the
     pollster can know it before the frame's hash is out."""
 
@@ -80,8 +82,12 @@ class DrawForm(DesignForm):
     )
 
 
-class ReleaseForm(FlaskForm):
+class ReleaseForm(IrreversibleForm):
     stratum = StringField(validators=[DataRequired()])
+
+
+class LockForm(IrreversibleForm):
+    """Locking fixes the frame's contents and its hash for good."""
 
 
 class DoNotCallForm(FlaskForm):

@@ -18,6 +18,7 @@ from survey.fieldwork.forms import (
     DoNotCallForm,
     DrawForm,
     FrameImportForm,
+    LockForm,
     ReleaseForm,
 )
 from survey.models import (
@@ -148,6 +149,9 @@ def _frame_page(
     form: DesignForm | None = None,
     plan: frame_service.AllocationPlan | None = None,
     draw_form: DrawForm | None = None,
+    *,
+    lock_form: LockForm | None = None,
+    release_form: ReleaseForm | None = None,
 ) -> str:
     sample_draw = frame.draws[0] if frame.draws else None
     if plan is not None and draw_form is None:
@@ -163,7 +167,8 @@ def _frame_page(
         draw_form=draw_form,
         sample_draw=sample_draw,
         summary=frame_service.draw_summary(db.session, sample_draw) if sample_draw else [],
-        release_form=ReleaseForm(),
+        release_form=release_form or ReleaseForm(),
+        lock_form=lock_form or LockForm(),
     )
 
 
@@ -186,6 +191,9 @@ def frame_detail(frame_id: int) -> ViewResult:
 @bp.post("/frames/<int:frame_id>/lock")
 def frame_lock(frame_id: int) -> ViewResult:
     frame = _frame(frame_id)
+    form = LockForm()
+    if not form.validate_on_submit():
+        return _frame_page(frame, lock_form=form), 400
     try:
         frame_service.lock_frame(db.session, frame, actor=actor())
     except ServiceError as error:
@@ -252,23 +260,24 @@ def _redraw(frame: SamplingFrame, form: DrawForm) -> str:
 def draw_release(draw_id: int) -> ViewResult:
     sample_draw = _draw(draw_id)
     form = ReleaseForm()
-    if form.validate_on_submit():
-        try:
-            batch = frame_service.release_reserve(
-                db.session, sample_draw, form.stratum.data or "", actor=actor()
-            )
-        except ServiceError as error:
-            report(error)
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "Reserve batch %(batch)d released for %(stratum)s.",
-                    batch=batch,
-                    stratum=form.stratum.data,
-                ),
-                "success",
-            )
+    if not form.validate_on_submit():
+        return _frame_page(sample_draw.frame, release_form=form), 400
+    try:
+        batch = frame_service.release_reserve(
+            db.session, sample_draw, form.stratum.data or "", actor=actor()
+        )
+    except ServiceError as error:
+        report(error)
+    else:
+        db.session.commit()
+        flash(
+            _(
+                "Reserve batch %(batch)d released for %(stratum)s.",
+                batch=batch,
+                stratum=form.stratum.data,
+            ),
+            "success",
+        )
     return redirect(url_for("fieldwork.frame_detail", frame_id=sample_draw.frame_id))
 
 

@@ -17,9 +17,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from sampling.grading import PRESETS
+from survey.admin.forms import IrreversibleForm
 
 
-class PublishForm(FlaskForm):
+class PublishForm(IrreversibleForm):
     grade_scheme = SelectField(
         _l("Grade scheme"),
         choices=[SelectChoice(name, name) for name in PRESETS],
@@ -32,7 +33,7 @@ class PublishForm(FlaskForm):
     )
 
 
-class DecideForm(FlaskForm):
+class DecideForm(IrreversibleForm):
     outcome = RadioField(
         _l("Decision"),
         choices=[SelectChoice("rejected", _l("Reject")), SelectChoice("upheld", _l("Uphold"))],

@@ -109,7 +109,12 @@ def test_closing_fieldwork_cuts_every_path_from_responses_to_phones(demo_app: Fl
 
     client = demo_app.test_client()
     login(client, "admin")
-    assert client.post("/admin/cycles/1/status", data={"target": "closed"}).status_code == 302
+    assert (
+        client.post(
+            "/admin/cycles/1/status", data={"target": "closed", "confirmed": "y"}
+        ).status_code
+        == 302
+    )
     with demo_app.app_context():
         assert db.session.get(Cycle, 1).status == CycleStatus.CLOSED  # type: ignore[union-attr]
         for path in _paths("response", "frame_contact"):

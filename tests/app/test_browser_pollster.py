@@ -60,6 +60,8 @@ def test_pollster_draws_a_sample_in_the_browser(
     page.locator(".flash.success").wait_for()
     assert "300" in page.locator("dl.facts").inner_text()
 
+    assert "不可撤销" in page.locator("#lock").inner_text()
+    page.locator("#lock").get_by_role("checkbox").check()
     page.get_by_role("button", name="锁定抽样框").click()
     page.locator(".flash.success").wait_for()
     frame_hash = page.locator("#frame-hash").inner_text().strip()
@@ -80,6 +82,7 @@ def test_pollster_draws_a_sample_in_the_browser(
     draw_form.locator("input[name=seed_source]").fill(source)
     draw_form.locator("input[name=seed_event_date]").fill("2020-01-02")
     draw_form.locator("input[name=seed]").fill(seed)
+    draw_form.get_by_role("checkbox").check()
     with page.expect_response(lambda response: response.status == 400):
         draw_form.get_by_role("button", name="抽取样本").click()
     failures.clear()  # the refusal above is the expected one
@@ -88,6 +91,7 @@ def test_pollster_draws_a_sample_in_the_browser(
 
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     page.locator("#draw input[name=seed_event_date]").fill(today)
+    page.locator("#draw").get_by_role("checkbox").check()
     page.locator("#draw").get_by_role("button", name="抽取样本").click()
     page.locator(".flash.success").wait_for()
     assert seed in page.content() and source in page.content()

@@ -102,7 +102,9 @@ def test_illegal_transition_over_http_changes_nothing(
 ) -> None:
     login(demo_client, "admin")
     response = demo_client.post(
-        "/admin/cycles/1/status", data={"target": "published"}, follow_redirects=True
+        "/admin/cycles/1/status",
+        data={"target": "published", "confirmed": "y"},
+        follow_redirects=True,
     )
     assert "cannot change a draft cycle to published" in response.get_data(as_text=True)
     with demo_app.app_context():
@@ -113,7 +115,11 @@ def test_illegal_transition_over_http_changes_nothing(
 
 def test_legal_transition_over_http(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "admin")
-    demo_client.post("/admin/cycles/1/status", data={"target": "fielding"})
+    unconfirmed = demo_client.post("/admin/cycles/1/status", data={"target": "fielding"})
+    assert unconfirmed.status_code == 400 and "请勾选确认" in unconfirmed.get_data(as_text=True)
+    with demo_app.app_context():
+        assert db.session.get(Cycle, 1).status == CycleStatus.DRAFT  # type: ignore[union-attr]
+    demo_client.post("/admin/cycles/1/status", data={"target": "fielding", "confirmed": "y"})
     with demo_app.app_context():
         assert db.session.get(Cycle, 1).status == CycleStatus.FIELDING  # type: ignore[union-attr]
     # Setup is frozen once fieldwork has started.

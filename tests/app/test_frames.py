@@ -133,7 +133,9 @@ def seed_fields(seed: str) -> dict[str, str]:
 def _lock_and_draw(client: FlaskClient, reserve: int = 2, total: int = 40) -> str:
     frame_page = client.get("/fieldwork/frames/1").get_data(as_text=True)
     assert "锁定抽样框" in frame_page
-    assert client.post("/fieldwork/frames/1/lock").status_code == 302
+    unconfirmed = client.post("/fieldwork/frames/1/lock")
+    assert unconfirmed.status_code == 400 and "请勾选确认" in unconfirmed.get_data(as_text=True)
+    assert client.post("/fieldwork/frames/1/lock", data={"confirmed": "y"}).status_code == 302
     preview = client.get(
         f"/fieldwork/frames/1?method=proportional&total={total}"
         f"&response_rate=0.5&minimum=0&reserve_batches={reserve}&seed=s"
@@ -148,6 +150,7 @@ def _lock_and_draw(client: FlaskClient, reserve: int = 2, total: int = 40) -> st
             "minimum": "0",
             "reserve_batches": str(reserve),
             **seed_fields("03 07 12 18 25 31 09"),
+            "confirmed": "y",
         },
     )
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -216,14 +219,26 @@ def test_draw_needs_a_lock_and_happens_once(demo_app: Flask, demo_client: FlaskC
     upload_frame(demo_client, frame_csv())
     response = demo_client.post(
         "/fieldwork/frames/1/draw",
-        data={"method": "proportional", "total": "10", "response_rate": "1", **seed_fields("x")},
+        data={
+            "method": "proportional",
+            "total": "10",
+            "response_rate": "1",
+            **seed_fields("x"),
+            "confirmed": "y",
+        },
     )
     assert response.status_code == 400
     assert "lock the frame" in response.get_data(as_text=True)
     _lock_and_draw(demo_client)
     again = demo_client.post(
         "/fieldwork/frames/1/draw",
-        data={"method": "proportional", "total": "10", "response_rate": "1", **seed_fields("y")},
+        data={
+            "method": "proportional",
+            "total": "10",
+            "response_rate": "1",
+            **seed_fields("y"),
+            "confirmed": "y",
+        },
     )
     assert again.status_code == 400
     with demo_app.app_context():
@@ -233,7 +248,7 @@ def test_draw_needs_a_lock_and_happens_once(demo_app: Flask, demo_client: FlaskC
 def test_too_large_n_is_refused(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "pollster")
     upload_frame(demo_client, frame_csv())
-    demo_client.post("/fieldwork/frames/1/lock")
+    demo_client.post("/fieldwork/frames/1/lock", data={"confirmed": "y"})
     response = demo_client.get(
         "/fieldwork/frames/1?method=proportional&total=5000&response_rate=1&seed=s"
     )
@@ -245,13 +260,16 @@ def test_release_reserve_batches_in_order(demo_app: Flask, demo_client: FlaskCli
     login(demo_client, "pollster")
     upload_frame(demo_client, frame_csv())
     _lock_and_draw(demo_client, reserve=2)
+    unconfirmed = demo_client.post("/fieldwork/draws/1/release", data={"stratum": "临江县"})
+    assert unconfirmed.status_code == 400
+    release = {"stratum": "临江县", "confirmed": "y"}
     for expected in (1, 2):
         page = demo_client.post(
-            "/fieldwork/draws/1/release", data={"stratum": "临江县"}, follow_redirects=True
+            "/fieldwork/draws/1/release", data=release, follow_redirects=True
         ).get_data(as_text=True)
         assert f"已为 临江县 启用第 {expected} 批备用样本" in page
     page = demo_client.post(
-        "/fieldwork/draws/1/release", data={"stratum": "临江县"}, follow_redirects=True
+        "/fieldwork/draws/1/release", data=release, follow_redirects=True
     ).get_data(as_text=True)
     assert "has no reserve batch left" in page
     with demo_app.app_context():
@@ -272,7 +290,7 @@ def test_release_reserve_batches_in_order(demo_app: Flask, demo_client: FlaskCli
 def test_locked_frame_cannot_be_deleted(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "pollster")
     upload_frame(demo_client, frame_csv())
-    demo_client.post("/fieldwork/frames/1/lock")
+    demo_client.post("/fieldwork/frames/1/lock", data={"confirmed": "y"})
     demo_client.post("/fieldwork/frames/1/delete")
     with demo_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(FrameContact)) == 200

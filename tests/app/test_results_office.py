@@ -100,6 +100,7 @@ def test_appeal_filed_and_upheld_through_the_web(results_app: Flask) -> None:
         f"/office/appeals/{appeal_id}",
         data={
             "outcome": "upheld",
+            "confirmed": "y",
             "reason": "平时实绩录入错误，予以更正",
             "component": "routine",
             "score": "99",

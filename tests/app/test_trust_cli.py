@@ -96,4 +96,9 @@ def test_auditor_sees_chain_status_and_verifies_the_demo_draw(
         (tmp_path / name).write_bytes(response.data)
     assert sampling_cli(["verify", *(str(tmp_path / n) for n in ("p.json", "f.csv", "s.csv"))]) == 0
     assert client.get("/auditor/audit-log").status_code == 200
-    assert client.post("/admin/cycles/1/status", data={"target": "closed"}).status_code == 403
+    assert (
+        client.post(
+            "/admin/cycles/1/status", data={"target": "closed", "confirmed": "y"}
+        ).status_code
+        == 403
+    )
