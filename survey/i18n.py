@@ -59,6 +59,14 @@ def local_time(moment: datetime | None, *, seconds: bool = False) -> str:
     return f"{text} ({zone_name})"
 
 
+def local_date(moment: datetime | None) -> str:
+    """The local calendar day of a stored (UTC) time: 23:30 UTC is the next day in Beijing."""
+    if moment is None:
+        return "—"
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("UTC"))
+    return aware.astimezone(ZoneInfo(str(current_app.config["TIMEZONE"]))).strftime("%Y-%m-%d")
+
+
 def set_language(code: str) -> Response:
     """Remember the chosen language and go back where the user was."""
     if code in current_app.config["LANGUAGES"]:
@@ -84,4 +92,5 @@ def init_app(app: Flask) -> None:
         role_label=lambda role: str(ROLE_LABELS[role]),
         frame_status_label=lambda status: str(FRAME_STATUS_LABELS[status]),
         local_time=local_time,
+        local_date=local_date,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import Flask
 from flask.testing import FlaskClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +59,23 @@ def test_every_message_is_translated_and_compiled(tmp_path: Path) -> None:
     assert untranslated == [], "run `make translations` and translate these"
     stale = sorted(m for m in wanted if mo.get(m) != po.get(m))
     assert stale == [], "the .mo is out of date: run `make translations`"
+
+
+def test_staff_read_times_in_beijing_time_to_the_minute(app: Flask) -> None:
+    from datetime import UTC, datetime
+
+    from flask_babel import force_locale
+
+    from survey.i18n import local_date, local_time
+
+    late_evening_utc = datetime(2026, 12, 6, 23, 30, 12, 345678, tzinfo=UTC)
+    naive_from_sqlite = late_evening_utc.replace(tzinfo=None)
+    with app.test_request_context("/"):
+        assert local_time(late_evening_utc) == "2026-12-07 07:30（北京时间）"
+        assert local_time(naive_from_sqlite, seconds=True) == "2026-12-07 07:30:12（北京时间）"
+        assert local_date(late_evening_utc) == "2026-12-07"
+        assert local_time(None) == "—"
+        with force_locale("en"):
+            assert local_time(late_evening_utc) == "2026-12-07 07:30 (Beijing time)"
+        app.config["TIMEZONE"] = "Asia/Urumqi"
+        assert local_time(late_evening_utc) == "2026-12-07 05:30 (Asia/Urumqi)"
