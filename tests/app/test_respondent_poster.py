@@ -359,9 +359,7 @@ def test_a_hall_of_200_behind_one_address_is_served_in_an_hour(
     assert served == 200 and _sent(sms_app) == 200, statuses
 
 
-def test_a_flood_from_one_address_is_bounded_and_told_to_wait(
-    sms_app: Flask, clock: Clock
-) -> None:
+def test_a_flood_from_one_address_is_bounded_and_told_to_wait(sms_app: Flask, clock: Clock) -> None:
     """One address, a new number each request: 20 codes in a minute, 300 in an hour."""
     poster = _many_posters(sms_app)[0]
     burst = [_ask(sms_app, poster, f"1392000{n:04d}", "10.4.0.1") for n in range(60)]
