@@ -374,3 +374,36 @@ def test_a_flood_from_one_address_is_bounded_and_told_to_wait(sms_app: Flask, cl
         _ask(sms_app, poster, f"1392000{n:04d}", "10.4.0.1")
     record_figures("SMS codes: flood from one address", inputs=410, duplicates=_sent(sms_app) - 300)
     assert _sent(sms_app) == 300
+
+
+def test_when_the_limit_storage_is_down_one_number_is_still_limited(
+    demo_database_url: str,
+) -> None:
+    """Redis unreachable: the number's codes are counted in the process's memory, so the
+    per-number limit still holds and nobody gets a 500."""
+    from survey import create_app
+    from survey.extensions import hit_limits, limiter
+    from tests.app.faults import free_port
+    from tests.conftest import _test_config
+
+    closed = free_port()  # nothing listens on it
+    app = create_app(
+        _test_config(demo_database_url, RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{closed}/0")
+    )
+    try:
+        # Counted directly, before the limiter itself has met the outage ...
+        with app.test_request_context():
+            assert not limiter._storage_dead
+            first, second = (hit_limits("1 per minute", "probe", "x") for _ in range(2))
+            assert first is None and second is not None
+        # ... and through the poster pages.
+        posters = _many_posters(app)
+        statuses = [_ask(app, posters[n], PHONE, f"10.5.0.{n + 1}").status_code for n in range(4)]
+        assert statuses == [302, 429, 429, 429], statuses
+        assert _sent(app, E164) == 1
+    finally:
+        # The limiter object outlives the app: later tests must not start on its fallback.
+        limiter._storage_dead = False
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
