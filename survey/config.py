@@ -60,8 +60,13 @@ def default_config(app: Flask) -> dict[str, Any]:
         "RATELIMIT_RESPONDENT_IP": "120 per minute",
         # Failed sign-ins per address and username.
         "RATELIMIT_LOGIN": "5 per minute;20 per hour",
-        "RATELIMIT_SMS_IP": "10 per hour",
-        "RATELIMIT_SMS_POSTER": "300 per hour",
+        # SMS codes (open posters).  Per number (keyed phone hash, across units, posters
+        # and addresses): a code a minute, five an hour.  Per address and per poster
+        # sized for a service hall: 200 citizens an hour behind one NAT address are all
+        # served (3 or 4 a minute on average), while one address is held to 20 a minute.
+        "RATELIMIT_SMS_NUMBER": "1 per minute;5 per hour",
+        "RATELIMIT_SMS_IP": "20 per minute;300 per hour",
+        "RATELIMIT_SMS_POSTER": "30 per minute;600 per hour",
         # Public base URL printed in QR codes and letters, e.g. https://minyi.example.gov.cn;
         # empty: the address the request came in on.
         "PUBLIC_BASE_URL": "",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,6 +15,12 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_qualified_name, get_remote_address
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf import CSRFProtect
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import MemoryStorage
+from limits.strategies import RateLimiter
+
+logger = logging.getLogger(__name__)
 
 db = SQLAlchemy()
 csrf = CSRFProtect()
@@ -80,3 +90,67 @@ def _has_no_limit() -> bool:
         return False
     view = current_app.view_functions.get(request.endpoint or "")
     return view is None or get_qualified_name(view) not in LIMITED_VIEWS
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_limits(limits: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(limits))
+
+
+def _memory_limiter(shared: RateLimiter) -> RateLimiter:
+    """This process's own counts, with the shared strategy, for when the storage is down."""
+    fallback: RateLimiter = current_app.extensions.setdefault(
+        "minyi_limit_fallback", type(shared)(MemoryStorage())
+    )
+    return fallback
+
+
+def hit_limits(limits: str, *key: str) -> float | None:
+    """Count one request against each of ``limits`` (e.g. ``"1 per minute;5 per hour"``)
+    under ``key``: None if every limit admits it, else when the refusing window ends
+    (``time.time()``).
+
+    Counted where Flask-Limiter counts (Redis in production, so every process and
+    machine shares the count), under the app's key prefix.  The first limit that
+    refuses stops the count, so a refused request does not use up the longer windows.
+    If the storage fails, this process counts in its own memory until it answers
+    again, as Flask-Limiter does for its limits (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``):
+    a limit weakened to one process's share beats both a 500 and no limit at all.
+    """
+    if not limiter.enabled:
+        return None
+    full_key = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), *key)
+    shared = limiter.limiter
+    base = shared.storage.base_exceptions
+    storage_errors: tuple[type[Exception], ...] = (
+        (StorageError, *base) if isinstance(base, tuple) else (StorageError, base)
+    )
+    items = _parsed_limits(limits)
+    try:
+        return _hit(shared, items, full_key)
+    except storage_errors:
+        logger.warning("rate-limit storage unavailable; counting in this process's memory")
+        return _hit(_memory_limiter(shared), items, full_key)
+
+
+def _hit(
+    strategy: RateLimiter, items: tuple[RateLimitItem, ...], key: tuple[str, ...]
+) -> float | None:
+    for item in items:
+        if not strategy.hit(item, *key):
+            return float(strategy.get_window_stats(item, *key).reset_time)
+    return None
+
+
+def seconds_until(retry_at: float) -> int:
+    """Whole seconds from now until ``retry_at`` (``time.time()``), at least 1: Retry-After."""
+    return max(1, math.ceil(retry_at - time.time()))
+
+
+def breached_limit_retry_after() -> int | None:
+    """Seconds until the Flask-Limiter limit this request went over resets, if it did."""
+    limit = limiter.current_limit
+    if limit is not None and limit.breached:
+        # The window's own end: ``reset_at`` is rounded up by up to a second.
+        return seconds_until(limit.window.reset_time)
+    return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -120,8 +119,8 @@ def init_app(app: Flask) -> None:
 
 def _set_retry_after(response: Response) -> None:
     """When a refused client may try again: read from the limit only when one was hit."""
-    from survey.extensions import limiter
+    from survey.extensions import breached_limit_retry_after
 
-    limit = limiter.current_limit
-    if limit is not None and limit.breached:
-        response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))
+    retry_after = breached_limit_retry_after()
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)

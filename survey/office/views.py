@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, url_for
@@ -208,12 +209,18 @@ def appeal_attachment(appeal_id: int, attachment_id: int) -> Response:
     if attachment is None or attachment.appeal_id != appeal_id:
         abort(404)
     current_app.logger.info("attachment %s downloaded by %s", attachment.id, actor())
+    # The type is read from the bytes again, not the stored type: attachments filed
+    # before content was checked may be anything under any name.
+    content_type = appeals.detect_type(attachment.data) or "application/octet-stream"
+    fallback = f"appeal-{appeal_id}-{attachment.id}{appeals.SUFFIXES.get(content_type, '')}"
     return Response(
         attachment.data,
-        mimetype=attachment.content_type,
+        mimetype=content_type,
         headers={
-            "Content-Disposition": f"attachment; filename=appeal-{appeal_id}-{attachment.id}"
-            f"{attachment.filename[attachment.filename.rfind('.') :]}",
+            # Always a download, never shown inline; the Chinese name travels in
+            # filename* (RFC 6266), the ASCII fallback for old clients.
+            "Content-Disposition": f'attachment; filename="{fallback}"; '
+            f"filename*=UTF-8''{quote(attachment.filename, safe='')}",
             "X-Content-Type-Options": "nosniff",
         },
     )

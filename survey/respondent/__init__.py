@@ -7,19 +7,16 @@ as a draft on every step, so the link can be resumed until fieldwork closes.
 
 from __future__ import annotations
 
-import functools
-import logging
 import math
 import time
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse_many
-from limits.errors import StorageError
 from werkzeug.exceptions import TooManyRequests
 
-from survey.extensions import limiter
+from survey.extensions import breached_limit_retry_after, hit_limits, limiter, seconds_until
 
 bp = Blueprint("respondent", __name__)
 
@@ -31,13 +28,6 @@ REFUSALS = "respondent-refusals"
 #: Addresses remembered as over the limit, per process; more than this starts afresh.
 BLOCKS_KEPT = 10_000
 
-logger = logging.getLogger(__name__)
-
-
-@functools.lru_cache(maxsize=16)
-def _parsed_limits(limits: str) -> tuple[RateLimitItem, ...]:
-    return tuple(parse_many(limits))
-
 
 def _blocks() -> dict[str, float]:
     """Address → when its window ends (``time.time()``), for addresses over the limit."""
@@ -46,7 +36,7 @@ def _blocks() -> dict[str, float]:
 
 
 def _too_many(retry_at: float) -> TooManyRequests:
-    return TooManyRequests(retry_after=max(1, math.ceil(retry_at - time.time())))
+    return TooManyRequests(retry_after=seconds_until(retry_at))
 
 
 @bp.before_request
@@ -76,10 +66,9 @@ def count_refusal(response: Response) -> Response:
     machines; same key prefix and strategy).  The refusal that goes over the limit is
     answered 429 instead, and this process then answers the address 429 from memory
     until the window ends, so each other process lets at most one more request through
-    before it learns the same from the shared count.  If the storage is down, the
-    refusal is logged and let through, or counted in memory once the limiter has met
-    the outage itself (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``): citizens are never
-    turned away for it.
+    before it learns the same from the shared count.  If the storage is down, refusals
+    count in this process's memory (:func:`survey.extensions.hit_limits`): citizens
+    are never turned away for it.
     """
     status = response.status_code
     if (
@@ -90,40 +79,48 @@ def count_refusal(response: Response) -> Response:
     ):
         return response
     address = get_remote_address()
-    key = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), address, REFUSALS)
-    strategy = limiter.limiter
-    base = strategy.storage.base_exceptions
-    storage_errors: tuple[type[Exception], ...] = (
-        (StorageError, *base) if isinstance(base, tuple) else (StorageError, base)
-    )
-    try:
-        for item in _parsed_limits(str(current_app.config["RATELIMIT_RESPONDENT_IP"])):
-            if not strategy.hit(item, *key):
-                retry_at = strategy.get_window_stats(item, *key).reset_time
-                blocks = _blocks()
-                if len(blocks) >= BLOCKS_KEPT:
-                    blocks.clear()
-                blocks[address] = retry_at
-                return current_app.make_response(too_many_requests(_too_many(retry_at)))
-    except storage_errors:
-        logger.warning("rate-limit storage unavailable; a refused request was not counted")
+    retry_at = hit_limits(str(current_app.config["RATELIMIT_RESPONDENT_IP"]), address, REFUSALS)
+    if retry_at is not None:
+        blocks = _blocks()
+        if len(blocks) >= BLOCKS_KEPT:
+            blocks.clear()
+        blocks[address] = retry_at
+        return current_app.make_response(too_many_requests(_too_many(retry_at)))
     return response
+
+
+#: The view that sends SMS codes: its refusals say how long until a code can be asked.
+SMS_ENDPOINT = "respondent.poster_post"
 
 
 @bp.errorhandler(429)
 def too_many_requests(error: TooManyRequests) -> tuple[str, int, dict[str, str]]:
     retry_after = getattr(error, "retry_after", None)
-    headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else {}
+    if not isinstance(retry_after, int):
+        retry_after = breached_limit_retry_after()
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    text = _l("Too many requests came from this connection. Please wait a while and try again.")
+    if request.endpoint == SMS_ENDPOINT and retry_after is not None:
+        text = _sms_wait(retry_after)
     return (
-        render_template(
-            "respondent/message.html",
-            title=_l("Too many requests"),
-            text=_l(
-                "Too many requests came from this connection. Please wait a while and try again."
-            ),
-        ),
+        render_template("respondent/message.html", title=_l("Too many requests"), text=text),
         429,
         headers,
+    )
+
+
+def _sms_wait(seconds: int) -> str:
+    # Up to two minutes in seconds (the per-number minute); beyond, minutes read better.
+    if seconds <= 120:
+        return _(
+            "Too many verification codes were requested. "
+            "Please wait %(seconds)d seconds before asking for a code.",
+            seconds=seconds,
+        )
+    return _(
+        "Too many verification codes were requested. "
+        "Please wait %(minutes)d minutes before asking for a code.",
+        minutes=math.ceil(seconds / 60),
     )
 
 

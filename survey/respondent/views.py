@@ -18,9 +18,10 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from sqlalchemy import orm
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response as HttpResponse
 
-from survey.extensions import csrf, db, limited, limiter
+from survey.extensions import csrf, db, hit_limits, limited, limiter, seconds_until
 from survey.i18n import select_locale
 from survey.integrations.telephony import telephony
 from survey.models import Poster, PosterVerification
@@ -412,6 +413,18 @@ def _poster_key() -> str:
     return "poster:" + str((request.view_args or {}).get("code", ""))
 
 
+#: The limiter's key for the SMS codes sent to one number (its keyed hash, never the number).
+SMS_NUMBER = "sms-number"
+
+
+def _limit_sms_number(phone_hash: str) -> None:
+    """``RATELIMIT_SMS_NUMBER``, counted in the limiter's storage, so that it holds across
+    units, posters, addresses and web processes: rotating any of them sends no more."""
+    retry_at = hit_limits(str(current_app.config["RATELIMIT_SMS_NUMBER"]), SMS_NUMBER, phone_hash)
+    if retry_at is not None:
+        raise TooManyRequests(retry_after=seconds_until(retry_at))
+
+
 def _show_simulated_sms() -> bool:
     """The demo's stand-in for a phone: only with the simulator, only outside production."""
     config = current_app.config
@@ -487,7 +500,12 @@ def poster_post(code: str) -> ViewResult:
         )
     try:
         sent = poster_service.request_code(
-            db.session, vault(), telephony(), poster, form.phone.data or ""
+            db.session,
+            vault(),
+            telephony(),
+            poster,
+            form.phone.data or "",
+            before_sending=_limit_sms_number,
         )
     except RespondentError as error:
         return _problem_page(error)

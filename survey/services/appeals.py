@@ -11,8 +11,10 @@ place.  Appeals and decisions are public.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,14 +41,57 @@ DECISION_DAYS = 7
 MAX_REASON_LENGTH = 5000
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+PDF = "application/pdf"
+JPEG = "image/jpeg"
+PNG = "image/png"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: What the form promises (PDF, images, DOCX, XLSX): name suffix → the type it must contain.
 ATTACHMENT_TYPES = {
-    ".pdf": "application/pdf",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pdf": PDF,
+    ".jpg": JPEG,
+    ".jpeg": JPEG,
+    ".png": PNG,
+    ".docx": DOCX,
+    ".xlsx": XLSX,
 }
+#: The suffix a download of each type is named with when its own name cannot be sent.
+SUFFIXES = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png", DOCX: ".docx", XLSX: ".xlsx"}
+#: Leading bytes of each type that is recognised by them alone.
+_SIGNATURES = ((b"%PDF-", PDF), (b"\x89PNG\r\n\x1a\n", PNG), (b"\xff\xd8\xff", JPEG))
+#: DOCX and XLSX are zip packages, told apart by their main part.
+_OFFICE_PARTS = (("word/document.xml", DOCX), ("xl/workbook.xml", XLSX))
+
+
+def detect_type(data: bytes) -> str | None:
+    """The MIME type ``data`` really is among :data:`ATTACHMENT_TYPES`, from its content
+    (magic bytes; for DOCX and XLSX the zip's directory), or None.
+
+    The name proves nothing: a text or HTML file named ``.pdf`` would otherwise be
+    stored and served as a PDF.  Only the zip's directory is read, never a member, so
+    a zip bomb costs nothing here.
+    """
+    for signature, content_type in _SIGNATURES:
+        if data.startswith(signature):
+            return content_type
+    if not data.startswith(b"PK\x03\x04"):
+        return None
+    try:
+        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError):
+        return None
+    if "[Content_Types].xml" not in names:
+        return None
+    return next((kind for part, kind in _OFFICE_PARTS if part in names), None)
+
+
+@dataclass(frozen=True)
+class ContentMismatch(Problem):
+    """An attachment whose content is not the type its name says (the view words it)."""
+
+    filename: str = ""
+    #: The name's suffix in capitals, e.g. ``PDF``.
+    expected: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,10 +212,22 @@ def file_appeal(
                 )
             )
             continue
+        content_type = detect_type(upload.data)
+        if content_type != ATTACHMENT_TYPES[suffix]:
+            expected = suffix.removeprefix(".").upper()
+            problems.append(
+                ContentMismatch(
+                    f"{name!r}: the content is not a {expected} file",
+                    column="attachments",
+                    filename=name,
+                    expected=expected,
+                )
+            )
+            continue
         stored.append(
             AppealAttachment(
                 filename=name,
-                content_type=ATTACHMENT_TYPES[suffix],
+                content_type=content_type,
                 size=len(upload.data),
                 sha256=hashlib.sha256(upload.data).hexdigest(),
                 data=upload.data,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -139,9 +140,20 @@ class CodeSent:
 
 
 def request_code(
-    session: orm.Session, vault: Vault, sender: Telephony, poster: Poster, phone: str
+    session: orm.Session,
+    vault: Vault,
+    sender: Telephony,
+    poster: Poster,
+    phone: str,
+    *,
+    before_sending: Callable[[str], None],
 ) -> CodeSent:
-    """Send a one-time code to ``phone`` for this poster's unit; store only hashes."""
+    """Send a one-time code to ``phone`` for this poster's unit; store only hashes.
+
+    ``before_sending`` gets the keyed phone hash once the number may have a code, just
+    before anything is stored or sent, and raises to refuse: the per-number rate limit
+    across units, posters and addresses (``survey.respondent.views``).
+    """
     try:
         number = normalise_phone(phone)
     except InvalidPhoneNumber:
@@ -176,6 +188,7 @@ def request_code(
             "a code was sent to this number a moment ago",
             [Problem(PHONE_WAIT, column="phone")],
         )
+    before_sending(phone_hash)
     code = f"{secrets.randbelow(1_000_000):06d}"
     if verification is None:
         verification = PosterVerification(

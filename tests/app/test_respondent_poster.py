@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse as FlaskResponse
 
 from survey.extensions import db
 from survey.integrations.telephony import SimulatedTelephony
-from survey.models import Channel, PosterVerification, RaterGroup, Response
+from survey.models import Channel, Cycle, PosterVerification, RaterGroup, Response
+from survey.services.posters import create_poster
 from tests.app.respondent_helpers import Fieldwork, prepare_fieldwork
 from tests.app.test_respondent_invitation import _first_level, _item_fields, race
 from tests.figures import record_figures
@@ -246,3 +249,161 @@ def test_fifty_concurrent_submissions_with_one_verified_phone_store_one(
         assert len(responses) == 1
         assert responses[0].channel == Channel.OPEN_QR
         assert len(responses[0].comments) == 1
+
+
+# --- SMS code limits: per number, per address, per poster (issue 20) -----------------
+
+
+class Clock:
+    """The limiter's clock (its in-memory storage), moved by hand: an hour in a second."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    import limits.storage.memory
+
+    fake = Clock()
+    monkeypatch.setattr(limits.storage.memory, "time", fake)
+    return fake
+
+
+@pytest.fixture
+def sms_app(demo_database_url: str) -> Iterator[Flask]:
+    """The app with the default SMS limits (the ones production runs with)."""
+    from survey import create_app
+    from tests.conftest import _test_config
+
+    app = create_app(_test_config(demo_database_url))
+    yield app
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def _many_posters(app: Flask) -> list[str]:
+    """Poster codes on every unit of the cycle, and a second poster on the first unit."""
+    with app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+        cycle = db.session.get(Cycle, fieldwork.cycle_id)
+        assert cycle is not None
+        codes = [fieldwork.poster_code]
+        for unit in cycle.units[:9]:
+            poster = create_poster(db.session, cycle, unit, service_point="窗口", actor="test")
+            codes.append(poster.code)
+        db.session.commit()
+        return codes
+
+
+def _ask(app: Flask, poster: str, phone: str, address: str) -> FlaskResponse:
+    return app.test_client().post(
+        f"/q/{poster}",
+        data={"served_here": "yes", "phone": phone, "website": ""},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def _sent(app: Flask, to: str | None = None) -> int:
+    outbox = app.extensions["minyi_telephony"]
+    assert isinstance(outbox, SimulatedTelephony)
+    return len(outbox.outbox if to is None else outbox.messages_to(to))
+
+
+def test_one_number_rotating_addresses_units_and_posters_gets_its_allowance_only(
+    sms_app: Flask, clock: Clock
+) -> None:
+    """40 addresses ask codes for one number over ten minutes, one request every 15 s,
+    rotating over ten posters on nine units: five codes (one a minute, five an hour)."""
+    posters = _many_posters(sms_app)
+    statuses = []
+    for attempt in range(40):
+        reply = _ask(sms_app, posters[attempt % len(posters)], PHONE, f"10.1.0.{attempt + 1}")
+        statuses.append(reply.status_code)
+        clock.now += 15
+    sent = _sent(sms_app, E164)
+    record_figures("SMS codes: one number, 40 addresses", inputs=40, duplicates=sent - 5)
+    assert sent == 5, (sent, statuses)
+    assert statuses.count(302) == 5 and set(statuses) <= {302, 400, 429}, statuses
+
+
+def test_a_second_code_for_the_number_says_how_long_to_wait(sms_app: Flask) -> None:
+    """Another unit, another poster, another address: the number still waits its minute,
+    and the page says how long (429, Retry-After)."""
+    posters = _many_posters(sms_app)
+    assert _ask(sms_app, posters[0], PHONE, "10.2.0.1").status_code == 302
+    reply = _ask(sms_app, posters[3], PHONE, "10.2.0.2")
+    assert reply.status_code == 429
+    wait = int(reply.headers["Retry-After"])
+    assert 55 <= wait <= 60, wait
+    assert f"请 {wait} 秒后再获取验证码" in reply.get_data(as_text=True)
+    assert _sent(sms_app, E164) == 1
+
+
+def test_a_hall_of_200_behind_one_address_is_served_in_an_hour(
+    sms_app: Flask, clock: Clock
+) -> None:
+    """200 citizens at one service hall, one NAT address, one poster, over an hour."""
+    poster = _many_posters(sms_app)[0]
+    statuses = []
+    for citizen in range(200):
+        reply = _ask(sms_app, poster, f"1391000{citizen:04d}", "10.3.0.1")
+        statuses.append(reply.status_code)
+        clock.now += 3600 / 200 - 0.01
+    served = statuses.count(302)
+    record_figures("SMS codes: hall of 200, one address", inputs=200, faults=200 - served)
+    assert served == 200 and _sent(sms_app) == 200, statuses
+
+
+def test_a_flood_from_one_address_is_bounded_and_told_to_wait(sms_app: Flask, clock: Clock) -> None:
+    """One address, a new number each request: 20 codes in a minute, 300 in an hour."""
+    poster = _many_posters(sms_app)[0]
+    burst = [_ask(sms_app, poster, f"1392000{n:04d}", "10.4.0.1") for n in range(60)]
+    assert [reply.status_code for reply in burst] == [302] * 20 + [429] * 40
+    assert _sent(sms_app) == 20
+    refused = burst[-1]
+    wait = int(refused.headers["Retry-After"])
+    assert 1 <= wait <= 60 and f"请 {wait} 秒后再获取验证码" in refused.get_data(as_text=True)
+    # Then a request every 10 s until the hour is nearly over: the hourly 300 holds.
+    for n in range(60, 410):
+        clock.now += 10
+        _ask(sms_app, poster, f"1392000{n:04d}", "10.4.0.1")
+    record_figures("SMS codes: flood from one address", inputs=410, duplicates=_sent(sms_app) - 300)
+    assert _sent(sms_app) == 300
+
+
+def test_when_the_limit_storage_is_down_one_number_is_still_limited(
+    demo_database_url: str,
+) -> None:
+    """Redis unreachable: the number's codes are counted in the process's memory, so the
+    per-number limit still holds and nobody gets a 500."""
+    from survey import create_app
+    from survey.extensions import hit_limits, limiter
+    from tests.app.faults import free_port
+    from tests.conftest import _test_config
+
+    closed = free_port()  # nothing listens on it
+    app = create_app(
+        _test_config(demo_database_url, RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{closed}/0")
+    )
+    try:
+        # Counted directly, before the limiter itself has met the outage ...
+        with app.test_request_context():
+            assert not limiter._storage_dead
+            first, second = (hit_limits("1 per minute", "probe", "x") for _ in range(2))
+            assert first is None and second is not None
+        # ... and through the poster pages.
+        posters = _many_posters(app)
+        statuses = [_ask(app, posters[n], PHONE, f"10.5.0.{n + 1}").status_code for n in range(4)]
+        assert statuses == [302, 429, 429, 429], statuses
+        assert _sent(app, E164) == 1
+    finally:
+        # The limiter object outlives the app: later tests must not start on its fallback.
+        limiter._storage_dead = False
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
-from survey.models import AppealStatus, Cycle, CycleStatus, ResultSnapshot, Unit
+from survey.models import (
+    Appeal,
+    AppealAttachment,
+    AppealStatus,
+    Cycle,
+    CycleStatus,
+    ResultSnapshot,
+    Unit,
+)
 from survey.services import appeals, publication
 from survey.services.errors import ServiceError, ValidationError
+from tests.app.helpers import login
+from tests.figures import record_figures
 
 
 def setup(session: Any) -> tuple[Cycle, ResultSnapshot, Unit]:
@@ -132,3 +146,209 @@ def test_deadlines(results_session: Any) -> None:
     assert cycle.status == CycleStatus.FINAL
     with pytest.raises(ServiceError, match="appeals are closed"):
         appeals.file_appeal(results_session, snapshot, unit, reason="再次", actor="liaison")
+
+
+# --- attachments: type by content, served as a download (issue 20) --------------------
+
+
+def real_pdf() -> bytes:
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    page = canvas.Canvas(out)
+    page.drawString(72, 720, "appeal evidence")
+    page.save()
+    return out.getvalue()
+
+
+def real_image(kind: str) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(out, format=kind)
+    return out.getvalue()
+
+
+def real_docx() -> bytes:
+    """The smallest package Word opens: content types, the relation and the document."""
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    word = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    office = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
+        package.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats'
+            '.org/package/2006/content-types"><Default Extension="rels" ContentType="applicatio'
+            'n/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" Content'
+            f'Type="application/xml"/><Override PartName="/word/document.xml" ContentType="{main}'
+            '"/></Types>',
+        )
+        package.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxml'
+            'formats.org/package/2006/relationships"><Relationship Id="rId1" Type='
+            f'"{office}/officeDocument" Target="word/document.xml"/></Relationships>',
+        )
+        package.writestr(
+            "word/document.xml",
+            f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{word}"><w:body><w:p>'
+            "<w:r><w:t>申诉材料</w:t></w:r></w:p></w:body></w:document>",
+        )
+    return out.getvalue()
+
+
+def real_xlsx() -> bytes:
+    from openpyxl import Workbook
+
+    out = io.BytesIO()
+    book = Workbook()
+    book.active["A1"] = "得分"  # type: ignore[index]
+    book.save(out)
+    return out.getvalue()
+
+
+def test_attachment_type_is_read_from_the_content() -> None:
+    assert appeals.detect_type(real_pdf()) == appeals.PDF
+    assert appeals.detect_type(real_image("PNG")) == appeals.PNG
+    assert appeals.detect_type(real_image("JPEG")) == appeals.JPEG
+    assert appeals.detect_type(real_docx()) == appeals.DOCX
+    assert appeals.detect_type(real_xlsx()) == appeals.XLSX
+    # Text, HTML, an arbitrary zip, a broken zip: none of the promised types.
+    assert appeals.detect_type("申诉理由见下".encode()) is None
+    assert appeals.detect_type(b"<html><script>alert(1)</script></html>") is None
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as package:
+        package.writestr("word/document.xml", "<x/>")
+    assert appeals.detect_type(plain.getvalue()) is None
+    assert appeals.detect_type(b"PK\x03\x04 not really a zip") is None
+
+
+#: Files whose names promise another type than their content; each must be refused.
+DISGUISED = {
+    "说明.pdf": "这不是 PDF，只是文本。".encode(),
+    "照片.png": b"<html><body><script>alert(document.cookie)</script></body></html>",
+    "截图.jpg": real_image("PNG"),
+    "表格.xlsx": real_docx(),
+    "报告.docx": b"%PDF-1.4 a PDF renamed",
+}
+
+
+def test_attachments_whose_content_is_not_their_type_are_refused(results_session: Any) -> None:
+    _cycle, snapshot, unit = setup(results_session)
+    for name, data in DISGUISED.items():
+        with pytest.raises(ValidationError) as caught:
+            appeals.file_appeal(
+                results_session,
+                snapshot,
+                unit,
+                reason="材料见附件",
+                attachments=[appeals.Upload(name, data)],
+                actor="liaison",
+            )
+        (problem,) = caught.value.problems
+        assert isinstance(problem, appeals.ContentMismatch) and problem.filename == name
+    record_figures("appeal attachments: disguised files", inputs=len(DISGUISED))
+    genuine = [
+        appeals.Upload("认定书.pdf", real_pdf()),
+        appeals.Upload("现场.png", real_image("PNG")),
+        appeals.Upload("现场.jpeg", real_image("JPEG")),
+        appeals.Upload("说明.docx", real_docx()),
+        appeals.Upload("数据.xlsx", real_xlsx()),
+    ]
+    appeal = appeals.file_appeal(
+        results_session, snapshot, unit, reason="材料见附件", attachments=genuine, actor="liaison"
+    )
+    assert [a.content_type for a in appeal.attachments] == [
+        appeals.PDF,
+        appeals.PNG,
+        appeals.JPEG,
+        appeals.DOCX,
+        appeals.XLSX,
+    ]
+
+
+def test_a_disguised_attachment_is_refused_in_chinese_and_downloads_are_attachments(
+    results_app: Flask,
+) -> None:
+    from survey.extensions import db
+
+    with results_app.app_context():
+        cycle = db.session.scalars(sa.select(Cycle).where(Cycle.year == 2025)).one()
+        cycle_id = cycle.id
+    liaison = results_app.test_client()
+    login(liaison, "liaison")
+    for name, data in DISGUISED.items():
+        refused = liaison.post(
+            f"/liaison/cycles/{cycle_id}/appeals",
+            data={"reason": "得分计算有误", "attachments": [(io.BytesIO(data), name)]},
+            content_type="multipart/form-data",
+            headers={"Accept-Language": "zh"},
+        )
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and f"“{name}”的内容不是" in page, name
+    with results_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Appeal)) == 0
+    filed = liaison.post(
+        f"/liaison/cycles/{cycle_id}/appeals",
+        data={
+            "reason": "得分计算有误",
+            "attachments": [
+                (io.BytesIO(real_pdf()), "事故认定书.pdf"),
+                (io.BytesIO(real_docx()), "情况说明.docx"),
+            ],
+        },
+        content_type="multipart/form-data",
+    )
+    assert filed.status_code == 302
+    with results_app.app_context():
+        appeal = db.session.scalars(sa.select(Appeal)).one()
+        ids = [(a.id, a.filename, a.content_type) for a in appeal.attachments]
+        appeal_id = appeal.id
+    admin = results_app.test_client()
+    login(admin, "admin")
+    for attachment_id, filename, content_type in ids:
+        download = admin.get(f"/office/appeals/{appeal_id}/attachments/{attachment_id}")
+        assert download.status_code == 200
+        assert download.mimetype == content_type
+        assert download.headers["X-Content-Type-Options"] == "nosniff"
+        disposition = download.headers["Content-Disposition"]
+        assert disposition.startswith("attachment;"), disposition
+        assert f"filename*=UTF-8''{quote(filename, safe='')}" in disposition
+        suffix = appeals.SUFFIXES[content_type]
+        assert f'filename="appeal-{appeal_id}-{attachment_id}{suffix}"' in disposition
+
+
+def test_an_attachment_stored_before_the_check_is_served_by_its_content(
+    results_app: Flask,
+) -> None:
+    """An old row: text stored as application/pdf under a .pdf name, served as bytes."""
+    from survey.extensions import db
+    from survey.models.base import utc_now
+
+    with results_app.app_context():
+        _cycle, snapshot, unit = setup(db.session)
+        appeal = Appeal(
+            snapshot_id=snapshot.id,
+            unit_id=unit.id,
+            reason="旧申诉",
+            filed_by="liaison",
+            filed_at=utc_now(),
+            attachments=[
+                AppealAttachment(
+                    filename="旧.pdf",
+                    content_type=appeals.PDF,
+                    size=4,
+                    sha256="0" * 64,
+                    data=b"<h1>",
+                )
+            ],
+        )
+        db.session.add(appeal)
+        db.session.commit()
+        path = f"/office/appeals/{appeal.id}/attachments/{appeal.attachments[0].id}"
+    admin = results_app.test_client()
+    login(admin, "admin")
+    download = admin.get(path)
+    assert download.mimetype == "application/octet-stream"
+    assert download.headers["Content-Disposition"].startswith("attachment;")

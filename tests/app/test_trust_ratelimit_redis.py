@@ -40,6 +40,7 @@ LIMITS = {
     "MINYI_RATELIMIT_SMS_POSTER": "2 per 3 second",
     "MINYI_RATELIMIT_SMS_IP": "1000 per hour",
     "MINYI_RATELIMIT_LOGIN": "4 per 3 second",
+    "MINYI_RATELIMIT_SMS_NUMBER": "1 per 3 second",
 }
 
 
@@ -55,21 +56,39 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+@dataclass(frozen=True)
+class Served:
+    database_url: str
+    poster: str
+    #: Posters on two other units, for one number's codes (the per-number limit).
+    others: tuple[str, str]
+
+
 @pytest.fixture
-def served_database(templates: Templates, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """The demo with a poster, on SQLite: the limits do not depend on the database."""
+def served_database(templates: Templates, tmp_path: Path) -> Iterator[Served]:
+    """The demo with posters, on SQLite: the limits do not depend on the database."""
     for url in _fresh_database(templates, "sqlite", "demo", tmp_path):
         from survey import create_app
         from survey.extensions import db
+        from survey.models import Cycle
+        from survey.services.posters import create_poster
         from tests.app.respondent_helpers import prepare_fieldwork
         from tests.conftest import _test_config
 
         app = create_app(_test_config(url))
         with app.app_context():
-            code = prepare_fieldwork(db.session).poster_code
+            fieldwork = prepare_fieldwork(db.session)
+            cycle = db.session.get(Cycle, fieldwork.cycle_id)
+            assert cycle is not None
+            units = [u for u in cycle.units if u.id != fieldwork.poster_unit_id][:2]
+            first, second = (
+                create_poster(db.session, cycle, unit, service_point="窗口", actor="test").code
+                for unit in units
+            )
+            db.session.commit()
             for engine in db.engines.values():
                 engine.dispose()
-        yield url, code
+        yield Served(url, fieldwork.poster_code, (first, second))
 
 
 @dataclass
@@ -130,10 +149,10 @@ def prefix() -> str:
 
 @pytest.fixture
 def servers(
-    served_database: tuple[str, str], redis_url: str, prefix: str, tmp_path: Path
+    served_database: Served, redis_url: str, prefix: str, tmp_path: Path
 ) -> Iterator[dict[str, list[Server]]]:
     """Two processes on Redis and two on memory://, started together."""
-    database_url, _code = served_database
+    database_url = served_database.database_url
     started = {
         "redis": [
             _start(database_url, redis_url, prefix, tmp_path / f"redis-{n}.log") for n in (1, 2)
@@ -193,6 +212,22 @@ def _phones(n: int, first: int) -> list[dict[str, str]]:
     ]
 
 
+def _one_number(traffic: Traffic, posters: tuple[str, str], phone: str) -> list[int]:
+    """The same number asks a code on two units' posters, once at each process."""
+    statuses = []
+    for server, poster in zip(traffic.pair, posters, strict=True):
+        response = requests.post(
+            f"{server.url}/q/{poster}",
+            data={"served_here": "yes", "phone": phone, "website": ""},
+            allow_redirects=False,
+            timeout=10,
+        )
+        traffic.sent += 1
+        traffic.server_errors += response.status_code >= 500
+        statuses.append(response.status_code)
+    return statuses
+
+
 WRONG_LOGIN = [{"username": "admin", "password": "not-the-password"}]
 
 
@@ -209,11 +244,11 @@ def _exhaust(traffic: Traffic, poster: str, first_phone: int) -> dict[str, list[
 
 
 def test_two_processes_share_the_limits_through_redis_and_windows_reset(
-    servers: dict[str, list[Server]], served_database: tuple[str, str], redis_url: str, prefix: str
+    servers: dict[str, list[Server]], served_database: Served, redis_url: str, prefix: str
 ) -> None:
     import redis
 
-    _url, poster = served_database
+    poster = served_database.poster
     shared = Traffic(servers["redis"])
     seen = _exhaust(shared, poster, 0)
     # Both processes now refuse the address on every respondent page, a valid one too.
@@ -225,9 +260,11 @@ def test_two_processes_share_the_limits_through_redis_and_windows_reset(
         "poster": shared.statuses(2, "POST", f"/q/{poster}", _phones(2, 10)),
         "respondent": shared.statuses(2, "GET", "/s/not-a-token", []),
         "login": shared.statuses(2, "POST", "/auth/login", WRONG_LOGIN),
+        "number": _one_number(shared, served_database.others, "13900009001"),
     }
     alone = Traffic(servers["memory"])
     separate = _exhaust(alone, poster, 20)
+    separate["number"] = _one_number(alone, served_database.others, "13900009002")
     record_figures(
         "rate limits: two processes on Redis",
         inputs=shared.sent + alone.sent,
@@ -241,10 +278,17 @@ def test_two_processes_share_the_limits_through_redis_and_windows_reset(
     assert seen["poster"] == [302, 302, 429, 429], seen
     assert seen["login"] == [401] * 4 + [429, 429], seen
     # After the window every limit admits requests again.
-    assert after == {"respondent": [404, 404], "poster": [302, 302], "login": [401, 401]}, after
+    # One number's codes are counted together too: the second process refuses it.
+    assert after == {
+        "respondent": [404, 404],
+        "poster": [302, 302],
+        "login": [401, 401],
+        "number": [302, 429],
+    }, after
     # With memory:// each process counts alone and lets twice as much through.
     assert 429 not in separate["respondent"] and 429 not in separate["login"], separate
     assert separate["poster"] == [302, 302, 302, 302], separate
+    assert separate["number"] == [302, 302], separate
 
 
 def test_production_warns_about_per_process_memory_storage(
