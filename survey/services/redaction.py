@@ -154,7 +154,9 @@ _LONGEST = 19
 #: A number of unknown shape this long is masked anyway (account numbers, cards).
 _LONG_NUMBER = 11
 # A short number right after one of these words is a phone number ("座机 8765 4321").
-_PHONE_CONTEXT = re.compile(r"(?:电话|手机|座机|号码|联系|拨打|致电|打给|tel|call|qq|微信|vx)", re.I)
+_PHONE_CONTEXT = re.compile(
+    r"(?:电话|手机|座机|号码|联系|拨打|致电|打给|tel|call|qq|微信|vx)", re.I
+)
 
 
 def _shape(groups: list[_Group]) -> str | None:
@@ -175,9 +177,11 @@ def _shape(groups: list[_Group]) -> str | None:
         return "id_number"
     # Cards are written in one piece or in equal groups ("6222 0212 3456 7890 123"),
     # so "12345 13812345678" is the hotline and a mobile, not a card.
-    if 16 <= len(digits) <= _LONGEST and len({len(group.digits) for group in groups[:-1]}) <= 1:
-        if len(groups) == 1 or len(groups[-1].digits) <= len(groups[0].digits):
-            return "card"
+    equal_groups = len({len(group.digits) for group in groups[:-1]}) <= 1 and (
+        len(groups) == 1 or len(groups[-1].digits) <= len(groups[0].digits)
+    )
+    if 16 <= len(digits) <= _LONGEST and equal_groups:
+        return "card"
     return None
 
 
@@ -399,17 +403,186 @@ _CUES = (
 # Words the tagger calls names or that open like one after a cue, and place
 # names that begin with a surname.
 _NOT_NAMES = frozenset(
-    "张家港 张家口 张家界 王府井 文明 谢谢 向阳 高兴 王牌 金华 黄山 安全 常规 方便 江山 林业 马上 "
-    "成本 周到 石头 程序 文化 万一 于是 白跑 高效 明白 明确 全部 平安 和平 国家 海关 南京 原来 "
-    "来回 都是 时间 时候 区域 门口 云南 黄河 长江 江西 江苏 湖南 沈阳 洛阳 贵阳 南阳 信阳 岳阳 "
-    "邵阳 阳光 白云 温州 常州 高新 高速 金融 朱家角 周庄 宋庄 李村 黄埔 武汉 武昌 宁波 宁夏 "
-    "苏州 杭州 徐州 邢台 邯郸 包头 柳州 贺州 韶关 连云港 石家庄 唐山 秦皇岛 廊坊 孟州 梅州 "
-    "群众 市民 居民 村民 老百姓 本地 外地 一名 一个 个体 企业 学生 退休 来办 第一 去办 业主 "
-    "家属 患者 病人 老人 残疾人 低保户 党员 志愿者 代表 房东 租户 申请人 当事人 "
-    "工作 态度 服务 效率 窗口 排队 热线 大厅 负责 耐心 热情 及时 认真 专业 细心 解决 办理 "
-    "华为 海尔 万达 万科 国美 苏宁 京东 顺丰 中通 申通 圆通 韵达 美团 白云区 天河 海淀 朝阳 "
-    "宝安 龙岗 南山 福田 罗湖 江北 江南 黄浦 徐汇 长宁 静安 浦东 闵行 宝山 嘉定 金山 "
-    "主任 科长 局长 所长 警官 医生 护士 老师 同志 先生 女士 师傅".split()
+    [
+        "张家港",
+        "张家口",
+        "张家界",
+        "王府井",
+        "文明",
+        "谢谢",
+        "向阳",
+        "高兴",
+        "王牌",
+        "金华",
+        "黄山",
+        "安全",
+        "常规",
+        "方便",
+        "江山",
+        "林业",
+        "马上",
+        "成本",
+        "周到",
+        "石头",
+        "程序",
+        "文化",
+        "万一",
+        "于是",
+        "白跑",
+        "高效",
+        "明白",
+        "明确",
+        "全部",
+        "平安",
+        "和平",
+        "国家",
+        "海关",
+        "南京",
+        "原来",
+        "来回",
+        "都是",
+        "时间",
+        "时候",
+        "区域",
+        "门口",
+        "云南",
+        "黄河",
+        "长江",
+        "江西",
+        "江苏",
+        "湖南",
+        "沈阳",
+        "洛阳",
+        "贵阳",
+        "南阳",
+        "信阳",
+        "岳阳",
+        "邵阳",
+        "阳光",
+        "白云",
+        "温州",
+        "常州",
+        "高新",
+        "高速",
+        "金融",
+        "朱家角",
+        "周庄",
+        "宋庄",
+        "李村",
+        "黄埔",
+        "武汉",
+        "武昌",
+        "宁波",
+        "宁夏",
+        "苏州",
+        "杭州",
+        "徐州",
+        "邢台",
+        "邯郸",
+        "包头",
+        "柳州",
+        "贺州",
+        "韶关",
+        "连云港",
+        "石家庄",
+        "唐山",
+        "秦皇岛",
+        "廊坊",
+        "孟州",
+        "梅州",
+        "群众",
+        "市民",
+        "居民",
+        "村民",
+        "老百姓",
+        "本地",
+        "外地",
+        "一名",
+        "一个",
+        "个体",
+        "企业",
+        "学生",
+        "退休",
+        "来办",
+        "第一",
+        "去办",
+        "业主",
+        "家属",
+        "患者",
+        "病人",
+        "老人",
+        "残疾人",
+        "低保户",
+        "党员",
+        "志愿者",
+        "代表",
+        "房东",
+        "租户",
+        "申请人",
+        "当事人",
+        "工作",
+        "态度",
+        "服务",
+        "效率",
+        "窗口",
+        "排队",
+        "热线",
+        "大厅",
+        "负责",
+        "耐心",
+        "热情",
+        "及时",
+        "认真",
+        "专业",
+        "细心",
+        "解决",
+        "办理",
+        "华为",
+        "海尔",
+        "万达",
+        "万科",
+        "国美",
+        "苏宁",
+        "京东",
+        "顺丰",
+        "中通",
+        "申通",
+        "圆通",
+        "韵达",
+        "美团",
+        "白云区",
+        "天河",
+        "海淀",
+        "朝阳",
+        "宝安",
+        "龙岗",
+        "南山",
+        "福田",
+        "罗湖",
+        "江北",
+        "江南",
+        "黄浦",
+        "徐汇",
+        "长宁",
+        "静安",
+        "浦东",
+        "闵行",
+        "宝山",
+        "嘉定",
+        "金山",
+        "主任",
+        "科长",
+        "局长",
+        "所长",
+        "警官",
+        "医生",
+        "护士",
+        "老师",
+        "同志",
+        "先生",
+        "女士",
+        "师傅",
+    ]
 )
 #: A dictionary word this frequent is a word, even when jieba's dictionary tags
 #: it as a name (文明 6584, 温馨 335, 银行卡 216); names it knows are rarer
@@ -419,15 +592,96 @@ _COMMON_WORD = 100
 _PLACE_ENDINGS = tuple("路街区市县镇乡村港道巷桥湾庄所局厅站院处馆场园")
 _PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
 # Prepositions, conjunctions, adverbs, pronouns, verbs, particles, numerals.
-_FUNCTION_TAGS = frozenset({"p", "c", "d", "r", "v", "m", "q", "uj", "ul", "uv", "uz", "f", "x", "y"})
+_FUNCTION_TAGS = frozenset(
+    {"p", "c", "d", "r", "v", "m", "q", "uj", "ul", "uv", "uz", "f", "x", "y"}
+)
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # Words that "小"/"老" + surname form and that are not people.
 _FAMILIAR_WORDS = frozenset(
-    "小于 小时 小区 小康 小平 小学 小组 小姐 小米 小程 老年 老师 老家 老乡 老化 老旧 老式 "
-    "老百 老板 老人 老鼠 老虎 老大 老实 老是 老化 老字 老公 老婆 老总 老爷 小儿 小孩 小车 "
-    "小吃 小店 小说 小型 小微 小额 小孔 小路 小门 小屋 小项 小票 小白 老城 小明 小区 "
-    "小国 老国 小平 小和 小来 小都 小海 小南 小原 小位 小门 老门 小云 小成 小万 小全 小时 "
-    "老时 老于 小向 老向 小安 小文 小江 小金 小石 小方 小高 小程 老程 小常 老常".split()
+    [
+        "小于",
+        "小时",
+        "小区",
+        "小康",
+        "小平",
+        "小学",
+        "小组",
+        "小姐",
+        "小米",
+        "小程",
+        "老年",
+        "老师",
+        "老家",
+        "老乡",
+        "老化",
+        "老旧",
+        "老式",
+        "老百",
+        "老板",
+        "老人",
+        "老鼠",
+        "老虎",
+        "老大",
+        "老实",
+        "老是",
+        "老化",
+        "老字",
+        "老公",
+        "老婆",
+        "老总",
+        "老爷",
+        "小儿",
+        "小孩",
+        "小车",
+        "小吃",
+        "小店",
+        "小说",
+        "小型",
+        "小微",
+        "小额",
+        "小孔",
+        "小路",
+        "小门",
+        "小屋",
+        "小项",
+        "小票",
+        "小白",
+        "老城",
+        "小明",
+        "小区",
+        "小国",
+        "老国",
+        "小平",
+        "小和",
+        "小来",
+        "小都",
+        "小海",
+        "小南",
+        "小原",
+        "小位",
+        "小门",
+        "老门",
+        "小云",
+        "小成",
+        "小万",
+        "小全",
+        "小时",
+        "老时",
+        "老于",
+        "小向",
+        "老向",
+        "小安",
+        "小文",
+        "小江",
+        "小金",
+        "小石",
+        "小方",
+        "小高",
+        "小程",
+        "老程",
+        "小常",
+        "老常",
+    ]
 )
 
 _lock = threading.Lock()
@@ -600,9 +854,14 @@ class _NameFinder:
             # The tagger glued the name to the next word ("接线员陈静说"): take
             # a surname and the given name up to the end of a token.
             token = tokens[nxt]
-            if _surname_length(token.word) and _all_cjk(token.word) and len(token.word) == 3:
-                if _frequency.get(token.word, 0) == 0 and not _is_common_word(token.word):
-                    end = token.end
+            if (
+                len(token.word) == 3
+                and _surname_length(token.word)
+                and _all_cjk(token.word)
+                and _frequency.get(token.word, 0) == 0
+                and not _is_common_word(token.word)
+            ):
+                end = token.end
         if end > 0 and not _TITLE.match(self.text, end):
             self._add(tokens[nxt].start, end, "name")
 
@@ -637,15 +896,18 @@ class _NameFinder:
         k = self.starts.get(start)
         if k is None:
             # Inside a word ("班主任老师"), unless the tagger glued it to "的".
-            if not (start > 0 and text[start - 1] == "的" and self.starts.get(start - 1) is not None):
-                return False
-        elif self.tokens[k].flag in _FUNCTION_TAGS - {"q"}:
-            # "向老师反映", "和赵姐": the character is not a name here, unless a
-            # tagged given name follows ("戴|志强|处长").
-            if self.tokens[k].word == text[start : start + surname] and not (
-                given and self._tagged_person(start + surname)
+            if not (
+                start > 0 and text[start - 1] == "的" and self.starts.get(start - 1) is not None
             ):
                 return False
+        elif (
+            # "向老师反映", "和赵姐": the character is not a name here, unless a
+            # tagged given name follows ("戴|志强|处长").
+            self.tokens[k].flag in _FUNCTION_TAGS - {"q"}
+            and self.tokens[k].word == text[start : start + surname]
+            and not (given and self._tagged_person(start + surname))
+        ):
+            return False
         if given:
             given_text = text[start + surname : title_start]
             # Any single character is a frequent word; only two-character ones say something.
@@ -678,7 +940,7 @@ class _NameFinder:
         return k is not None and self.tokens[k].flag in _PERSON_TAGS
 
     def _familiar(self) -> None:
-        """"小王", "老李": the surname goes, "小"/"老" stays."""
+        """ "小王", "老李": the surname goes, "小"/"老" stays."""
         text = self.text
         for match in re.finditer(r"[小老]([\u4e00-\u9fff])", text):
             surname = match.group(1)
@@ -693,7 +955,7 @@ class _NameFinder:
             self._add(start + 1, end, "surname")
 
     def _surname_stated(self) -> None:
-        """"我姓王", "他姓李"."""
+        """ "我姓王", "他姓李"."""
         for match in re.finditer(r"姓([\u4e00-\u9fff]{1,2})", self.text):
             word = match.group(1)
             length = _surname_length(word)

@@ -215,26 +215,190 @@ HOLDOUT = """
 
 # Generated comments: templates with people and numbers in the forms seen in practice.
 SURNAME_NAMES = [
-    "张伟", "王芳", "李娜", "刘洋", "陈杰", "杨静", "赵磊", "黄敏", "周丽", "吴强",
-    "徐婷", "孙浩", "胡军", "朱红", "高峰", "林涛", "何平", "郭勇", "马超", "罗琳",
-    "梁晨", "宋佳", "郑辉", "谢丹", "韩冰", "唐宁", "冯刚", "于洋", "董洁", "萧然",
-    "曹雪", "袁野", "邓超", "许晴", "傅强", "沈从", "曾莉", "彭飞", "吕良", "苏晓",
-    "卢伟", "蒋丽", "蔡明亮", "贾宝", "丁一凡", "魏东亮", "薛冰冰", "叶子航", "阎海燕",
-    "余秋", "潘红梅", "杜宇航", "戴小英", "夏雨", "钟鸣", "汪洋洋", "田甜", "任重",
-    "姜文华", "范冰", "方明", "石建国", "姚晨曦", "谭晓", "廖凡", "邹静怡", "熊伟民",
-    "金鑫", "陆毅", "郝建", "孔祥东", "白晓燕", "崔健", "康辉", "毛晓彤", "邱淑贞",
-    "秦岚", "江一燕", "史可", "顾长卫", "侯耀华", "邵兵", "孟繁星", "龙飞", "万春林",
-    "段奕宏", "雷佳", "钱学森", "汤唯", "尹相杰", "黎明", "易建联", "常远", "武艺",
-    "乔振宇", "贺涵", "赖文峰", "龚琳娜", "文章", "庞博", "樊少皇", "兰海", "殷桃",
-    "施瓦", "陶虹", "洪涛", "翟天临", "安以轩", "牛莉", "葛优", "左小青", "邢佳栋",
-    "欧阳夏丹", "司马南", "上官正义", "诸葛明辉", "皇甫晓东", "东方红艳", "公孙策",
-    "覃建军", "佘诗曼", "靳东", "芮成钢", "逯小平", "亓官", "仉长虹", "禤海燕", "訾雪",
+    "张伟",
+    "王芳",
+    "李娜",
+    "刘洋",
+    "陈杰",
+    "杨静",
+    "赵磊",
+    "黄敏",
+    "周丽",
+    "吴强",
+    "徐婷",
+    "孙浩",
+    "胡军",
+    "朱红",
+    "高峰",
+    "林涛",
+    "何平",
+    "郭勇",
+    "马超",
+    "罗琳",
+    "梁晨",
+    "宋佳",
+    "郑辉",
+    "谢丹",
+    "韩冰",
+    "唐宁",
+    "冯刚",
+    "于洋",
+    "董洁",
+    "萧然",
+    "曹雪",
+    "袁野",
+    "邓超",
+    "许晴",
+    "傅强",
+    "沈从",
+    "曾莉",
+    "彭飞",
+    "吕良",
+    "苏晓",
+    "卢伟",
+    "蒋丽",
+    "蔡明亮",
+    "贾宝",
+    "丁一凡",
+    "魏东亮",
+    "薛冰冰",
+    "叶子航",
+    "阎海燕",
+    "余秋",
+    "潘红梅",
+    "杜宇航",
+    "戴小英",
+    "夏雨",
+    "钟鸣",
+    "汪洋洋",
+    "田甜",
+    "任重",
+    "姜文华",
+    "范冰",
+    "方明",
+    "石建国",
+    "姚晨曦",
+    "谭晓",
+    "廖凡",
+    "邹静怡",
+    "熊伟民",
+    "金鑫",
+    "陆毅",
+    "郝建",
+    "孔祥东",
+    "白晓燕",
+    "崔健",
+    "康辉",
+    "毛晓彤",
+    "邱淑贞",
+    "秦岚",
+    "江一燕",
+    "史可",
+    "顾长卫",
+    "侯耀华",
+    "邵兵",
+    "孟繁星",
+    "龙飞",
+    "万春林",
+    "段奕宏",
+    "雷佳",
+    "钱学森",
+    "汤唯",
+    "尹相杰",
+    "黎明",
+    "易建联",
+    "常远",
+    "武艺",
+    "乔振宇",
+    "贺涵",
+    "赖文峰",
+    "龚琳娜",
+    "文章",
+    "庞博",
+    "樊少皇",
+    "兰海",
+    "殷桃",
+    "施瓦",
+    "陶虹",
+    "洪涛",
+    "翟天临",
+    "安以轩",
+    "牛莉",
+    "葛优",
+    "左小青",
+    "邢佳栋",
+    "欧阳夏丹",
+    "司马南",
+    "上官正义",
+    "诸葛明辉",
+    "皇甫晓东",
+    "东方红艳",
+    "公孙策",
+    "覃建军",
+    "佘诗曼",
+    "靳东",
+    "芮成钢",
+    "逯小平",
+    "亓官",
+    "仉长虹",
+    "禤海燕",
+    "訾雪",
 ]
-TITLES = ["主任", "科长", "警官", "医生", "同志", "书记", "处长", "所长", "护士", "老师", "女士", "先生", "师傅", "经理", "队长"]
-UNITS = ["政务服务中心", "社保局", "医保中心", "不动产登记中心", "派出所", "车管所", "税务大厅", "公积金中心",
-         "街道办", "社区服务站", "人社局", "市场监管局", "卫生院", "出入境大厅", "户籍窗口", "婚姻登记处"]
-PLACES = ["张家港", "王府井", "金华", "黄山", "向阳路", "文明街", "高新区", "江山", "石家庄", "常州",
-          "万达广场", "马鞍山", "林荫路", "白云区", "安宁", "平安里", "周庄", "李村"]
+TITLES = [
+    "主任",
+    "科长",
+    "警官",
+    "医生",
+    "同志",
+    "书记",
+    "处长",
+    "所长",
+    "护士",
+    "老师",
+    "女士",
+    "先生",
+    "师傅",
+    "经理",
+    "队长",
+]
+UNITS = [
+    "政务服务中心",
+    "社保局",
+    "医保中心",
+    "不动产登记中心",
+    "派出所",
+    "车管所",
+    "税务大厅",
+    "公积金中心",
+    "街道办",
+    "社区服务站",
+    "人社局",
+    "市场监管局",
+    "卫生院",
+    "出入境大厅",
+    "户籍窗口",
+    "婚姻登记处",
+]
+PLACES = [
+    "张家港",
+    "王府井",
+    "金华",
+    "黄山",
+    "向阳路",
+    "文明街",
+    "高新区",
+    "江山",
+    "石家庄",
+    "常州",
+    "万达广场",
+    "马鞍山",
+    "林荫路",
+    "白云区",
+    "安宁",
+    "平安里",
+    "周庄",
+    "李村",
+]
 GOOD = ["态度很好", "很耐心", "办事效率高", "服务热情周到", "业务很熟练", "讲解很清楚"]
 BAD = ["态度很差", "推诿扯皮", "办事拖拉", "上班时间玩手机", "说话很冲", "让我白跑了三趟"]
 
@@ -387,41 +551,72 @@ def generated(rng: random.Random) -> list[str]:
     for i in range(60):
         lines.append(
             pick(PERSON_TEMPLATES).format(
-                unit=pick(UNITS), name="{N:" + SURNAME_NAMES[i % len(SURNAME_NAMES)] + "}",
-                good=pick(GOOD), bad=pick(BAD), place=pick(PLACES),
+                unit=pick(UNITS),
+                name="{N:" + SURNAME_NAMES[i % len(SURNAME_NAMES)] + "}",
+                good=pick(GOOD),
+                bad=pick(BAD),
+                place=pick(PLACES),
             )
         )
     for i in range(40):
         full = SURNAME_NAMES[(i * 7 + 3) % len(SURNAME_NAMES)]
-        surname = full[:2] if full[:2] in ("欧阳", "司马", "上官", "诸葛", "皇甫", "东方", "公孙") else full[0]
+        surname = (
+            full[:2]
+            if full[:2] in ("欧阳", "司马", "上官", "诸葛", "皇甫", "东方", "公孙")
+            else full[0]
+        )
         lines.append(
             pick(TITLE_TEMPLATES).format(
-                unit=pick(UNITS), surname="{S:" + surname + "}", fullname="{N:" + full + "}",
-                title=pick(TITLES), good=pick(GOOD), bad=pick(BAD),
+                unit=pick(UNITS),
+                surname="{S:" + surname + "}",
+                fullname="{N:" + full + "}",
+                title=pick(TITLES),
+                good=pick(GOOD),
+                bad=pick(BAD),
             )
         )
     for i in range(52):
         lines.append(
             pick(PHONE_TEMPLATES).format(
-                phone="{P:" + obfuscate_mobile(mobile(rng), i) + "}", unit=pick(UNITS), bad=pick(BAD)
+                phone="{P:" + obfuscate_mobile(mobile(rng), i) + "}",
+                unit=pick(UNITS),
+                bad=pick(BAD),
             )
         )
     for i in range(8):
         area, number = landline(rng)
-        form = [f"{area}-{number}", f"({area}){number}", f"{area} {number[:4]} {number[4:]}",
-                f"{area}.{number}", "".join(CN[int(d)] for d in area + number),
-                f"{area} - {number}", f"（{area}）{number}", f"{area}\u200b{number}"][i]
-        lines.append(pick(PHONE_TEMPLATES).format(phone="{P:" + form + "}", unit=pick(UNITS), bad=pick(BAD)))
+        form = [
+            f"{area}-{number}",
+            f"({area}){number}",
+            f"{area} {number[:4]} {number[4:]}",
+            f"{area}.{number}",
+            "".join(CN[int(d)] for d in area + number),
+            f"{area} - {number}",
+            f"（{area}）{number}",
+            f"{area}\u200b{number}",
+        ][i]
+        lines.append(
+            pick(PHONE_TEMPLATES).format(phone="{P:" + form + "}", unit=pick(UNITS), bad=pick(BAD))
+        )
     for i in range(14):
         lines.append(
-            pick(ID_TEMPLATES).format(id="{I:" + obfuscate_id(id_number(rng), i) + "}", unit=pick(UNITS))
+            pick(ID_TEMPLATES).format(
+                id="{I:" + obfuscate_id(id_number(rng), i) + "}", unit=pick(UNITS)
+            )
         )
     for _ in range(60):
         lines.append(
             pick(NEGATIVE_TEMPLATES).format(
-                unit=pick(UNITS), good=pick(GOOD), bad=pick(BAD), place=pick(PLACES),
-                n=rng.randint(3, 180), k=rng.randint(1, 9), k2=rng.randint(1, 3),
-                year=rng.randint(2019, 2025), month=rng.randint(1, 12), day=rng.randint(1, 28),
+                unit=pick(UNITS),
+                good=pick(GOOD),
+                bad=pick(BAD),
+                place=pick(PLACES),
+                n=rng.randint(3, 180),
+                k=rng.randint(1, 9),
+                k2=rng.randint(1, 3),
+                year=rng.randint(2019, 2025),
+                month=rng.randint(1, 12),
+                day=rng.randint(1, 28),
                 amount=rng.choice([15, 80, 120, 1280, 3500, 20]),
             )
         )
