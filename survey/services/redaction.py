@@ -14,7 +14,8 @@ text it came from, so the rest of the comment stays exactly as typed.  Short
 numbers stay readable: dates, amounts, "3 次", the 12345 hotline.
 
 Names of people, citizens' and staff members' alike, are found with jieba's
-part-of-speech tagger (tag ``nr``) checked against a list of surnames, plus
+segmenter (its dictionary's person-name tag ``nr``, and new words its HMM
+finds that start with a surname) checked against a list of surnames, plus
 rules for the forms the tagger misses: surname + title ("李主任", "张警官",
 "王女士" → "某主任"), surname + given name + title ("覃海涛警官"), familiar
 forms ("小王", "老李" → "小某"), a name after a staff noun ("工作人员张伟",
@@ -297,7 +298,7 @@ _SURNAMES = frozenset(
     "查麻苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海"
     "阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏"
     "鹿薄邸雍辜羊阿乌母裘亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵇公哈湛宾戎勾茅利於呼居揭"
-    "干但尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由萧訾禤仉亓郏缑"
+    "干但尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由萧訾禤仉亓郏缑言凤钮酆郦贲璩桓庹逄郗郇琚虢靖宦谯隗佴牧"
 )
 _COMPOUND_SURNAMES = (
     "欧阳",
@@ -591,7 +592,9 @@ _COMMON_WORD = 100
 # A three-character word ending like this is a place or an office (高新区, 车管所).
 _PLACE_ENDINGS = tuple("路街区市县镇乡村港道巷桥湾庄所局厅站院处馆场园")
 _PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
-# Prepositions, conjunctions, adverbs, pronouns, verbs, particles, numerals.
+# Prepositions, conjunctions, pronouns, particles, numerals, punctuation.
+_PARTICLE_TAGS = frozenset({"p", "c", "r", "m", "q", "uj", "ul", "uv", "uz", "f", "x", "y"})
+# The same and adverbs and verbs.
 _FUNCTION_TAGS = frozenset(
     {"p", "c", "d", "r", "v", "m", "q", "uj", "ul", "uv", "uz", "f", "x", "y"}
 )
@@ -726,11 +729,29 @@ def _tokens(folded: str) -> list[_Token]:
     warm_up()
     tokens: list[_Token] = []
     position = 0
-    for pair in _tagger.cut(folded):
-        word: str = pair.word
-        tokens.append(_Token(word, pair.flag, position, position + len(word)))
+    tags = _tagger.word_tag_tab
+    for word in _tagger.tokenizer.cut(folded):
+        flag = tags.get(word)
+        if flag is None:
+            # Found by the HMM, not in the dictionary: a new word, which in a
+            # comment is most often a name.
+            flag = "nr" if _new_word_is_name(word) else "x"
+        tokens.append(_Token(word, flag, position, position + len(word)))
         position += len(word)
     return tokens
+
+
+def _new_word_is_name(word: str) -> bool:
+    """Whether a word the HMM found (not in the dictionary) is taken for a name."""
+    surname = _surname_length(word)
+    return (
+        bool(surname)
+        and 2 <= len(word) <= 3 + (surname == 2)
+        # "来测", "管一管": a verb phrase, not 来/管 and a given name.
+        and word[:surname] not in _WEAK_SURNAMES
+        and "一" not in word
+        and _all_cjk(word)
+    )
 
 
 def _surname_length(word: str) -> int:
@@ -767,7 +788,12 @@ class _NameFinder:
     def find(self) -> list[Span]:
         tokens = self.tokens
         for k, token in enumerate(tokens):
-            if token.flag in _PERSON_TAGS:
+            if token.flag in _PERSON_TAGS or (
+                # "窦|志远": an untagged surname before a tagged given name
+                len(token.word) == _surname_length(token.word)
+                and k + 1 < len(tokens)
+                and tokens[k + 1].flag in _PERSON_TAGS
+            ):
                 self._tagged(k)
             if self.text.endswith(_CUES, 0, token.end):
                 self._after_cue(k)
@@ -811,6 +837,18 @@ class _NameFinder:
                 and given.flag not in _FUNCTION_TAGS
             ):
                 return given.end
+            # A two-character given name is often a word too (立新, 建平, 海鹰):
+            # after a tagged surname or a cue, only frequent words and
+            # particles are refused.
+            if (
+                len(given.word) == 2
+                and (cued or token.flag in _PERSON_TAGS)
+                and given.flag not in _PARTICLE_TAGS
+                and given.word not in _NOT_NAMES
+                and not _TITLE.fullmatch(given.word)
+                and _frequency.get(given.word, 0) < 10 * _COMMON_WORD
+            ):
+                return given.end
             return -1
         if not 2 <= len(word) <= 3 + (surname == 2) or len(word) == surname:
             return -1
@@ -829,8 +867,8 @@ class _NameFinder:
     def _tagged(self, k: int) -> None:
         token = self.tokens[k]
         surname = _surname_length(token.word)
-        if self.text.startswith(_PLACE_ENDINGS, token.end):
-            return  # "林荫路"
+        if k + 1 < len(self.tokens) and self.tokens[k + 1].word in _PLACE_ENDINGS:
+            return  # "林荫|路"
         if _TITLE.match(self.text, token.end) or (
             surname and _TITLE.fullmatch(token.word[surname:])
         ):

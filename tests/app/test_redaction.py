@@ -252,12 +252,13 @@ def comments() -> list[dict[str, Any]]:
     return rows
 
 
-# Measured 2026-12-06 (docs/security.md): names recall 0.889, precision 0.990;
-# numbers recall 1.000, precision 0.990 (the miss is a 工单号, masked on purpose).
-# Held out (never tuned on): names 0.857 / 0.960.  Margin: about two points.
+# Measured 2026-12-06 (docs/security.md): names recall 0.881, precision 0.989 on all
+# 519 comments, 0.814 / 0.974 on the 50 "final" ones written after all tuning (the
+# pages promise "about 4 in 5"); numbers recall 1.000, precision 0.990 (the one
+# extra mask is a 工单号, masked on purpose).  Margin: about two points.
 @pytest.mark.parametrize(
     ("split", "min_recall", "min_precision"),
-    [(None, 0.87, 0.97), ("holdout", 0.82, 0.92)],
+    [(None, 0.86, 0.97), ("final", 0.79, 0.94)],
 )
 def test_name_precision_and_recall(
     comments: list[dict[str, Any]], split: str | None, min_recall: float, min_precision: float
