@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from survey.services.redaction import Span, find_personal_data, mask_personal_data, redact
 
@@ -285,3 +287,25 @@ def test_the_segmenter_loads_quietly_once() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from("张王李欧阳小老主任的电话一三八零幺１2 .-_\u200b\u00a0Xx号很好"),
+        max_size=60,
+    )
+)
+def test_any_text_keeps_its_unmasked_parts_in_order(text: str) -> None:
+    spans = find_personal_data(text)
+    masked = redact(text).text
+    position = 0
+    last = 0
+    for span in spans:
+        assert last <= span.start < span.end <= len(text)
+        piece = text[last : span.start]
+        found = masked.find(piece, position)
+        assert found >= 0
+        position = found + len(piece)
+        last = span.end
+    assert masked.endswith(text[last:])
