@@ -42,3 +42,14 @@ keepalive = 5
 backlog = 2048
 timeout = 60
 graceful_timeout = 30
+
+
+def post_worker_init(worker: object) -> None:
+    """Load the name tagger's dictionary before the worker takes requests.
+
+    Otherwise the first citizen who writes a comment waits about a second for it
+    (survey/services/redaction.py); this way each worker loads it once.
+    """
+    from survey.services.redaction import warm_up
+
+    warm_up()
