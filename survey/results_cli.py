@@ -40,14 +40,13 @@ def results_publish(cycle_id: int, actor: str, accept_reason: str | None) -> Non
     cycle = db.session.get(Cycle, cycle_id)
     if cycle is None:
         raise click.ClickException(f"no cycle with id {cycle_id}")
-    decisions: dict[str, str] = {}
-    if accept_reason:
-        inputs = scoring.gather_inputs(db.session, cycle, scoring.rules_for(cycle))
-        for category in scoring.compute_outputs(inputs)["categories"]:
-            for unit in category["units"]:
-                if unit["social"]["redistributed"] or unit["social"]["estimate"] is None:
-                    decisions[unit["unit"]] = accept_reason
     try:
+        decisions: dict[str, str] = {}
+        if accept_reason:
+            run = scoring.trial(
+                db.session, cycle, scoring.rules_for(cycle), accept_redistribution=accept_reason
+            )
+            decisions = run.inputs["decisions"]
         snapshot = publication.publish(db.session, cycle, actor=actor, decisions=decisions)
     except ServiceError as error:
         db.session.rollback()

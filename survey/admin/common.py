@@ -41,6 +41,8 @@ def report(error: ServiceError, form: FlaskForm | None = None) -> None:
     for problem in error.problems:
         field = form[problem.column] if form is not None and problem.column in form else None
         if field is not None and problem.row is None:
-            field.errors = [*field.errors, gettext(problem.message)]
+            field.errors = [*field.errors, problem.text(gettext)]
+        elif problem.parameters:
+            flash(problem.text(gettext), "problem")
         else:
             flash(str(problem), "problem")

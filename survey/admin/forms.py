@@ -18,6 +18,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from survey.i18n import ROLE_LABELS
+from survey.models import DontKnowHandling, ScalePreset
+from survey.services.presets import SCALE_PRESET_LABELS
 
 
 class IrreversibleForm(FlaskForm):
@@ -32,8 +34,6 @@ class IrreversibleForm(FlaskForm):
         _l("I understand that this cannot be undone."),
         validators=[DataRequired(message=_l("Tick the box to confirm."))],
     )
-from survey.models import DontKnowHandling, ScalePreset
-from survey.services.presets import SCALE_PRESET_LABELS
 
 
 class CycleForm(FlaskForm):

@@ -20,7 +20,9 @@ from sampling.grading import PRESETS
 from survey.admin.forms import IrreversibleForm
 
 
-class PublishForm(IrreversibleForm):
+class ResultChoices:
+    """The choices a result depends on; 试算 shows them, publishing stores them."""
+
     grade_scheme = SelectField(
         _l("Grade scheme"),
         choices=[SelectChoice(name, name) for name in PRESETS],
@@ -31,6 +33,15 @@ class PublishForm(IrreversibleForm):
         validators=[Optional(), Length(max=500)],
         description=_l("Leave empty to refuse publication while such units exist."),
     )
+
+
+class TrialForm(ResultChoices, FlaskForm):
+    class Meta:
+        csrf = False  # a GET that changes nothing
+
+
+class PublishForm(ResultChoices, IrreversibleForm):
+    pass
 
 
 class DecideForm(IrreversibleForm):

@@ -6,7 +6,16 @@ import json
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
@@ -23,7 +32,7 @@ from survey.models import (
     Unit,
 )
 from survey.office import bp
-from survey.office.forms import DecideForm, OfficialForm, PublishForm, TokensForm
+from survey.office.forms import DecideForm, OfficialForm, PublishForm, TokensForm, TrialForm
 from survey.results.views import APPEAL_LABELS, GRADE_LABELS, REASON_LABELS
 from survey.services import (
     appeals,
@@ -69,8 +78,7 @@ def _cycle_page(cycle: Cycle, **forms: object) -> str:
         appeal_labels=APPEAL_LABELS,
         status=rectification.cycle_status(db.session, cycle),
         import_form=forms.get("import_form") or ImportForm(),
-        publish_form=forms.get("publish_form") or PublishForm(),
-        can_publish=cycle.status == CycleStatus.CLOSED and not history,
+        trial_form=TrialForm(formdata=None),
     )
 
 
@@ -114,28 +122,100 @@ def component_import(cycle_id: int, component_id: int) -> ViewResult:
     return redirect(url_for("office.cycle_page", cycle_id=cycle.id))
 
 
+@bp.get("/cycles/<int:cycle_id>/trial")
+def trial(cycle_id: int) -> ViewResult:
+    """试算: every unit's score, interval, grade and reasons as publishing would store them.
+
+    Nothing is written; the page ends with the publish form holding the same choices.
+    """
+    cycle = get_cycle(cycle_id)
+    form = TrialForm(request.args)
+    if not form.validate():
+        return _cycle_page(cycle), 400
+    return _trial_page(cycle, form)
+
+
+def _trial_page(
+    cycle: Cycle, choices: TrialForm, publish_form: PublishForm | None = None
+) -> ViewResult:
+    rules = scoring.rules_for(cycle, grade_scheme=choices.grade_scheme.data)
+    try:
+        run = scoring.trial(
+            db.session, cycle, rules, accept_redistribution=choices.decision.data or ""
+        )
+    except ServiceError as error:
+        report(error)
+        return _cycle_page(cycle), 400
+    finally:
+        db.session.rollback()  # a trial never writes, whatever a service might have flushed
+    groups = {group["code"]: group["name"] for group in run.inputs["groups"]}
+    units = {unit["code"]: unit["name"] for unit in run.inputs["units"]}
+    components_named = {component.code: component.name for component in cycle.components}
+    page = render_template(
+        "office/trial.html",
+        cycle=cycle,
+        run=run,
+        groups=groups,
+        problems=[
+            _problem_text(problem, units, groups, components_named) for problem in run.problems
+        ],
+        decisions=run.inputs["decisions"],
+        grade_labels=GRADE_LABELS,
+        reason_labels=REASON_LABELS,
+        level=run.inputs["rules"]["level"],
+        excluded=run.inputs["excluded_responses"],
+        choices=choices,
+        publish_form=publish_form or PublishForm(formdata=None),
+        can_publish=cycle.status == CycleStatus.CLOSED
+        and publication.latest_snapshot(db.session, cycle) is None,
+    )
+    return (page, 400) if publish_form is not None else page
+
+
+def _problem_text(
+    problem: scoring.ScoringProblem,
+    units: dict[str, str],
+    groups: dict[str, str],
+    components_named: dict[str, str],
+) -> str:
+    if problem.kind == "component_missing":
+        code = problem.component or ""
+        return _(
+            "The component “%(component)s” (%(code)s) has not been imported: import its file "
+            "on the cycle's page.",
+            component=components_named.get(code, code),
+            code=code,
+        )
+    code = problem.unit or ""
+    return _(
+        "%(unit)s (%(code)s): too few valid responses from %(groups)s, so their weight goes to "
+        "the other groups. Wait for more responses, or record the office's decision below.",
+        unit=units.get(code, code),
+        code=code,
+        groups="、".join(groups.get(group, group) for group in problem.groups),
+    )
+
+
 @bp.post("/cycles/<int:cycle_id>/publish")
 def publish(cycle_id: int) -> ViewResult:
     cycle = get_cycle(cycle_id)
     form = PublishForm()
     if not form.validate_on_submit():
-        return _cycle_page(cycle, publish_form=form), 400
+        return _trial_page(cycle, form, publish_form=form)
     rules = scoring.rules_for(cycle, grade_scheme=form.grade_scheme.data)
-    decisions: dict[str, str] = {}
-    decision = (form.decision.data or "").strip()
     try:
-        if decision:
-            inputs = scoring.gather_inputs(db.session, cycle, rules)
-            for category in scoring.compute_outputs(inputs)["categories"]:
-                for unit in category["units"]:
-                    if unit["social"]["redistributed"] or unit["social"]["estimate"] is None:
-                        decisions[unit["unit"]] = decision
+        decisions: dict[str, str] = {}
+        if (form.decision.data or "").strip():
+            run = scoring.trial(
+                db.session, cycle, rules, accept_redistribution=form.decision.data or ""
+            )
+            decisions = run.inputs["decisions"]
         snapshot = publication.publish(
             db.session, cycle, actor=actor(), rules=rules, decisions=decisions
         )
     except ServiceError as error:
         report(error)
-        return _cycle_page(cycle, publish_form=form), 400
+        return _trial_page(cycle, form, publish_form=form)
     db.session.commit()
     flash(_("Published: snapshot %(sha)s.", sha=snapshot.sha256[:16]), "success")
     return redirect(url_for("office.cycle_page", cycle_id=cycle.id))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 
 def N_(message: str) -> str:  # the name Babel's extractor looks for
@@ -22,6 +22,14 @@ class Problem:
     message: str
     row: int | None = None
     column: str | None = None
+    #: Values for ``%(name)s`` placeholders in ``message`` (kept apart so that the
+    #: catalogue can translate the fixed text).
+    parameters: Mapping[str, object] = field(default_factory=dict)
+
+    def text(self, translate: Callable[[str], str] = str) -> str:
+        """The message, translated by ``translate`` and filled in."""
+        template = translate(self.message)
+        return template % self.parameters if self.parameters else template
 
     def __str__(self) -> str:
         where = []
@@ -29,7 +37,7 @@ class Problem:
             where.append(f"row {self.row}")
         if self.column:
             where.append(f"column {self.column}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
+        return f"{', '.join(where)}: {self.text()}" if where else self.text()
 
 
 class ServiceError(Exception):

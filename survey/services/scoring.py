@@ -63,7 +63,7 @@ from survey.models import (
     ScaleLevel,
 )
 from survey.services import components as component_service
-from survey.services.errors import ValidationError
+from survey.services.errors import N_, Problem, ValidationError
 
 RULES_VERSION = "minyi-results-v1"
 """Bumped whenever the computation changes, so old snapshots say how they were made."""
@@ -561,15 +561,18 @@ def gather_inputs(
     # core while the groups are scored.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(answers_digest, session, cycle, answers)
-        try:
-            for group in cycle.rater_groups:
+        for group in cycle.rater_groups:
+            try:
                 scores, items, pairs, left_out = score_group(answers, cycle, group, rules)
-                group_scores.extend(scores)
-                item_scores.extend(items)
-                group_covariances.extend(pairs)
-                excluded[group.code] = left_out
-        except SamplingError as error:
-            raise ValidationError(f"the survey data cannot be scored: {error}") from error
+            except SamplingError as error:
+                raise ValidationError(
+                    N_("The answers of a rater group cannot be scored yet."),
+                    [_unscorable(answers, group, error)],
+                ) from error
+            group_scores.extend(scores)
+            item_scores.extend(items)
+            group_covariances.extend(pairs)
+            excluded[group.code] = left_out
         answers_sha256 = digest.result()
     units_by_id = {unit.id: unit.code for unit in cycle.units}
     imported = component_service.current_imports(session, cycle)
@@ -617,6 +620,31 @@ def gather_inputs(
     }
 
 
+def _unscorable(answers: CycleAnswers, group: RaterGroup, error: SamplingError) -> Problem:
+    """Name the group, how many responded, and what would let it be scored."""
+    in_group = answers.group_id == group.id
+    strata = {answers.stratum[index] or "-" for index in np.flatnonzero(in_group).tolist()}
+    responses = int(in_group.sum())
+    if responses <= len(strata):
+        message = N_(
+            "%(group)s: %(responses)d responses in %(strata)d strata leave no degrees of freedom "
+            "for an interval; wait for more responses (two or more in at least one stratum) or "
+            "give the group no weight"
+        )
+    else:
+        message = N_("%(group)s cannot be scored: %(error)s")
+    return Problem(
+        message,
+        column=group.code,
+        parameters={
+            "group": group.name,
+            "responses": responses,
+            "strata": len(strata),
+            "error": str(error),
+        },
+    )
+
+
 def _previous_results(session: orm.Session, cycle: Cycle) -> dict[str, Any] | None:
     """Ranks and totals of the previous year's result in force ("纵比看变化")."""
     from survey.models import ResultSnapshot
@@ -642,8 +670,33 @@ def _previous_results(session: orm.Session, cycle: Cycle) -> dict[str, Any] | No
     }
 
 
-def input_problems(inputs: Mapping[str, Any]) -> list[str]:
-    """Why these inputs cannot be published: missing components, undecided units."""
+@dataclass(frozen=True)
+class ScoringProblem:
+    """Why a result cannot be published yet, as data: the page words it (试算).
+
+    ``kind`` is ``component_missing`` (``component`` names it) or
+    ``groups_below_minimum`` (``unit`` and the ``groups`` below their minimum
+    number of valid responses, with no decision recorded for the unit).
+    """
+
+    kind: str
+    unit: str | None = None
+    component: str | None = None
+    groups: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.kind == "component_missing":
+            return f"component {self.component!r} has not been imported"
+        return (
+            f"unit {self.unit} has rater groups below the minimum "
+            f"({', '.join(self.groups)}) and no decision"
+        )
+
+
+def scoring_problems(
+    inputs: Mapping[str, Any], outputs: Mapping[str, Any] | None = None
+) -> list[ScoringProblem]:
+    """What keeps these inputs from publication: missing components, undecided units."""
     problems = []
     weighted = {
         code
@@ -652,20 +705,60 @@ def input_problems(inputs: Mapping[str, Any]) -> list[str]:
         if weight > 0 and code != inputs["social_component"]
     }
     for code in sorted(weighted - set(inputs["components"])):
-        problems.append(f"component {code!r} has not been imported")
-    outputs = compute_outputs(inputs)
-    for category in outputs["categories"]:
+        problems.append(ScoringProblem("component_missing", component=code))
+    for category in (outputs or compute_outputs(inputs))["categories"]:
         for unit in category["units"]:
-            social = unit["social"]
-            if (social["redistributed"] or social["estimate"] is None) and unit[
-                "unit"
-            ] not in inputs["decisions"]:
-                below = ", ".join(social["below_minimum"])
+            if _needs_decision(unit) and unit["unit"] not in inputs["decisions"]:
                 problems.append(
-                    f"unit {unit['unit']} has rater groups below the minimum "
-                    f"({below}) and no decision"
+                    ScoringProblem(
+                        "groups_below_minimum",
+                        unit=unit["unit"],
+                        groups=tuple(unit["social"]["below_minimum"]),
+                    )
                 )
     return problems
+
+
+def _needs_decision(unit: Mapping[str, Any]) -> bool:
+    """Rater groups below their minimum: the office must accept the redistribution."""
+    return bool(unit["social"]["redistributed"] or unit["social"]["estimate"] is None)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """The results computed and shown, never stored (试算); what publishing would store."""
+
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    problems: list[ScoringProblem]
+
+
+def trial(
+    session: orm.Session, cycle: Cycle, rules: ResultRules, *, accept_redistribution: str = ""
+) -> Trial:
+    """Compute the results as publishing would, without writing anything.
+
+    ``accept_redistribution`` is recorded as the decision for every unit whose
+    rater groups fell below their minimum (the office's one decision for all).
+    """
+    inputs = gather_inputs(session, cycle, rules)
+    outputs = compute_outputs(inputs)
+    if accept_redistribution.strip():
+        decisions = {
+            unit["unit"]: accept_redistribution.strip()
+            for category in outputs["categories"]
+            for unit in category["units"]
+            if _needs_decision(unit)
+        }
+        if decisions:
+            inputs = {**inputs, "decisions": dict(sorted(decisions.items()))}
+            outputs = compute_outputs(inputs)
+    return Trial(inputs, outputs, scoring_problems(inputs, outputs))
+
+
+def input_problems(inputs: Mapping[str, Any]) -> list[str]:
+    """:func:`scoring_problems` as sentences (the command line, publication's refusal)."""
+    return [str(problem) for problem in scoring_problems(inputs)]
 
 
 def canonical_json(data: Any) -> str:
