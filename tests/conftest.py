@@ -261,19 +261,30 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture
-def live_demo_server(demo_database_url: str) -> Iterator[LiveServer]:
-    """The demo served over HTTP with CSRF on, as a browser sees it."""
+def _live_server(url: str) -> Iterator[LiveServer]:
+    """The app on ``url`` served over HTTP with CSRF on, as a browser sees it."""
     from survey import create_app
     from survey.extensions import db
 
-    app = create_app(_test_config(demo_database_url, WTF_CSRF_ENABLED=True))
+    app = create_app(_test_config(url, WTF_CSRF_ENABLED=True))
     server = LiveServer(app)
     yield server
     server.stop()
     with app.app_context():
         for engine in db.engines.values():
             engine.dispose()
+
+
+@pytest.fixture
+def live_demo_server(demo_database_url: str) -> Iterator[LiveServer]:
+    """The demo served over HTTP with CSRF on, as a browser sees it."""
+    yield from _live_server(demo_database_url)
+
+
+@pytest.fixture
+def live_results_server(results_database_url: str) -> Iterator[LiveServer]:
+    """The demo with the previous cycle published, served with CSRF on."""
+    yield from _live_server(results_database_url)
 
 
 CHROMIUM = os.environ.get("MINYI_CHROMIUM", "/usr/bin/chromium")
