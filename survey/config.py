@@ -39,6 +39,11 @@ def default_config(app: Flask) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": False,
+        # Staff sessions (survey.services.staff_sessions) end after this long unused
+        # (MINYI_SESSION_IDLE_MINUTES) and this long after sign-in in any case
+        # (MINYI_SESSION_ABSOLUTE_HOURS): a working day, then sign in again.
+        "SESSION_IDLE_MINUTES": 30,
+        "SESSION_ABSOLUTE_HOURS": 12,
         "WTF_CSRF_TIME_LIMIT": None,
         "IMPORT_MAX_ROWS": 100_000,
         "TELEPHONY": "simulated",
@@ -60,6 +65,9 @@ def default_config(app: Flask) -> dict[str, Any]:
         "RATELIMIT_RESPONDENT_IP": "120 per minute",
         # Failed sign-ins per address and username.
         "RATELIMIT_LOGIN": "5 per minute;20 per hour",
+        # Failed sign-ins per username from all addresses together: guesses spread
+        # over many addresses (a botnet) still stop; other accounts are unaffected.
+        "RATELIMIT_LOGIN_ACCOUNT": "10 per 15 minutes",
         "RATELIMIT_SMS_IP": "10 per hour",
         "RATELIMIT_SMS_POSTER": "300 per hour",
         # Public base URL printed in QR codes and letters, e.g. https://minyi.example.gov.cn;
@@ -75,6 +83,10 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     if overrides:
         app.config.from_mapping(overrides)
     environment = str(app.config["ENV_NAME"])
+    for name in ("SESSION_IDLE_MINUTES", "SESSION_ABSOLUTE_HOURS"):
+        value = app.config[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigurationError(f"MINYI_{name} must be a positive number, not {value!r}")
     if not app.config.get("SECRET_KEY"):
         if environment not in _DEVELOPMENT_ENVIRONMENTS:
             raise ConfigurationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -80,3 +81,11 @@ def _has_no_limit() -> bool:
         return False
     view = current_app.view_functions.get(request.endpoint or "")
     return view is None or get_qualified_name(view) not in LIMITED_VIEWS
+
+
+def seconds_until_retry() -> int | None:
+    """When a request refused by a limit may be tried again; ``None`` when none was hit."""
+    limit = limiter.current_limit
+    if limit is None or not limit.breached:
+        return None
+    return max(1, int(limit.reset_at - time.time()))

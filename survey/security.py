@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -12,6 +11,8 @@ from flask_babel import gettext as _
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
+
+from survey.extensions import seconds_until_retry
 
 #: Largest id a URL may name: every id column is a 32-bit INTEGER, and a larger value
 #: makes PostgreSQL raise "integer out of range" (SQLite overflows past 64 bits): a 500.
@@ -27,6 +28,13 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
+
+
+#: Browsers that reached the site over TLS keep to TLS for a year, subdomains included.
+#: ``request.is_secure`` reflects the WSGI server's scheme: behind a TLS-terminating proxy
+#: gunicorn sets it from ``X-Forwarded-Proto`` sent by an address in its
+#: ``forwarded_allow_ips`` (default: this machine only); the app has no ProxyFix.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
 class BoundedIntegerConverter(IntegerConverter):
@@ -113,15 +121,12 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            # Only over TLS (RFC 6797 §7.2: a browser ignores it on plain HTTP anyway).
+            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
         if response.status_code == 429 and "Retry-After" not in response.headers:
-            _set_retry_after(response)
+            # Read from the limit only when one was hit.
+            retry_after = seconds_until_retry()
+            if retry_after is not None:
+                response.headers["Retry-After"] = str(retry_after)
         return response
-
-
-def _set_retry_after(response: Response) -> None:
-    """When a refused client may try again: read from the limit only when one was hit."""
-    from survey.extensions import limiter
-
-    limit = limiter.current_limit
-    if limit is not None and limit.breached:
-        response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))
