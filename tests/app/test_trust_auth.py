@@ -9,19 +9,25 @@ far the defence fell short.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.app.helpers import DEMO_PASSWORD
-from tests.conftest import _test_config
+from tests.conftest import TEST_DATA_KEY, _test_config
 from tests.figures import record_figures
 
 HOST = "minyi.example"
@@ -387,3 +393,46 @@ def test_signing_in_again_in_the_same_browser_ends_the_session_it_held(
     assert browser.sign_in("auditor").status_code == 302
     assert _replay(production_app, first, "/admin/").status_code == 302
     assert _signed_in(browser.get("/auditor/"))
+
+
+def test_hsts_behind_a_tls_proxy_on_this_machine(demo_database_url: str, tmp_path: Path) -> None:
+    """As deployed: gunicorn (gunicorn.conf.py) behind a proxy on the same machine that
+    ends TLS and says so in ``X-Forwarded-Proto``.  gunicorn trusts that header only from
+    ``forwarded_allow_ips`` (default 127.0.0.1 and ::1), so no ProxyFix is needed for it."""
+    from tests.app.test_trust_ratelimit_redis import Server, _wait
+
+    environment = {
+        **os.environ,
+        "MINYI_ENV_NAME": "production",
+        "MINYI_SECRET_KEY": "test-secret-key",
+        "MINYI_DATABASE_URL": demo_database_url,
+        "MINYI_DATA_KEYS": TEST_DATA_KEY,
+        "MINYI_HASH_KEY": "test-hash-key",
+        "GUNICORN_BIND": "127.0.0.1:0",
+        "GUNICORN_WORKERS": "1",
+    }
+    log = tmp_path / "gunicorn.log"
+    root = Path(__file__).resolve().parents[2]
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "-c",
+                str(root / "gunicorn.conf.py"),
+                "survey:create_app()",
+            ],
+            env=environment,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
+    server = Server(process, log)
+    try:
+        _wait(server)
+        proxied = requests.get(server.url + "/", headers={"X-Forwarded-Proto": "https"}, timeout=30)
+        plain = requests.get(server.url + "/", timeout=30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+    assert proxied.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert "Strict-Transport-Security" not in plain.headers
