@@ -86,9 +86,7 @@ def _login_key() -> str:
 
 def _account_key() -> str:
     # Per account from anywhere: guesses spread over many addresses still add up.
-    # Empty (no username) skips the limit; the form refuses that request anyway.
-    account = _account()
-    return f"account:{account}" if account else ""
+    return f"account:{_account()}"
 
 
 def _failed(response: Response) -> bool:
