@@ -39,6 +39,11 @@ def default_config(app: Flask) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": False,
+        # Staff sessions (survey.services.staff_sessions) end after this long unused
+        # (MINYI_SESSION_IDLE_MINUTES) and this long after sign-in in any case
+        # (MINYI_SESSION_ABSOLUTE_HOURS): a working day, then sign in again.
+        "SESSION_IDLE_MINUTES": 30,
+        "SESSION_ABSOLUTE_HOURS": 12,
         "WTF_CSRF_TIME_LIMIT": None,
         "IMPORT_MAX_ROWS": 100_000,
         "TELEPHONY": "simulated",
@@ -67,6 +72,9 @@ def default_config(app: Flask) -> dict[str, Any]:
         "RATELIMIT_SMS_NUMBER": "1 per minute;5 per hour",
         "RATELIMIT_SMS_IP": "20 per minute;300 per hour",
         "RATELIMIT_SMS_POSTER": "30 per minute;600 per hour",
+        # Failed sign-ins per username from all addresses together: guesses spread
+        # over many addresses (a botnet) still stop; other accounts are unaffected.
+        "RATELIMIT_LOGIN_ACCOUNT": "10 per 15 minutes",
         # Public base URL printed in QR codes and letters, e.g. https://minyi.example.gov.cn;
         # empty: the address the request came in on.
         "PUBLIC_BASE_URL": "",
@@ -80,6 +88,10 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     if overrides:
         app.config.from_mapping(overrides)
     environment = str(app.config["ENV_NAME"])
+    for name in ("SESSION_IDLE_MINUTES", "SESSION_ABSOLUTE_HOURS"):
+        value = app.config[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigurationError(f"MINYI_{name} must be a positive number, not {value!r}")
     if not app.config.get("SECRET_KEY"):
         if environment not in _DEVELOPMENT_ENVIRONMENTS:
             raise ConfigurationError(

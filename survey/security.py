@@ -28,6 +28,13 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+#: Browsers that reached the site over TLS keep to TLS for a year, subdomains included.
+#: ``request.is_secure`` reflects the WSGI server's scheme: behind a TLS-terminating proxy
+#: gunicorn sets it from ``X-Forwarded-Proto`` sent by an address in its
+#: ``forwarded_allow_ips`` (default: this machine only); the app has no ProxyFix.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+
+
 class BoundedIntegerConverter(IntegerConverter):
     """``<int:…>`` that does not match beyond :data:`MAX_URL_INTEGER`: a huge id is a 404."""
 
@@ -112,6 +119,9 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            # Only over TLS (RFC 6797 §7.2: a browser ignores it on plain HTTP anyway).
+            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
         if response.status_code == 429 and "Retry-After" not in response.headers:
             _set_retry_after(response)
         return response

@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from survey.admin import bp
 from survey.admin.common import ViewResult, actor, report
 from survey.admin.forms import NewUserForm, UserForm
+from survey.auth.access import current_session_id
 from survey.extensions import db
 from survey.models import Cycle, Role, Unit, User
 from survey.services import users as user_service
@@ -103,6 +104,7 @@ def user_update(user_id: int) -> ViewResult:
             active=form.active.data,
             password=form.password.data or None,
             actor=actor(),
+            keep_session=current_session_id(),
         )
     except ServiceError as error:
         report(error)

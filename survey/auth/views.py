@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from flask import (
     Blueprint,
     current_app,
@@ -20,9 +22,11 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from survey.extensions import db, limited
+from survey.auth.access import STAFF_SESSION_KEY, current_session_id, session_lifetime
+from survey.extensions import breached_limit_retry_after, db, limited
 from survey.models import Role
-from survey.services import users
+from survey.models.base import utc_now
+from survey.services import staff_sessions, users
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -40,10 +44,22 @@ class LoginForm(FlaskForm):
 
 
 def _safe_next(target: str | None) -> str | None:
-    # Only local paths: an open redirect after login is a phishing aid.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return None
+    """``target`` when it is a path on this site, else ``None`` (the home page).
+
+    An open redirect after sign-in is a phishing aid.  Browsers drop tab, CR and LF
+    inside a URL and read a backslash as a slash, so "/%09/evil.example" leads off-site
+    though it starts with one slash; a newline would also make the Location header
+    invalid (a 500).  So: one leading slash, then printable characters and no backslash.
+    """
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or not target.isprintable()
+    ):
+        return None
+    return target
 
 
 @bp.get("/login")
@@ -55,23 +71,48 @@ def _login_limit() -> str:
     return str(current_app.config["RATELIMIT_LOGIN"])
 
 
+def _account_limit() -> str:
+    return str(current_app.config["RATELIMIT_LOGIN_ACCOUNT"])
+
+
+def _account() -> str:
+    return (request.form.get("username") or "").strip().lower()
+
+
 def _login_key() -> str:
     # Per address and account: one guesser cannot lock everybody out of the office.
-    return f"{get_remote_address()}|{(request.form.get('username') or '').strip().lower()}"
+    return f"{get_remote_address()}|{_account()}"
+
+
+def _account_key() -> str:
+    # Per account from anywhere: guesses spread over many addresses still add up.
+    return f"account:{_account()}"
+
+
+def _failed(response: Response) -> bool:
+    # Only failures count: the rightful user signing in often is never throttled.
+    return response.status_code == 401
 
 
 @bp.post("/login")
-@limited(
-    _login_limit, key_func=_login_key, deduct_when=lambda response: response.status_code == 401
-)
+@limited(_login_limit, key_func=_login_key, deduct_when=_failed)
+@limited(_account_limit, key_func=_account_key, deduct_when=_failed)
 def login_submit() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
         user = users.authenticate(db.session, form.username.data or "", form.password.data or "")
         if user is not None:
+            now = utc_now()
+            earlier = session.get(STAFF_SESSION_KEY)
+            if earlier is not None:
+                # Signing in again in this browser: the session it held ends here.
+                staff_sessions.end(db.session, str(earlier), now)
+            token = staff_sessions.start(db.session, user, session_lifetime(), now)
+            db.session.commit()
             language = session.get("lang")
+            # A fresh cookie: nothing a visitor put in it before carries into the session.
             session.clear()
-            session["user_id"] = user.id
+            session[STAFF_SESSION_KEY] = token
             if language:
                 session["lang"] = language
             return redirect(
@@ -83,6 +124,10 @@ def login_submit() -> str | Response:
 
 @bp.post("/logout")
 def logout() -> Response:
+    token = session.get(STAFF_SESSION_KEY)
+    if token is not None and current_session_id() is not None:
+        staff_sessions.end(db.session, str(token), utc_now())
+        db.session.commit()
     language = session.get("lang")
     session.clear()
     if language:
@@ -92,5 +137,13 @@ def logout() -> Response:
 
 @bp.errorhandler(429)
 def too_many_attempts(_error: Exception) -> tuple[str, int]:
-    flash(_("Too many failed sign-in attempts. Please wait a few minutes."), "error")
+    minutes = math.ceil((breached_limit_retry_after() or 60) / 60)
+    flash(
+        _(
+            "Too many failed sign-in attempts for this account. "
+            "Please try again in %(minutes)d minutes.",
+            minutes=minutes,
+        ),
+        "error",
+    )
     return render_template("auth/login.html", form=LoginForm()), 429

@@ -47,7 +47,7 @@ from survey.models.telephony import (
     ScheduleState,
 )
 from survey.models.unit import Unit, UnitCategory
-from survey.models.user import Role, User
+from survey.models.user import Role, StaffSession, User
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -98,6 +98,7 @@ __all__ = [
     "ScalePreset",
     "ScheduleState",
     "ScoreComponent",
+    "StaffSession",
     "Unit",
     "UnitCategory",
     "User",

@@ -117,7 +117,7 @@ class SampleDraw(Base):
     )
     seed: Mapped[str] = mapped_column(sa.String(200))
     # Where the seed was announced (e.g. a lottery draw) and on which day; empty
-    # for draws made before the procedure was recorded (migration 0014).
+    # for draws made before the procedure was recorded (migration 0013).
     seed_source: Mapped[str | None] = mapped_column(sa.String(200))
     seed_event_date: Mapped[date | None]
     algorithm_version: Mapped[str] = mapped_column(sa.String(40))

@@ -46,3 +46,25 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
     unit: Mapped[Unit | None] = orm.relationship()
+
+
+class StaffSession(Base):
+    """One sign-in of a staff member, kept on the server so that it can be ended.
+
+    The signed cookie carries only a random token; the table keeps its SHA-256, so
+    neither a copy of the database nor the session list can be replayed as a cookie.
+    A row counts while it is not revoked, was used within the idle limit and is
+    younger than the absolute limit (``survey.services.staff_sessions``).
+    """
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # Written at most once a minute (TOUCH_INTERVAL), not on every request.
+    last_seen_at: Mapped[datetime] = mapped_column(default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

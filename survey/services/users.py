@@ -7,7 +7,8 @@ from sqlalchemy import orm
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey.models import Role, Unit, User
-from survey.services import audit
+from survey.models.base import utc_now
+from survey.services import audit, staff_sessions
 from survey.services.errors import Problem, ValidationError
 
 MIN_PASSWORD_LENGTH = 8
@@ -84,7 +85,11 @@ def update_user(
     display_name: str,
     active: bool,
     password: str | None = None,
+    keep_session: int | None = None,
 ) -> User:
+    """Change an account.  A new password, role or unit, or deactivation, ends every
+    session of the user (but ``keep_session``, the one of an admin changing their own
+    password): what a session may do was decided when it began."""
     problems = _validate(
         session,
         username=user.username,
@@ -97,13 +102,18 @@ def update_user(
         problems.append(Problem("you cannot deactivate yourself or change your own role"))
     if problems:
         raise ValidationError("the user is not valid", problems)
+    new_unit_id = unit_id if role == Role.LIAISON else None
+    sign_out = bool(password) or role != user.role or new_unit_id != user.unit_id or not active
     user.role = role
-    user.unit_id = unit_id if role == Role.LIAISON else None
+    user.unit_id = new_unit_id
     user.display_name = display_name.strip() or user.username
     user.active = active
     if password:
         user.password_hash = generate_password_hash(password)
     session.flush()
+    ended = 0
+    if sign_out:
+        ended = staff_sessions.end_all(session, user.id, utc_now(), keep=keep_session)
     audit.record(
         session,
         actor=actor,
@@ -115,6 +125,7 @@ def update_user(
             "unit_id": user.unit_id,
             "active": active,
             "password_changed": bool(password),
+            "sessions_ended": ended,
         },
     )
     return user

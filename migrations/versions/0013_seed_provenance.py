@@ -1,7 +1,7 @@
 """the draw records where its seed came from: public source and date of its event
 
-Revision ID: 0014
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06 20:40:00.000000
 
 A seed is only unpredictable if it was announced after the frame's hash was
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0009"
+revision: str = "0013"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
