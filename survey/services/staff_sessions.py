@@ -83,7 +83,7 @@ def resolve(session: orm.Session, token: str, lifetime: Lifetime, now: datetime)
     ).one_or_none()
     if row is None:
         return None
-    staff_session, user = row.tuple()
+    staff_session, user = row[0], row[1]
     last_seen = _utc(staff_session.last_seen_at)
     if (
         staff_session.revoked_at is not None
