@@ -207,7 +207,8 @@ def _discard(session: orm.Session) -> None:
 @click.option("--worker-id", default="", help="Name in claims (default host:pid).")
 @with_appcontext
 def worker_command(once: bool, interval: float, worker_id: str) -> None:
-    """Dial due phone cases, select quality call-backs and purge old recordings."""
+    """Dial due phone cases, select quality call-backs, purge old recordings, and sign
+    a checkpoint of the audit log once a minute when it grew."""
     name = worker_id or f"worker:{socket.gethostname()}:{os.getpid()}"
 
     def echo(report: WorkerReport) -> None:

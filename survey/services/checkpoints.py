@@ -381,6 +381,8 @@ def _anchor_file_tail(
 
 
 _SNAPSHOT_PREFIX = '{"audit_checkpoint":'
+#: Characters of a snapshot read for its checkpoint (about 600), not its whole content.
+_SNAPSHOT_HEAD = 2000
 
 
 def _snapshot_checkpoints(
@@ -389,7 +391,9 @@ def _snapshot_checkpoints(
     # Canonical JSON sorts its keys, so a snapshot's checkpoint comes first: decode
     # that object only, not the whole snapshot.
     decoder = json.JSONDecoder()
-    rows = session.execute(sa.select(ResultSnapshot.id, ResultSnapshot.content))
+    rows = session.execute(
+        sa.select(ResultSnapshot.id, sa.func.substr(ResultSnapshot.content, 1, _SNAPSHOT_HEAD))
+    )
     for snapshot_id, content in rows:
         if not content.startswith(_SNAPSHOT_PREFIX):
             continue  # published before checkpoints existed

@@ -215,6 +215,9 @@ def test_the_published_snapshot_anchors_the_log(results_app: Flask, backend: str
         anchored = checkpoints.Checkpoint.of_dict(json.loads(snapshot.content)["audit_checkpoint"])
         signer = checkpoints.current_signer()
         assert anchored.signed_by(signer.trusted)
+        # As an auditor checks it offline, from the definition (docs/security.md).
+        published = json.loads(snapshot.content)["audit_checkpoint"]
+        _check_offline(published, signer.public_key)
         assert anchored.entry_hash == db.session.get(AuditLogEntry, anchored.entry_id).entry_hash
     assert _verify(runner)[0]
     with results_app.app_context():
@@ -239,6 +242,17 @@ def test_the_published_snapshot_anchors_the_log(results_app: Flask, backend: str
     assert not intact
     assert f"(in results snapshot {snapshot.id}) is missing from the database" in output
     assert f"entry {anchored.entry_id} does not have the hash signed in checkpoint" in output
+
+
+def _check_offline(checkpoint: dict[str, object], public_key: str) -> None:
+    """Checkpoint format 1, written out here from its definition, not imported."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    names = ("seq", "created_at", "entry_id", "entry_count", "entry_hash", "previous")
+    text = "\n".join(["minyi-audit-checkpoint-1", *(str(checkpoint[name]) for name in names)])
+    assert checkpoint["public_key"] == public_key
+    key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key))
+    key.verify(bytes.fromhex(str(checkpoint["signature"])), text.encode("utf-8"))
 
 
 def test_untouched_log_verifies_and_names_its_newest_anchor(demo_app: Flask, backend: str) -> None:
@@ -349,3 +363,59 @@ def test_finding_texts_of_the_page_are_those_of_the_cli() -> None:
     assert set(FINDING_TEXTS) == set(checkpoints.FINDING_TEXTS)
     for kind, text in FINDING_TEXTS.items():
         assert text._args[0] == checkpoints.FINDING_TEXTS[kind]  # the lazy string's msgid
+
+
+def test_checkpoints_taken_while_entries_are_appended_verify(app: Flask, backend: str) -> None:
+    """The worker's checkpoints and office writers at once (PostgreSQL): each checkpoint
+    takes the chain's lock, so its head, count and predecessor are exact."""
+    import threading
+
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers with its database lock")
+    writers, appends, taken = 3, 20, 15
+    start = threading.Barrier(writers + 1)
+    failures: list[BaseException] = []
+
+    def write(number: int) -> None:
+        try:
+            with app.app_context():
+                start.wait()
+                for count in range(appends):
+                    audit.record(
+                        db.session, actor=f"w{number}", action="t", object_type="t", object_id=count
+                    )
+                    db.session.commit()
+        except BaseException as error:  # reported below, in the test's own thread
+            failures.append(error)
+
+    def sign() -> None:
+        try:
+            with app.app_context():
+                start.wait()
+                for _round in range(taken):
+                    checkpoints.take(db.session)
+                    db.session.commit()
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    threads.append(threading.Thread(target=sign))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    with app.app_context():
+        checkpoints.take(db.session)
+        db.session.commit()
+        verdict = checkpoints.verify_log(db.session)
+        record_figures(
+            "audit: checkpoints while entries are appended",
+            backend=backend,
+            parallel=writers + 1,
+            inputs=writers * appends + taken,
+            rows_lost=len(verdict.findings),
+        )
+        assert verdict.intact, [finding.text for finding in verdict.findings]
+        assert verdict.entries == writers * appends
+        assert verdict.newest is not None and verdict.newest.entry_count == writers * appends
