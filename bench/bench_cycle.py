@@ -61,6 +61,8 @@ sys.path.insert(0, str(ROOT))
 POSTGRES_ADMIN = os.environ.get(
     "MINYI_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+#: Signs the audit log's checkpoints (an Ed25519 key; bench data is synthetic).
+BENCH_AUDIT_KEY = "62656e63682d6379636c652d61756469742d7369676e696e672d6b6579212121"
 UNITS = 100
 UNITS_PER_CITIZEN = 8
 DONT_KNOW_SHARE = 0.05
@@ -118,8 +120,16 @@ def _app(url: str) -> Any:
             "DATABASE_URL": url,
             "DATA_KEYS": Fernet.generate_key().decode(),
             "HASH_KEY": "bench-cycle",
+            "AUDIT_SIGNING_KEY": BENCH_AUDIT_KEY,
+            "AUDIT_ANCHOR_FILE": _anchor_file(url),
         }
     )
+
+
+def _anchor_file(url: str) -> str:
+    """The run's audit anchor file, outside the repository's instance folder."""
+    name = Path(url.rsplit("/", 1)[-1]).name or "bench"
+    return str(Path(tempfile.gettempdir()) / f"minyi-bench-{name}-anchors.jsonl")
 
 
 def _upgrade(url: str) -> None:
@@ -548,6 +558,8 @@ def _environment(url: str) -> dict[str, str]:
         "MINYI_SECRET_KEY": "bench-cycle",
         "MINYI_DATA_KEYS": Fernet.generate_key().decode(),
         "MINYI_HASH_KEY": "bench-cycle",
+        "MINYI_AUDIT_SIGNING_KEY": BENCH_AUDIT_KEY,
+        "MINYI_AUDIT_ANCHOR_FILE": _anchor_file(url),
     }
 
 

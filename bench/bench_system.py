@@ -105,6 +105,8 @@ def server_environment(url: str, port: int) -> dict[str, str]:
         "MINYI_SECRET_KEY": secrets.token_hex(32),
         "MINYI_DATA_KEYS": Fernet.generate_key().decode(),
         "MINYI_HASH_KEY": secrets.token_hex(32),
+        "MINYI_AUDIT_SIGNING_KEY": secrets.token_hex(32),
+        "MINYI_AUDIT_ANCHOR_FILE": str(Path(tempfile.gettempdir()) / f"{prefix}-anchors.jsonl"),
         "MINYI_DATABASE_URL": url,
         "MINYI_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "MINYI_TWILIO_AUTH_TOKEN": secrets.token_hex(16),

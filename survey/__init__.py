@@ -31,7 +31,7 @@ def create_app(
 
     config.load_config(app, test_config)
 
-    from survey import database, errors, i18n, outage, privacy, security
+    from survey import audit_anchor, database, errors, i18n, outage, privacy, security
     from survey.extensions import csrf, limiter
 
     database.init_app(app)
@@ -42,6 +42,7 @@ def create_app(
     outage.init_app(app)
     errors.init_app(app)
     privacy.init_app(app)
+    audit_anchor.init_app(app)
 
     from survey.integrations import telephony
 

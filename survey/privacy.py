@@ -91,7 +91,8 @@ class Vault:
         return self._hash_key
 
 
-def _instance_secret(app: Flask, name: str, make: str) -> str:
+def instance_secret(app: Flask, name: str, make: str) -> str:
+    """A generated secret kept in the instance folder (development and tests only)."""
     path = Path(app.instance_path) / name
     if path.exists():
         return path.read_text().strip()
@@ -110,10 +111,10 @@ def init_app(app: Flask) -> None:
                 "Generate with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())'"
             )
-        data_keys = data_keys or _instance_secret(
+        data_keys = data_keys or instance_secret(
             app, "dev-data-key", Fernet.generate_key().decode()
         )
-        hash_key = hash_key or _instance_secret(app, "dev-hash-key", secrets.token_hex(32))
+        hash_key = hash_key or instance_secret(app, "dev-hash-key", secrets.token_hex(32))
     keys = [k.strip().encode() for k in str(data_keys).split(",") if k.strip()]
     app.extensions["minyi_vault"] = Vault(keys, str(hash_key).encode())
 

@@ -1,4 +1,4 @@
-"""``minyi audit verify`` and ``minyi keys rotate``."""
+"""``minyi audit verify``, ``minyi audit checkpoint`` and ``minyi keys rotate``."""
 
 from __future__ import annotations
 
@@ -18,22 +18,56 @@ keys_group = AppGroup("keys", help="Encryption keys of personal data.")
 
 @audit_group.command("verify")
 def audit_verify() -> None:
-    """Check every entry's hash and link; exit 1 and list the broken entries if any."""
-    from survey.services.audit import verify_chain
+    """Check every entry's hash and link, and the log against the signed checkpoints
+    (table, anchor file, published snapshots); exit 1 and say what is wrong if anything."""
+    from survey.services.checkpoints import current_signer, verify_log
 
-    broken = verify_chain(db.session)
-    if broken:
-        click.echo(f"audit log BROKEN at entries: {', '.join(map(str, broken))}", err=True)
+    verdict = verify_log(db.session)
+    signer = current_signer()
+    if not verdict.intact:
+        click.echo("audit log BROKEN:", err=True)
+        for finding in verdict.findings:
+            click.echo(f"  {finding.text}", err=True)
         sys.exit(1)
     formats = db.session.execute(
         sa.select(AuditLogEntry.chain_format, sa.func.count())
         .group_by(AuditLogEntry.chain_format)
         .order_by(AuditLogEntry.chain_format)
     ).all()
-    total = sum(count for _format, count in formats)
     # After an upgrade the log holds entries of the old format too (docs/security.md).
     by_format = ", ".join(f"chain format {number}: {count}" for number, count in formats)
-    click.echo(f"audit log intact: {total} entries" + (f" ({by_format})" if formats else ""))
+    click.echo(
+        f"audit log intact: {verdict.entries} entries" + (f" ({by_format})" if formats else "")
+    )
+    newest = verdict.newest
+    if newest is None:
+        click.echo("no checkpoint yet: run `minyi audit checkpoint` (or `minyi worker`)")
+    else:
+        after = verdict.entries - newest.entry_count
+        click.echo(
+            f"{verdict.checkpoints} checkpoint(s); newest: checkpoint {newest.seq} at "
+            f"{newest.created_at} UTC, entry {newest.entry_id} ({newest.entry_count} entries, "
+            f"hash {newest.entry_hash}); {after} entries after it"
+        )
+    click.echo(f"checkpoint signing key (Ed25519, public): {signer.public_key}")
+    click.echo(f"anchor file: {signer.anchor_file}")
+
+
+@audit_group.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the log's head now (also written at each cycle step, each
+    publication, and once a minute by ``minyi worker`` when the log grew)."""
+    from survey.services import checkpoints
+
+    checkpoint = checkpoints.take(db.session)
+    db.session.commit()
+    if checkpoint is None:
+        click.echo("the audit log is empty: nothing to sign")
+        return
+    click.echo(
+        f"checkpoint {checkpoint.seq}: entry {checkpoint.entry_id} "
+        f"({checkpoint.entry_count} entries, hash {checkpoint.entry_hash})"
+    )
 
 
 @keys_group.command("rotate")

@@ -1,4 +1,5 @@
-"""The background worker (``minyi worker``): dials due cases, selects call-backs, purges recordings.
+"""The background worker (``minyi worker``): dials due cases, selects call-backs, purges
+recordings, and signs a checkpoint of the audit log once a minute when it grew.
 
 Several workers may run side by side: claims use ``FOR UPDATE SKIP LOCKED``
 on PostgreSQL (see :func:`survey.services.calling.claim_due_cases`).
@@ -22,7 +23,7 @@ from sqlalchemy import orm
 from survey.extensions import db
 from survey.integrations.telephony import CallRequest, Telephony, telephony
 from survey.models import CallAttempt, CallMode, CaseSchedule, PhoneSettings, ScheduleState
-from survey.services import audit, callbacks, calling
+from survey.services import audit, callbacks, calling, checkpoints
 from survey.services import dispositions as codes
 from survey.telephony import webhook_url
 
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 #: A call still open after this long is considered lost for pacing.
 STALE_CALL = timedelta(hours=1)
+
+#: How often the worker signs the audit chain's head when it moved: entries newer than
+#: the newest checkpoint could be deleted undetected, for at most about this long plus
+#: one pass's interval (docs/security.md).
+CHECKPOINT_EVERY = timedelta(minutes=1)
 
 
 @dataclass
@@ -39,6 +45,7 @@ class WorkerReport:
     dialled: int = 0
     callbacks_selected: int = 0
     recordings_deleted: int = 0
+    audit_checkpoint: int | None = None
 
 
 def dial_allowance(session: orm.Session, moment: datetime) -> int:
@@ -139,6 +146,10 @@ def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> Worker
     report.callbacks_selected = callbacks.select_quality_callbacks(session)
     report.recordings_deleted = callbacks.purge_recordings(session, adapter, moment)
     session.commit()
+    # Last, in its own short transaction: on PostgreSQL it holds the chain's lock.
+    checkpoint = checkpoints.take_if_moved(session, min_age=CHECKPOINT_EVERY)
+    session.commit()
+    report.audit_checkpoint = checkpoint.seq if checkpoint else None
     return report
 
 
@@ -196,7 +207,8 @@ def _discard(session: orm.Session) -> None:
 @click.option("--worker-id", default="", help="Name in claims (default host:pid).")
 @with_appcontext
 def worker_command(once: bool, interval: float, worker_id: str) -> None:
-    """Dial due phone cases, select quality call-backs and purge old recordings."""
+    """Dial due phone cases, select quality call-backs, purge old recordings, and sign
+    a checkpoint of the audit log once a minute when it grew."""
     name = worker_id or f"worker:{socket.gethostname()}:{os.getpid()}"
 
     def echo(report: WorkerReport) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,18 @@ BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 RUN_ID = uuid.uuid4().hex[:8]
 # A fixed Fernet key: test data is synthetic, and fixed keys make failures reproducible.
 TEST_DATA_KEY = "dGVzdC1rZXktZm9yLW1pbnlpLXRlc3RzLW9ubHkhISE="
+#: The Ed25519 key that signs audit checkpoints in tests (32 bytes, hex).
+TEST_AUDIT_SIGNING_KEY = "6d696e79692d61756469742d636865636b706f696e742d746573742d6b657921"
+ANCHOR_FOLDER = Path(tempfile.gettempdir()) / f"minyi-audit-anchors-{RUN_ID}"
+
+
+def anchor_file(url: str) -> Path:
+    """The audit anchor file of a test database: its own, like the database."""
+    parsed = sa.make_url(url) if "://" in url else None
+    name = (parsed.database if parsed else url) or "memory"
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        return Path(name).with_suffix(".anchors.jsonl")  # next to the database file
+    return ANCHOR_FOLDER / f"{name}.anchors.jsonl"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -74,6 +87,8 @@ def _test_config(url: str, **extra: Any) -> dict[str, Any]:
         "WTF_CSRF_ENABLED": False,
         "DATA_KEYS": TEST_DATA_KEY,
         "HASH_KEY": "test-hash-key",
+        "AUDIT_SIGNING_KEY": TEST_AUDIT_SIGNING_KEY,
+        "AUDIT_ANCHOR_FILE": str(anchor_file(url)),
     }
     config.update(extra)
     return config
@@ -128,6 +143,7 @@ class Templates:
         for (backend, _content), location in self.made.items():
             if backend == "postgresql":
                 _pg_admin(f'DROP DATABASE IF EXISTS "{location}" WITH (FORCE)')
+        shutil.rmtree(ANCHOR_FOLDER, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -152,6 +168,7 @@ def _fresh_database(
         yield _pg_url(name)
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        anchor_file(name).unlink(missing_ok=True)
 
 
 @pytest.fixture(params=BACKENDS)

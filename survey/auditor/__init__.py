@@ -6,12 +6,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, render_template, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from survey.auth.access import require_roles
 from survey.extensions import db
 from survey.models import AuditLogEntry, FrameStatus, Role, SampleDraw, SamplingFrame
-from survey.services import audit
+from survey.services import checkpoints
 from survey.services import frames as frame_service
 from survey.services.tabular import csv_text
 
@@ -24,13 +25,47 @@ def restrict_to_auditors() -> Any:
     return require_roles(Role.AUDITOR, Role.ADMIN)
 
 
+#: The page's text of each finding of ``checkpoints.verify_log`` (same msgids as
+#: ``checkpoints.FINDING_TEXTS``, which the CLI prints).
+FINDING_TEXTS = {
+    "entries_broken": _l("the chain is broken at entries %(ids)s"),
+    "entry_missing": _l(
+        "checkpoint %(seq)d names entry %(entry)d, which is missing (the log ends at "
+        "entry %(head)s): entries were deleted"
+    ),
+    "entry_changed": _l(
+        "entry %(entry)d does not have the hash signed in checkpoint %(seq)d: the log "
+        "was rewritten up to it"
+    ),
+    "count_changed": _l(
+        "checkpoint %(seq)d counted %(signed)d entries up to entry %(entry)d, the log "
+        "now has %(now)d: entries were deleted or added"
+    ),
+    "checkpoint_forged": _l("checkpoint %(seq)d does not carry a valid signature of a trusted key"),
+    "checkpoint_unlinked": _l(
+        "checkpoint %(seq)d does not follow checkpoint %(before)s: checkpoint rows were "
+        "changed, inserted or deleted"
+    ),
+    "checkpoint_missing": _l(
+        "checkpoint %(seq)d (in %(source)s) is missing from the database: checkpoint "
+        "rows were deleted"
+    ),
+    "checkpoint_differs": _l(
+        "checkpoint %(seq)d in the database differs from the one in %(source)s"
+    ),
+    "anchor_unreadable": _l("%(source)s: %(problem)s"),
+}
+
+
 @bp.get("/")
 def overview() -> str:
     draws = db.session.scalars(sa.select(SampleDraw).order_by(SampleDraw.id.desc())).all()
+    verdict = checkpoints.verify_log(db.session)
     return render_template(
         "auditor/overview.html",
-        broken=audit.verify_chain(db.session),
-        entries=db.session.scalar(sa.select(sa.func.count()).select_from(AuditLogEntry)),
+        verdict=verdict,
+        findings=[str(FINDING_TEXTS[f.kind] % f.values) for f in verdict.findings],
+        public_key=checkpoints.current_signer().public_key,
         draws=draws,
     )
 

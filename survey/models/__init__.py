@@ -1,6 +1,6 @@
 """The data model (DESIGN §4).  Import models from here."""
 
-from survey.models.audit import AuditLogEntry
+from survey.models.audit import AuditCheckpoint, AuditLogEntry
 from survey.models.base import Base
 from survey.models.collection import Poster, PosterVerification, ResponseDraft
 from survey.models.cycle import (
@@ -55,6 +55,7 @@ __all__ = [
     "Appeal",
     "AppealAttachment",
     "AppealStatus",
+    "AuditCheckpoint",
     "AuditLogEntry",
     "Ballot",
     "BallotToken",

@@ -29,3 +29,26 @@ class AuditLogEntry(Base):
     previous_hash: Mapped[str] = mapped_column(sa.String(64))
     entry_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     chain_format: Mapped[int] = mapped_column(sa.SmallInteger)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of the chain's head (审计锚点): entry ``entry_id`` had hash
+    ``entry_hash`` and was the ``entry_count``-th entry at ``created_at``.
+
+    Checkpoints form their own chain (``previous`` is the SHA-256 of the previous one's
+    signed message), so the newest one's Ed25519 signature vouches for all of them; the
+    format is ``survey.services.checkpoints``.  ``entry_id`` is no foreign key: the row
+    must outlive a deleted entry to show that it was deleted."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unique: two writers that read the same predecessor cannot fork the chain.
+    seq: Mapped[int] = mapped_column(unique=True)
+    created_at: Mapped[datetime]
+    entry_id: Mapped[int]
+    entry_count: Mapped[int]
+    entry_hash: Mapped[str] = mapped_column(sa.String(64))
+    previous: Mapped[str] = mapped_column(sa.String(64))
+    public_key: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(128))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -237,13 +237,25 @@ def record(
 _ENTRIES_IN_ORDER = sa.select(_TABLE).order_by(_TABLE.c.id).execution_options(yield_per=5000)
 
 
-def verify_chain(session: orm.Session) -> list[int]:
-    """Return the ids of entries whose hash or link does not match (empty = intact)."""
-    broken: list[int] = []
+def walk_chain(session: orm.Session) -> Iterator[tuple[int, str, bool]]:
+    """Each entry in order: its id, its hash, and whether hash and link match."""
     previous = GENESIS_HASH
     for entry in session.connection().execute(_ENTRIES_IN_ORDER):
         digest = ENTRY_DIGESTS.get(entry.chain_format)
-        if entry.previous_hash != previous or digest is None or digest(entry) != entry.entry_hash:
-            broken.append(entry.id)
+        yield (
+            entry.id,
+            entry.entry_hash,
+            entry.previous_hash == previous
+            and digest is not None
+            and digest(entry) == entry.entry_hash,
+        )
         previous = entry.entry_hash
-    return broken
+
+
+def verify_chain(session: orm.Session) -> list[int]:
+    """Return the ids of entries whose hash or link does not match (empty = intact).
+
+    The chain alone cannot show deleted newest entries nor a chain re-hashed by its
+    formula: :func:`survey.services.checkpoints.verify_log` checks it against signed
+    checkpoints too."""
+    return [entry_id for entry_id, _hash, intact in walk_chain(session) if not intact]

@@ -21,7 +21,7 @@ from survey.models import (
     ScoreComponent,
     UnitCategory,
 )
-from survey.services import audit, presets
+from survey.services import audit, checkpoints, presets
 from survey.services.errors import NotEditableError, Problem, TransitionError, ValidationError
 
 
@@ -198,6 +198,9 @@ def transition_cycle(
         object_id=cycle.id,
         details={"from": previous.value, "to": target.value, "responses_unlinked": unlinked},
     )
+    # Each step of a cycle anchors the audit log: deleting what led up to it, or
+    # rewriting it, is then detectable (survey.services.checkpoints).
+    checkpoints.take(session)
     return cycle
 
 

@@ -1,8 +1,10 @@
 """Publication (公示): immutable result snapshots, their verification and corrections.
 
-A snapshot is the canonical JSON of ``{"format", "inputs", "outputs"}``:
-sorted keys, no spaces, UTF-8, no NaN.  Its SHA-256 is stored next to it and
-printed on the public page.  Anyone holding the JSON can re-compute the
+A snapshot is the canonical JSON of ``{"audit_checkpoint", "format", "inputs",
+"outputs"}``: sorted keys, no spaces, UTF-8, no NaN.  ``audit_checkpoint`` is the
+signed checkpoint of the audit log taken just before
+(:mod:`survey.services.checkpoints`).  Its SHA-256 is stored next to it and printed on
+the public page.  Anyone holding the JSON can re-compute the
 outputs from the inputs (:func:`verify_content`, ``minyi results verify``)
 and compare.  Snapshots are never changed: the database refuses updates and
 deletes (triggers in migration 0006), no route edits one, and a correction
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from survey.models import Cycle, CycleStatus, ResultSnapshot
-from survey.services import audit, cycles, scoring
+from survey.services import audit, checkpoints, cycles, scoring
 from survey.services.errors import Problem, ServiceError, ValidationError
 from survey.services.scoring import canonical_json
 
@@ -56,9 +58,13 @@ def _store(
     supersedes: ResultSnapshot | None,
 ) -> ResultSnapshot:
     outputs = scoring.compute_outputs(inputs)
-    content = canonical_json(
-        {"format": scoring.RULES_VERSION, "inputs": inputs, "outputs": outputs}
-    )
+    data: dict[str, Any] = {"format": scoring.RULES_VERSION, "inputs": inputs, "outputs": outputs}
+    # The snapshot carries a signed checkpoint of the audit log as it stood before
+    # the publication: whoever holds a copy can show later what the log held then.
+    anchor = checkpoints.take(session)
+    if anchor is not None:
+        data["audit_checkpoint"] = anchor.as_dict()
+    content = canonical_json(data)
     snapshot = ResultSnapshot(
         cycle_id=cycle.id,
         version=(supersedes.version + 1) if supersedes else 1,
@@ -85,6 +91,7 @@ def _store(
             "reason": reason,
         },
     )
+    checkpoints.take(session)
     return snapshot
 
 

@@ -28,7 +28,8 @@ def test_audit_verify_detects_tampering(demo_app: Flask) -> None:
         db.session.commit()
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1
-    assert "BROKEN at entries: 3" in result.output
+    assert "audit log BROKEN" in result.output
+    assert "the chain is broken at entries 3" in result.output
 
 
 def test_keys_rotate_reencrypts_every_number(demo_app: Flask, tmp_path: Path) -> None:

@@ -62,7 +62,13 @@ from tests.app.faults import (
 from tests.app.helpers import DEMO_PASSWORD
 from tests.app.phone_setup import WEDNESDAY_10AM, sample_cases
 from tests.app.respondent_helpers import frame_csv
-from tests.conftest import TEST_DATA_KEY, LiveServer, _test_config
+from tests.conftest import (
+    TEST_AUDIT_SIGNING_KEY,
+    TEST_DATA_KEY,
+    LiveServer,
+    _test_config,
+    anchor_file,
+)
 from tests.figures import record_figures
 
 FRAME_ROWS = 3_000
@@ -77,6 +83,8 @@ def _env(url: str) -> dict[str, str]:
         "MINYI_DATABASE_URL": url,
         "MINYI_DATA_KEYS": TEST_DATA_KEY,
         "MINYI_HASH_KEY": "test-hash-key",
+        "MINYI_AUDIT_SIGNING_KEY": TEST_AUDIT_SIGNING_KEY,
+        "MINYI_AUDIT_ANCHOR_FILE": str(anchor_file(url)),
         "MINYI_WTF_CSRF_ENABLED": "false",
         "MINYI_RATELIMIT_ENABLED": "false",
     }

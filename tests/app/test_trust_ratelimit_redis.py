@@ -30,7 +30,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import TEST_DATA_KEY, Templates, _fresh_database
+from tests.conftest import (
+    TEST_AUDIT_SIGNING_KEY,
+    TEST_DATA_KEY,
+    Templates,
+    _fresh_database,
+    anchor_file,
+)
 from tests.figures import record_figures
 
 REDIS_URL = os.environ.get("MINYI_TEST_REDIS_URL", "")
@@ -106,6 +112,8 @@ def _start(database_url: str, storage: str, prefix: str, log: Path) -> Server:
         "MINYI_DATABASE_URL": database_url,
         "MINYI_DATA_KEYS": TEST_DATA_KEY,
         "MINYI_HASH_KEY": "test-hash-key",
+        "MINYI_AUDIT_SIGNING_KEY": TEST_AUDIT_SIGNING_KEY,
+        "MINYI_AUDIT_ANCHOR_FILE": str(anchor_file(database_url)),
         "MINYI_WTF_CSRF_ENABLED": "false",
         "MINYI_RATELIMIT_STORAGE_URI": storage,
         "MINYI_RATELIMIT_KEY_PREFIX": prefix,
@@ -299,6 +307,8 @@ def test_production_warns_about_per_process_memory_storage(
     monkeypatch.setenv("MINYI_SECRET_KEY", "from-environment")
     monkeypatch.setenv("MINYI_DATA_KEYS", TEST_DATA_KEY)
     monkeypatch.setenv("MINYI_HASH_KEY", "hash-key")
+    monkeypatch.setenv("MINYI_AUDIT_SIGNING_KEY", TEST_AUDIT_SIGNING_KEY)
+    monkeypatch.setenv("MINYI_AUDIT_ANCHOR_FILE", str(tmp_path / "anchors.jsonl"))
     monkeypatch.delenv("MINYI_ENV_NAME", raising=False)
     monkeypatch.delenv("MINYI_RATELIMIT_STORAGE_URI", raising=False)
     database = {"DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}"}
