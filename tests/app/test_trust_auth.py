@@ -27,7 +27,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.app.helpers import DEMO_PASSWORD
-from tests.conftest import TEST_DATA_KEY, _test_config
+from tests.conftest import TEST_AUDIT_SIGNING_KEY, TEST_DATA_KEY, _test_config
 from tests.figures import record_figures
 
 HOST = "minyi.example"
@@ -408,6 +408,8 @@ def test_hsts_behind_a_tls_proxy_on_this_machine(demo_database_url: str, tmp_pat
         "MINYI_DATABASE_URL": demo_database_url,
         "MINYI_DATA_KEYS": TEST_DATA_KEY,
         "MINYI_HASH_KEY": "test-hash-key",
+        "MINYI_AUDIT_SIGNING_KEY": TEST_AUDIT_SIGNING_KEY,
+        "MINYI_AUDIT_ANCHOR_FILE": str(tmp_path / "anchors.jsonl"),
         "GUNICORN_BIND": "127.0.0.1:0",
         "GUNICORN_WORKERS": "1",
     }
