@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -232,7 +233,7 @@ class Anonymised:
     responses_coarsened: int
 
     def as_details(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return dataclasses.asdict(self)
 
 
 class _DayOf(sa.sql.expression.FunctionElement[datetime]):
@@ -254,6 +255,16 @@ def _day_sqlite(element: _DayOf, compiler: Any, **kw: Any) -> str:
     # Stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]' text in UTC.
     (column,) = element.clauses
     return f"(date({compiler.process(column, **kw)}) || ' 00:00:00.000000')"
+
+
+def _changed(session: orm.Session, statement: sa.Executable) -> int:
+    """Run a bulk ``UPDATE``/``DELETE`` and return its row count; the caller expires the
+    session afterwards, so the ORM need not match the rows to loaded objects."""
+    from survey.services.responses import rows_changed
+
+    return rows_changed(
+        session.execute(statement, execution_options={"synchronize_session": False})
+    )
 
 
 def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
@@ -284,7 +295,7 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
     What the audit log says about responses and cases is built not to link them
     in the first place (docs/security.md, "Anonymity after fieldwork").
     """
-    from survey.services.responses import purge_drafts, rows_changed
+    from survey.services.responses import purge_drafts
 
     drafts = purge_drafts(session, cycle.id)
     cases = sa.select(FieldworkCase.id).where(FieldworkCase.cycle_id == cycle.id)
@@ -292,58 +303,52 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
         sa.or_(FieldworkCase.response_id.is_not(None), FieldworkCase.completed_at.is_not(None))
     )
     attempts = sa.select(CallAttempt.id).where(CallAttempt.case_id.in_(cases))
-    steps = rows_changed(
-        session.execute(sa.delete(IvrStep).where(IvrStep.attempt_id.in_(attempts)))
+    steps = _changed(session, sa.delete(IvrStep).where(IvrStep.attempt_id.in_(attempts)))
+    callbacks = _changed(
+        session, sa.delete(QualityCallback).where(QualityCallback.case_id.in_(cases))
     )
-    callbacks = rows_changed(
-        session.execute(sa.delete(QualityCallback).where(QualityCallback.case_id.in_(cases)))
+    call_attempts = _changed(
+        session,
+        sa.delete(CallAttempt).where(
+            CallAttempt.case_id.in_(answered),
+            sa.or_(
+                CallAttempt.recording_sid.is_(None), CallAttempt.recording_deleted_at.is_not(None)
+            ),
+        ),
     )
-    call_attempts = rows_changed(
-        session.execute(
-            sa.delete(CallAttempt).where(
-                CallAttempt.case_id.in_(answered),
-                sa.or_(
-                    CallAttempt.recording_sid.is_(None),
-                    CallAttempt.recording_deleted_at.is_not(None),
-                ),
-            )
-        )
-    )
-    schedules = rows_changed(
-        session.execute(
-            sa.update(CaseSchedule)
-            .where(CaseSchedule.case_id.in_(answered))
-            .values(next_attempt_at=None, appointment_at=None, claimed_by=None, claimed_until=None)
-        )
+    schedules = _changed(
+        session,
+        sa.update(CaseSchedule)
+        .where(CaseSchedule.case_id.in_(answered))
+        .values(next_attempt_at=None, appointment_at=None, claimed_by=None, claimed_until=None),
     )
     closed_on = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
-    session.execute(
+    _changed(
+        session,
         sa.update(FieldworkCase)
         .where(FieldworkCase.cycle_id == cycle.id, FieldworkCase.completed_at.is_not(None))
-        .values(completed_at=closed_on)
+        .values(completed_at=closed_on),
     )
-    unlinked = rows_changed(
-        session.execute(
-            sa.update(FieldworkCase)
-            .where(FieldworkCase.cycle_id == cycle.id, FieldworkCase.response_id.is_not(None))
-            .values(response_id=None)
-        )
+    unlinked = _changed(
+        session,
+        sa.update(FieldworkCase)
+        .where(FieldworkCase.cycle_id == cycle.id, FieldworkCase.response_id.is_not(None))
+        .values(response_id=None),
     )
     kept, deleted = _rekey_poster_verifications(session, cycle.id, closed_on)
-    responses = sa.select(Response.id).where(Response.cycle_id == cycle.id)
-    coarsened = rows_changed(
-        session.execute(
-            sa.update(Response)
-            .where(Response.cycle_id == cycle.id)
-            .values(submitted_at=_DayOf(Response.submitted_at))
-        )
+    coarsened = _changed(
+        session,
+        sa.update(Response)
+        .where(Response.cycle_id == cycle.id)
+        .values(submitted_at=_DayOf(Response.submitted_at)),
     )
-    session.execute(
+    _changed(
+        session,
         sa.update(Comment)
-        .where(Comment.response_id.in_(responses))
-        .values(created_at=_DayOf(Comment.created_at))
+        .where(Comment.response_id.in_(sa.select(Response.id).where(Response.cycle_id == cycle.id)))
+        .values(created_at=_DayOf(Comment.created_at)),
     )
-    session.execute(sa.update(Cycle).where(Cycle.id == cycle.id).values(unit_key=new_unit_key()))
+    _changed(session, sa.update(Cycle).where(Cycle.id == cycle.id).values(unit_key=new_unit_key()))
     session.expire_all()
     return Anonymised(
         responses_unlinked=unlinked,
@@ -387,8 +392,8 @@ def _rekey_poster_verifications(
             )
         )
     ]
-    removed = session.execute(
-        sa.delete(PosterVerification).where(PosterVerification.cycle_id == cycle_id)
+    removed = _changed(
+        session, sa.delete(PosterVerification).where(PosterVerification.cycle_id == cycle_id)
     )
     # New ids in the order of the (keyed) phone hashes, which says nothing the hashes
     # do not: the old ids followed the order of the code requests, and so nearly that
@@ -396,7 +401,7 @@ def _rekey_poster_verifications(
     answered.sort(key=lambda row: str(row["phone_hash"]))
     if answered:
         session.execute(sa.insert(PosterVerification), answered)
-    return len(answered), int(removed.rowcount) - len(answered)  # type: ignore[attr-defined]
+    return len(answered), removed - len(answered)
 
 
 def setup_problems(cycle: Cycle) -> list[Problem]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 import pytest
@@ -278,6 +278,15 @@ def test_after_closing_no_join_path_ties_a_response_to_a_phone(
     assert closed.status_code == 302
     with rig.app.app_context():
         assert db.session.get(Cycle, cycle_id).status == CycleStatus.CLOSED  # type: ignore[union-attr]
+        # What stays is coarse: a day per response, one day for every answered case.
+        submitted = db.session.scalars(
+            sa.select(Response.submitted_at).where(Response.id.in_(truth))
+        )
+        assert {calling.as_utc(moment).time() for moment in submitted} == {time(0)}
+        completed = db.session.scalars(
+            sa.select(FieldworkCase.completed_at).where(FieldworkCase.disposition == "1.1")
+        )
+        assert len(set(completed)) == 1
     after = probe(rig.app, truth, identities, caplog.records)
     links = {name: sorted(found) for name, found in after.items() if found}
     print(f"links during fieldwork: { {k: len(v) for k, v in during.items()} }")
