@@ -107,13 +107,16 @@ def place(
         # Hold the case while the call may still be running; the status
         # callback releases it, and a lost callback frees it after this time.
         schedule.claimed_until = calling.now() + STALE_CALL
+    # Names the attempt, not the case: closing fieldwork deletes the attempts of
+    # answered cases, so the dial that led to a response cannot be traced to its case
+    # (docs/security.md, "Anonymity after fieldwork").
     audit.record(
         session,
         actor=attempt.placed_by,
         action="phone.dial",
-        object_type="fieldwork_case",
-        object_id=attempt.case_id,
-        details={"attempt": attempt.number, "mode": attempt.mode.value},
+        object_type="call_attempt",
+        object_id=attempt.id,
+        details={"mode": attempt.mode.value},
     )
     session.commit()
     return True

@@ -205,7 +205,6 @@ def result(case_id: int) -> ViewResult:
                 case.id,
                 answers,
                 channel=Channel.PHONE_CATI,
-                actor=actor(),
                 moment=moment,
                 attempt=attempt,
             )
@@ -223,14 +222,17 @@ def result(case_id: int) -> ViewResult:
             attempt.disposition = code
             calling.schedule_retry(db.session, schedule, code, moment)
         attempt.ended_at = attempt.ended_at or moment
-        audit.record(
-            db.session,
-            actor=actor(),
-            action="phone.cati_result",
-            object_type="fieldwork_case",
-            object_id=case.id,
-            details={"disposition": code, "attempt": attempt.number},
-        )
+        if code != codes.COMPLETE:
+            # A complete is recorded by its response's entry alone: one naming the case
+            # beside it would link the two for good (the log is append-only).
+            audit.record(
+                db.session,
+                actor=actor(),
+                action="phone.cati_result",
+                object_type="fieldwork_case",
+                object_id=case.id,
+                details={"disposition": code, "attempt": attempt.number},
+            )
     except ServiceError as error:
         db.session.rollback()
         flash(error.message, "error")

@@ -52,7 +52,9 @@ class PosterVerification(Base):
     The unique key (cycle, unit, phone hash) is what makes an open poster
     impossible to stuff: at most one response per phone number per unit per
     cycle.  ``completed_at`` says the number has answered; which response it
-    gave is deliberately not stored.
+    gave is deliberately not stored.  When fieldwork closes, only the answered
+    rows stay, re-numbered and with the day of closing for every time, so that
+    neither their ids nor their times follow the responses.
     """
 
     __tablename__ = "poster_verification"

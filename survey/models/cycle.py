@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,10 @@ class ScalePreset(enum.StrEnum):
     FOUR_LEVEL_BALLOT = "four_level_ballot"  # 优秀/称职/基本称职/不称职
 
 
+def new_unit_key() -> str:
+    return secrets.token_hex(16)
+
+
 class Cycle(Base):
     """One assessment cycle (考核周期), e.g. the 2026 annual appraisal."""
 
@@ -88,6 +93,10 @@ class Cycle(Base):
     min_valid_responses: Mapped[int] = mapped_column(default=30)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    #: Secret mixed into which units a respondent rates (from the invitation token or
+    #: the case id), replaced when fieldwork closes: once it is gone, the units a
+    #: response rated no longer say which token or case it came from.
+    unit_key: Mapped[str | None] = mapped_column(sa.String(64), default=new_unit_key)
 
     categories: Mapped[list[UnitCategory]] = orm.relationship(
         back_populates="cycle", cascade="all, delete-orphan", order_by="UnitCategory.position"

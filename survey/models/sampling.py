@@ -138,8 +138,11 @@ class FieldworkCase(Base):
     """A sampled contact to be interviewed (样本户).
 
     ``contact_id`` links to the phone number and stays (the sample must remain
-    verifiable); ``response_id`` links to the answers and is cleared when
-    fieldwork closes, which ends every link between a response and a person.
+    verifiable), and so does the disposition (response rates); ``response_id``
+    links to the answers and is cleared when fieldwork closes, ``completed_at``
+    then becomes the day of closing for every answered case, and the case's
+    keypresses and answered calls are deleted
+    (``survey.services.cycles.anonymise_closed_cycle``).
     """
 
     __tablename__ = "fieldwork_case"
@@ -170,8 +173,8 @@ class FieldworkCase(Base):
     #: AAPOR final (or current) disposition code, e.g. "1.1" complete, "3.13"
     #: no answer; ``None`` until the case is first worked.
     disposition: Mapped[str | None] = mapped_column(sa.String(8))
-    #: The response this case produced; cleared with ``contact_id`` when
-    #: fieldwork closes (the anonymity promise).
+    #: The response this case produced; cleared when fieldwork closes (the
+    #: anonymity promise).
     response_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("response.id", ondelete="SET NULL"), unique=True
     )

@@ -7,6 +7,7 @@ replace through ``app.config["CLOCK"]`` so calling windows are deterministic.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from survey.models import (
     CallMode,
     CaseSchedule,
     Channel,
+    Cycle,
     CycleStatus,
     DoNotCallEntry,
     DoNotCallSource,
@@ -44,6 +46,7 @@ from survey.privacy import vault
 from survey.services import audit
 from survey.services import dispositions as codes
 from survey.services.errors import Problem, ServiceError, ValidationError
+from survey.services.responses import submission_entry
 
 CONSENT_STEP = "consent"
 #: Keys of the consent menu.
@@ -52,6 +55,8 @@ KEY_DONT_KNOW, KEY_REPEAT = "9", "0"
 RATING_KEYS = frozenset("12345")
 #: Provider call statuses after which no further webhook comes for the call.
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+#: Cycles whose cases may be called and interviewed: not once fieldwork has closed.
+CALLING_STATUSES = (CycleStatus.DRAFT, CycleStatus.FIELDING)
 #: How long a claimed case stays with its worker or interviewer.
 WORKER_LEASE = timedelta(minutes=10)
 INTERVIEWER_LEASE = timedelta(minutes=30)
@@ -181,9 +186,11 @@ def claim_due_cases(
     query = (
         sa.select(CaseSchedule)
         .join(FieldworkCase, FieldworkCase.id == CaseSchedule.case_id)
+        .join(Cycle, Cycle.id == FieldworkCase.cycle_id)
         .where(
             CaseSchedule.state == ScheduleState.PENDING,
             CaseSchedule.channel == channel,
+            Cycle.status.in_(CALLING_STATUSES),
             FieldworkCase.released.is_(True),
             FieldworkCase.contact_id.is_not(None),
             sa.or_(CaseSchedule.next_attempt_at.is_(None), CaseSchedule.next_attempt_at <= moment),
@@ -329,13 +336,14 @@ def book_appointment(
     schedule.case.disposition = codes.RESPONDENT_UNAVAILABLE
     release_claim(schedule)
     session.flush()
+    # Not the time booked: the completing call comes then, and its response's entry
+    # would be found next to it.
     audit.record(
         session,
         actor=actor,
         action="phone.appointment",
         object_type="fieldwork_case",
         object_id=schedule.case_id,
-        details={"at": when.isoformat()},
     )
 
 
@@ -433,16 +441,28 @@ def question_step(unit_id: int, item_id: int) -> str:
     return f"q-{unit_id}-{item_id}"
 
 
-def rotated(units: Sequence[T], case_id: int, units_per_interview: int) -> list[T]:
+def rotation_seed(key: str | None, case_id: int) -> int:
+    """The seed of :func:`rotated` for a case: its id keyed by the cycle's ``unit_key``.
+
+    Unkeyed, the units of a phone response would name its case id (the rotation
+    is public); the key is replaced when fieldwork closes (a cycle without a key,
+    made before there were keys, falls back to the case id).
+    """
+    if not key:
+        return case_id
+    return int(hashlib.sha256(f"{key}:{case_id}".encode()).hexdigest()[:12], 16)
+
+
+def rotated(units: Sequence[T], seed: int, units_per_interview: int) -> list[T]:
     """The units a case is asked about: a rotating subset, the same for IVR and CATI.
 
-    Rotation by case id spreads the units evenly over the sample and gives
-    every case the same number of questions.
+    Rotation by a seed spread evenly over the cases (:func:`rotation_seed`) covers
+    every unit about equally and gives every case the same number of questions.
     """
     if not units:
         return []
     count = min(units_per_interview, len(units))
-    start = (case_id * count) % len(units)
+    start = (seed * count) % len(units)
     return [units[(start + offset) % len(units)] for offset in range(count)]
 
 
@@ -457,7 +477,8 @@ def interview_plan(session: orm.Session, case: FieldworkCase) -> list[Question]:
             sa.select(Item).where(Item.cycle_id == case.cycle_id).order_by(Item.position, Item.id)
         )
     )
-    chosen = rotated(units, case.id, settings.units_per_interview)
+    key = session.scalar(sa.select(Cycle.unit_key).where(Cycle.id == case.cycle_id))
+    chosen = rotated(units, rotation_seed(key, case.id), settings.units_per_interview)
     return [
         Question(question_step(unit.id, item.id), unit, item) for unit in chosen for item in items
     ]
@@ -490,8 +511,9 @@ class KeypadSetup:
     #: The scale read out after each question ("很满意请按1，…，重听请按0。").
     keys_text: str
 
-    def plan(self, case_id: int, units_per_interview: int) -> list[KeypadQuestion]:
-        """The questions of a case, as :func:`interview_plan` chooses them."""
+    def plan(self, seed: int, units_per_interview: int) -> list[KeypadQuestion]:
+        """The questions of a case (``seed`` from :func:`rotation_seed`), as
+        :func:`interview_plan` chooses them."""
         return [
             KeypadQuestion(
                 question_step(unit_id, item_id),
@@ -499,7 +521,7 @@ class KeypadSetup:
                 item_id,
                 f"请评价{unit_name}的{item_name}：{self.keys_text}",
             )
-            for unit_id, unit_name in rotated(self.units, case_id, units_per_interview)
+            for unit_id, unit_name in rotated(self.units, seed, units_per_interview)
             for item_id, item_name in self.items
         ]
 
@@ -629,7 +651,6 @@ def complete_interview(
     answers: dict[tuple[int, int], int],
     *,
     channel: Channel,
-    actor: str,
     moment: datetime,
     attempt: CallAttempt | None = None,
 ) -> Response:
@@ -640,8 +661,16 @@ def complete_interview(
     cannot both create one: on PostgreSQL the second waits for the first's
     commit and then matches no row; SQLite takes its write lock there.  (A
     ``SELECT … FOR UPDATE`` alone is not enough: the case is usually in the
-    session already, and the ORM would keep its stale ``response_id``.)
+    session already, and the ORM would keep its stale ``response_id``.)  Only
+    until fieldwork closes: after that a late keypress must not link a case to a
+    response again.
     """
+    if not session.scalar(
+        sa.select(Cycle.id)
+        .join(FieldworkCase, FieldworkCase.cycle_id == Cycle.id)
+        .where(FieldworkCase.id == case_id, Cycle.status.in_(CALLING_STATUSES))
+    ):
+        raise ServiceError("the survey is closed")
     session.execute(
         sa.update(FieldworkCase)
         .where(FieldworkCase.id == case_id, FieldworkCase.response_id.is_(None))
@@ -674,14 +703,15 @@ def complete_interview(
     if attempt is not None:
         attempt.disposition = codes.COMPLETE
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="phone.complete",
-        object_type="fieldwork_case",
-        object_id=case.id,
-        details={"channel": channel.value, "answers": len(answers)},
+    # The entry every channel writes, naming the response only: an entry naming the
+    # case here would sit next to the response in the log, and the log outlives
+    # the link that closing fieldwork deletes.
+    entry, details = submission_entry(
+        channel,
+        len({unit_id for unit_id, _item_id in answers}),
+        actor="respondent" if channel == Channel.PHONE_IVR else "interviewer",
     )
+    audit.record(session, **entry, object_id=response.id, details=details)
     return response
 
 

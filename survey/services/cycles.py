@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.ext.compiler import compiles
 
 from survey.models import (
+    CallAttempt,
+    CaseSchedule,
+    Comment,
     ComponentWeight,
     Cycle,
     CycleStatus,
     DontKnowHandling,
+    FieldworkCase,
     Item,
+    IvrStep,
+    PosterVerification,
+    QualityCallback,
     RaterGroup,
     RaterGroupWeight,
+    Response,
     ScaleLevel,
     ScalePreset,
     ScoreComponent,
     UnitCategory,
 )
+from survey.models.base import utc_now
+from survey.models.cycle import new_unit_key
 from survey.services import audit, checkpoints, presets
 from survey.services.errors import NotEditableError, Problem, TransitionError, ValidationError
 
@@ -175,9 +188,11 @@ def transition_cycle(
 ) -> Cycle:
     """Move a cycle to ``target`` if the transition is allowed (see ``ALLOWED_TRANSITIONS``).
 
-    Closing fieldwork deletes every link between a sampled contact and a
-    response (``unlink_responses``, the anonymity promise shown to respondents),
-    unless the cycle's configuration keeps it.
+    Closing fieldwork ends every link between a sampled contact (or a verified
+    phone) and a response (``unlink_responses``, the anonymity promise shown to
+    respondents, :func:`anonymise_closed_cycle`), unless the cycle's
+    configuration keeps it.  All of it happens in the caller's transaction, and
+    the one audit entry names the cycle and counts, never a case.
     """
     if not cycle.can_transition_to(target):
         raise TransitionError(f"cannot change a {cycle.status.value} cycle to {target.value}")
@@ -186,9 +201,11 @@ def transition_cycle(
         raise TransitionError("the cycle is not ready for fieldwork", problems)
     previous = cycle.status
     cycle.status = target
-    unlinked = 0
+    details: dict[str, object] = {"from": previous.value, "to": target.value}
     if target == CycleStatus.CLOSED and unlink_responses:
-        unlinked = unlink_responses_from_contacts(session, cycle)
+        details.update(anonymise_closed_cycle(session, cycle).as_details())
+    else:
+        details["responses_unlinked"] = 0
     session.flush()
     audit.record(
         session,
@@ -196,7 +213,7 @@ def transition_cycle(
         action="cycle.transition",
         object_type="cycle",
         object_id=cycle.id,
-        details={"from": previous.value, "to": target.value, "responses_unlinked": unlinked},
+        details=details,
     )
     # Each step of a cycle anchors the audit log: deleting what led up to it, or
     # rewriting it, is then detectable (survey.services.checkpoints).
@@ -204,21 +221,190 @@ def transition_cycle(
     return cycle
 
 
-def unlink_responses_from_contacts(session: orm.Session, cycle: Cycle) -> int:
-    """Forget which sampled contact gave which response; returns how many links went.
+@dataclass(frozen=True)
+class Anonymised:
+    """What closing a cycle removed or coarsened (counts only: they go into the audit log)."""
 
-    Unsubmitted drafts go too: they are tied to a case or a verified phone.
+    responses_unlinked: int
+    drafts_deleted: int
+    ivr_steps_deleted: int
+    call_attempts_deleted: int
+    quality_callbacks_deleted: int
+    schedules_cleared: int
+    poster_verifications_kept: int
+    poster_verifications_deleted: int
+    responses_coarsened: int
+
+    def as_details(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+class _DayOf(sa.sql.expression.FunctionElement[datetime]):
+    """The UTC midnight of a stored time, computed by the database (SQL per dialect)."""
+
+    inherit_cache = True
+    type = sa.DateTime(timezone=True)
+
+
+@compiles(_DayOf, "postgresql")
+def _day_postgresql(element: _DayOf, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    inner = compiler.process(column, **kw)
+    return f"(date_trunc('day', {inner} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+@compiles(_DayOf, "sqlite")
+def _day_sqlite(element: _DayOf, compiler: Any, **kw: Any) -> str:
+    # Stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]' text in UTC.
+    (column,) = element.clauses
+    return f"(date({compiler.process(column, **kw)}) || ' 00:00:00.000000')"
+
+
+def _changed(session: orm.Session, statement: sa.Executable) -> int:
+    """Run a bulk ``UPDATE``/``DELETE`` and return its row count; the caller expires the
+    session afterwards, so the ORM need not match the rows to loaded objects."""
+    from survey.services.responses import rows_changed
+
+    return rows_changed(
+        session.execute(statement, execution_options={"synchronize_session": False})
+    )
+
+
+def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
+    """Forget which sampled contact or verified phone gave which response (flushes only).
+
+    Run in the transaction that closes the cycle, so a failure leaves everything
+    as it was.  An attacker with a copy of the database and the logs afterwards
+    must find no path from a response to a contact, phone or phone hash:
+
+    * the case keeps its contact (the sample stays verifiable) and its
+      disposition (AAPOR rates), but loses its response and the instant it
+      was completed: ``completed_at`` becomes the day of closing for every
+      completed case (still "answered", so a reopened cycle cannot be answered
+      twice, but equal for all);
+    * keypresses (they are the answers), every call attempt of an answered case
+      (times, call ids; a recorded one stays until the retention purge deletes
+      its recording), quality call-backs (they point at answers) and unsubmitted
+      drafts are deleted; calling-schedule times of answered cases are cleared;
+    * poster verifications that led to a response keep only what stops a phone
+      from rating the unit twice (cycle, unit, phone hash), re-inserted in the
+      order of their hashes with the day of closing as their times, so neither their ids nor their
+      times follow the order of the responses; unanswered ones are deleted;
+    * responses (and their comments) keep the day they were submitted, not the
+      instant;
+    * the cycle's ``unit_key`` is replaced, so the units a response rated no
+      longer follow from its invitation token or case id.
+
+    What the audit log says about responses and cases is built not to link them
+    in the first place (docs/security.md, "Anonymity after fieldwork").
     """
-    from survey.models import FieldworkCase
     from survey.services.responses import purge_drafts
 
-    purge_drafts(session, cycle.id)
-    result = session.execute(
+    drafts = purge_drafts(session, cycle.id)
+    cases = sa.select(FieldworkCase.id).where(FieldworkCase.cycle_id == cycle.id)
+    answered = cases.where(
+        sa.or_(FieldworkCase.response_id.is_not(None), FieldworkCase.completed_at.is_not(None))
+    )
+    attempts = sa.select(CallAttempt.id).where(CallAttempt.case_id.in_(cases))
+    steps = _changed(session, sa.delete(IvrStep).where(IvrStep.attempt_id.in_(attempts)))
+    callbacks = _changed(
+        session, sa.delete(QualityCallback).where(QualityCallback.case_id.in_(cases))
+    )
+    call_attempts = _changed(
+        session,
+        sa.delete(CallAttempt).where(
+            CallAttempt.case_id.in_(answered),
+            sa.or_(
+                CallAttempt.recording_sid.is_(None), CallAttempt.recording_deleted_at.is_not(None)
+            ),
+        ),
+    )
+    schedules = _changed(
+        session,
+        sa.update(CaseSchedule)
+        .where(CaseSchedule.case_id.in_(answered))
+        .values(next_attempt_at=None, appointment_at=None, claimed_by=None, claimed_until=None),
+    )
+    closed_on = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
+    _changed(
+        session,
+        sa.update(FieldworkCase)
+        .where(FieldworkCase.cycle_id == cycle.id, FieldworkCase.completed_at.is_not(None))
+        .values(completed_at=closed_on),
+    )
+    unlinked = _changed(
+        session,
         sa.update(FieldworkCase)
         .where(FieldworkCase.cycle_id == cycle.id, FieldworkCase.response_id.is_not(None))
-        .values(response_id=None)
+        .values(response_id=None),
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    kept, deleted = _rekey_poster_verifications(session, cycle.id, closed_on)
+    coarsened = _changed(
+        session,
+        sa.update(Response)
+        .where(Response.cycle_id == cycle.id)
+        .values(submitted_at=_DayOf(Response.submitted_at)),
+    )
+    _changed(
+        session,
+        sa.update(Comment)
+        .where(Comment.response_id.in_(sa.select(Response.id).where(Response.cycle_id == cycle.id)))
+        .values(created_at=_DayOf(Comment.created_at)),
+    )
+    _changed(session, sa.update(Cycle).where(Cycle.id == cycle.id).values(unit_key=new_unit_key()))
+    session.expire_all()
+    return Anonymised(
+        responses_unlinked=unlinked,
+        drafts_deleted=drafts,
+        ivr_steps_deleted=steps,
+        call_attempts_deleted=call_attempts,
+        quality_callbacks_deleted=callbacks,
+        schedules_cleared=schedules,
+        poster_verifications_kept=kept,
+        poster_verifications_deleted=deleted,
+        responses_coarsened=coarsened,
+    )
+
+
+def _rekey_poster_verifications(
+    session: orm.Session, cycle_id: int, closed_on: datetime
+) -> tuple[int, int]:
+    """Keep (cycle, unit, phone hash) of the answered verifications, in random order and
+    with no time but the day of closing; delete the rest.  Returns (kept, deleted)."""
+    answered = [
+        {
+            "cycle_id": cycle_id,
+            "unit_id": unit_id,
+            "poster_id": poster_id,
+            "phone_hash": phone_hash,
+            "code_hash": "",
+            "code_sent_at": closed_on,
+            "code_expires_at": closed_on,
+            "attempts": 0,
+            "verified_at": closed_on,
+            "completed_at": closed_on,
+        }
+        for unit_id, poster_id, phone_hash in session.execute(
+            sa.select(
+                PosterVerification.unit_id,
+                PosterVerification.poster_id,
+                PosterVerification.phone_hash,
+            ).where(
+                PosterVerification.cycle_id == cycle_id,
+                PosterVerification.completed_at.is_not(None),
+            )
+        )
+    ]
+    removed = _changed(
+        session, sa.delete(PosterVerification).where(PosterVerification.cycle_id == cycle_id)
+    )
+    # New ids in the order of the (keyed) phone hashes, which says nothing the hashes
+    # do not: the old ids followed the order of the code requests, and so nearly that
+    # of the responses.
+    answered.sort(key=lambda row: str(row["phone_hash"]))
+    if answered:
+        session.execute(sa.insert(PosterVerification), answered)
+    return len(answered), removed - len(answered)
 
 
 def setup_problems(cycle: Cycle) -> list[Problem]:

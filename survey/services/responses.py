@@ -237,6 +237,13 @@ def assigned_units(group: RaterGroup | GroupRef, units: Sequence[U], seed: str) 
     return sorted(sorted(units, key=rank)[:wanted], key=lambda unit: unit.code)
 
 
+def unit_seed(key: str | None, token: str) -> str:
+    """The seed of :func:`assigned_units` for an invitation: the token and the cycle's
+    ``unit_key``, replaced at closing so the units a response rated stop naming its token
+    (a cycle without a key, made before there were keys, falls back to the token)."""
+    return f"{key}:{token}" if key else token
+
+
 def structure_key(cycle: Cycle | CycleRef, group: RaterGroup | GroupRef) -> Hashable | None:
     """The cache key of a group's questionnaire, or ``None`` while it may still change.
 
@@ -367,6 +374,7 @@ _OPEN_INVITATION = (
         _CYCLES.c.name.label("cycle_name"),
         _CYCLES.c.status.label("cycle_status"),
         _CYCLES.c.created_at.label("cycle_created_at"),
+        _CYCLES.c.unit_key,
         _GROUPS.c.id.label("group_id"),
         _GROUPS.c.units_per_respondent,
         _DRAFTS.c.answers_json,
@@ -423,7 +431,7 @@ def open_invitation_with_draft(
     questionnaire = Questionnaire(
         cycle=cycle,
         rater_group=group,
-        units=assigned_units(group, structure.units, token),
+        units=assigned_units(group, structure.units, unit_seed(row.unit_key, token)),
         items=structure.items,
         levels=structure.levels,
         key=key,
@@ -603,10 +611,7 @@ def _store_response(
         "design_weight": design_weight,
         "submitted_at": submitted_at,
     }
-    # No case, token or phone in the audit log: it is append-only and would
-    # outlive the anonymity promise.
-    entry = {"actor": "respondent", "action": "response.submit", "object_type": "response"}
-    details = {"channel": channel.value, "units": len(questionnaire.units)}
+    entry, details = submission_entry(channel, len(questionnaire.units))
     postgresql = connection.dialect.name == "postgresql"
     if postgresql:
         parameters = {
@@ -664,6 +669,20 @@ def _store_response(
     if not (postgresql and claim_case_id is not None):
         audit.record(session, **entry, object_id=response_id, details=details)
     return int(response_id)
+
+
+def submission_entry(
+    channel: Channel, units: int, actor: str = "respondent"
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The audit entry of a new response, the same for every channel: (fields, details).
+
+    It names the response and never a case, token, phone or person (not even the
+    interviewer: ``actor`` is a role), since the log is append-only and outlives the
+    anonymity promise; nothing written in the same transaction names a case either
+    (docs/security.md, "Anonymity after fieldwork").
+    """
+    entry = {"actor": actor, "action": "response.submit", "object_type": "response"}
+    return entry, {"channel": channel.value, "units": units}
 
 
 def purge_drafts(session: orm.Session, cycle_id: int) -> int:

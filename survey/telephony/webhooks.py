@@ -52,6 +52,7 @@ CONSENT_MENU = (
 )
 INVALID_KEY = "您的按键无效，请重新选择。"
 THANKS = "调查结束，感谢您的支持，再见。"
+CLOSED = "本次调查已经结束，感谢您的支持，再见。"
 REFUSED = "好的，打扰您了，再见。"
 OPTED_OUT = "已将您的号码加入免打扰名单，今后不会再拨打。再见。"
 INTERVIEWER = "好的，稍后将由访问员与您联系。再见。"
@@ -107,7 +108,9 @@ def _hangup() -> HttpResponse:
 
 
 @functools.cache
-def _call_query() -> sa.Select[CallAttempt, FieldworkCase, str, CycleStatus, int, bool, int, str]:
+def _call_query() -> sa.Select[
+    CallAttempt, FieldworkCase, str, CycleStatus, str | None, int, bool, int, str
+]:
     """Built once: constructing the statement costs more than running it."""
     return (
         sa.select(
@@ -115,6 +118,7 @@ def _call_query() -> sa.Select[CallAttempt, FieldworkCase, str, CycleStatus, int
             FieldworkCase,
             Cycle.name,
             Cycle.status,
+            Cycle.unit_key,
             PhoneSettings.units_per_interview,
             PhoneSettings.record_calls,
             PhoneSettings.recording_retention_days,
@@ -136,6 +140,7 @@ class Call:
     call_sid: str
     cycle_name: str
     cycle_status: CycleStatus
+    unit_key: str | None
     #: Units asked about in this call (fixed when the call is answered).
     units_per_interview: int
     record_calls: bool
@@ -149,7 +154,9 @@ class Call:
 
     @cached_property
     def plan(self) -> list[calling.KeypadQuestion]:
-        return self.setup.plan(self.case.id, self.units_per_interview)
+        return self.setup.plan(
+            calling.rotation_seed(self.unit_key, self.case.id), self.units_per_interview
+        )
 
     def question(self, step: str) -> calling.KeypadQuestion | None:
         return next((question for question in self.plan if question.step == step), None)
@@ -170,7 +177,7 @@ def _call() -> Call | None:
     ).first()
     if row is None:
         return None
-    attempt, case, cycle_name, cycle_status, units, record_calls, retention_days, steps = row
+    attempt, case, cycle_name, cycle_status, unit_key, units, record_calls, retention, steps = row
     if attempt.call_sid is None:
         # The provider may call back before its answer to "create call" arrived.
         attempt.call_sid = call_sid
@@ -179,7 +186,7 @@ def _call() -> Call | None:
     if units is None:
         settings = calling.phone_settings(db.session, case.cycle_id)
         units = settings.units_per_interview
-        record_calls, retention_days = settings.record_calls, settings.recording_retention_days
+        record_calls, retention = settings.record_calls, settings.recording_retention_days
     fixed = request.args.get("units", type=int)
     return Call(
         attempt=attempt,
@@ -187,9 +194,10 @@ def _call() -> Call | None:
         call_sid=call_sid,
         cycle_name=cycle_name,
         cycle_status=cycle_status,
+        unit_key=unit_key,
         units_per_interview=fixed if fixed is not None and fixed > 0 else units,
         record_calls=record_calls,
-        retention_days=retention_days,
+        retention_days=retention,
         steps=calling.parse_steps(steps),
     )
 
@@ -233,6 +241,8 @@ def _next(call: Call) -> HttpResponse:
     """The next unanswered step of the call, or the end of the interview."""
     if call.case.response_id is not None:
         return _goodbye(THANKS)
+    if call.cycle_status not in calling.CALLING_STATUSES:
+        return _goodbye(CLOSED)
     steps = call.steps
     consent = steps.get(calling.CONSENT_STEP)
     if consent is None:
@@ -253,7 +263,6 @@ def _next(call: Call) -> HttpResponse:
         call.case.id,
         answers,
         channel=Channel.PHONE_IVR,
-        actor="ivr",
         moment=calling.now(),
         attempt=call.attempt,
     )

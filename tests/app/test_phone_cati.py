@@ -141,7 +141,6 @@ def test_quality_callbacks_flag_mismatches(cati_app: Flask, demo_client: FlaskCl
                 case_id,
                 {(q.unit.id, q.item.id): levels[2] for q in plan},
                 channel=Channel.PHONE_IVR,
-                actor="test",
                 moment=WEDNESDAY_10AM,
             )
         settings = db.session.scalars(sa.select(PhoneSettings)).one()

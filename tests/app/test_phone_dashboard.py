@@ -63,7 +63,6 @@ def dashboard_app(demo_app: Flask) -> Flask:
                         for i, q in enumerate(plan)
                     },
                     channel=Channel.PHONE_IVR,
-                    actor="test",
                     moment=WEDNESDAY_10AM,
                 )
             elif code:
