@@ -279,7 +279,9 @@ def test_after_closing_no_join_path_ties_a_response_to_a_phone(
     assert during["content"] and during["order"]
     client = rig.app.test_client()
     login(client, "admin")
-    closed = client.post(f"/admin/cycles/{cycle_id}/status", data={"target": "closed", "confirmed": "y"})
+    closed = client.post(
+        f"/admin/cycles/{cycle_id}/status", data={"target": "closed", "confirmed": "y"}
+    )
     assert closed.status_code == 302
     with rig.app.app_context():
         assert db.session.get(Cycle, cycle_id).status == CycleStatus.CLOSED  # type: ignore[union-attr]
