@@ -223,19 +223,9 @@ def run_draw(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     """``verify``: exit 0 and print ``verified``, or raise VerificationError (exit 3)."""
     _without_blas_threads()
-    from sampling.design.draw import Protocol, verify_sample
-    from sampling.design.frame import read_csv_text_table, read_frame_csv
+    from sampling.design.draw import verify_files
 
-    with open(args.protocol, encoding="utf-8") as handle:
-        protocol = Protocol.from_json(handle.read(), source=args.protocol)
-    frame = read_frame_csv(
-        args.frame,
-        id_column=protocol.id_column,
-        stratum_column=protocol.stratum_column,
-        size_column=protocol.size_column,
-    )
-    sample = read_csv_text_table(args.sample)
-    verify_sample(protocol, frame, sample, sample_source=args.sample)
+    verify_files(args.protocol, args.frame, args.sample)
     print("verified")
     return 0
 

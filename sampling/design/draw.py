@@ -39,6 +39,8 @@ from sampling.design.frame import (
     digest_columns,
     frame_from_rows,
     numpy_view,
+    read_csv_text_table,
+    read_frame_csv,
     take_rows,
 )
 from sampling.design.selection import SelectionMethod, select_stratum
@@ -704,6 +706,34 @@ def verify_sample(
         text = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
         raise VerificationError(f"the sample differs from the draw: {text}")
     return result
+
+
+def verify_files(protocol_path: str, frame_path: str, sample_path: str) -> DrawResult:
+    """Verify a draw from the three files an auditor holds (``python -m sampling verify``).
+
+    Parameters
+    ----------
+    protocol_path, frame_path, sample_path
+        The protocol (JSON), the frame's canonical columns (CSV) and the sample
+        (CSV), as the platform exports them (a UTF-8 BOM is skipped).
+
+    Raises
+    ------
+    InputError
+        A file cannot be read as what it should be (file, line and column named).
+    VerificationError
+        The files read, but the sample is not what the protocol draws.
+    """
+    with open(protocol_path, encoding="utf-8-sig") as handle:
+        protocol = Protocol.from_json(handle.read(), source=protocol_path)
+    frame = read_frame_csv(
+        frame_path,
+        id_column=protocol.id_column,
+        stratum_column=protocol.stratum_column,
+        size_column=protocol.size_column,
+    )
+    sample = read_csv_text_table(sample_path)
+    return verify_sample(protocol, frame, sample, sample_source=sample_path)
 
 
 def _sample_differences(

@@ -13,6 +13,7 @@ from survey.auth.access import current_user
 from survey.extensions import db
 from survey.models import Cycle
 from survey.services.errors import ServiceError
+from survey.services.tabular import csv_text
 
 ViewResult: TypeAlias = str | Response | tuple[str, int]
 
@@ -46,3 +47,12 @@ def report(error: ServiceError, form: FlaskForm | None = None) -> None:
             flash(problem.text(gettext), "problem")
         else:
             flash(str(problem), "problem")
+
+
+def csv_attachment(rows: list[list[object]], filename: str) -> Response:
+    """A CSV download that Excel opens in Chinese (UTF-8 with BOM; readers here skip it)."""
+    return Response(
+        "\ufeff" + csv_text(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )

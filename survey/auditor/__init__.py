@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from werkzeug.wrappers import Response
 
+from sampling.design.draw import verify_files
+from sampling.errors import SamplingError, VerificationError
+from survey.admin.common import csv_attachment
 from survey.auth.access import require_roles
 from survey.extensions import db
 from survey.models import AuditLogEntry, FrameStatus, Role, SampleDraw, SamplingFrame
 from survey.services import checkpoints
 from survey.services import frames as frame_service
-from survey.services.tabular import csv_text
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 PAGE_SIZE = 50
@@ -63,6 +70,8 @@ def overview() -> str:
     verdict = checkpoints.verify_log(db.session)
     return render_template(
         "auditor/overview.html",
+        verify_files_form=VerifyFilesForm(),
+        verify_draw_form=VerifyDrawForm(),
         verdict=verdict,
         findings=[str(FINDING_TEXTS[f.kind] % f.values) for f in verdict.findings],
         public_key=checkpoints.current_signer().public_key,
@@ -87,14 +96,6 @@ def audit_log() -> str:
     )
 
 
-def _csv(rows: list[list[object]], filename: str) -> Response:
-    return Response(
-        csv_text(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename={filename}"},
-    )
-
-
 def _draw(draw_id: int) -> SampleDraw:
     sample_draw = db.session.get(SampleDraw, draw_id)
     if sample_draw is None:
@@ -102,10 +103,14 @@ def _draw(draw_id: int) -> SampleDraw:
     return sample_draw
 
 
+def _protocol_bytes(sample_draw: SampleDraw) -> bytes:
+    return sample_draw.protocol_json.encode("utf-8")
+
+
 @bp.get("/draws/<int:draw_id>/protocol.json")
 def protocol(draw_id: int) -> Response:
     return Response(
-        _draw(draw_id).protocol_json,
+        _protocol_bytes(_draw(draw_id)),
         mimetype="application/json",
         headers={"Content-Disposition": f"attachment; filename=draw-{draw_id}-protocol.json"},
     )
@@ -113,15 +118,83 @@ def protocol(draw_id: int) -> Response:
 
 @bp.get("/frames/<int:frame_id>/frame.csv")
 def frame_csv(frame_id: int) -> Response:
+    return _frame_response(frame_id)
+
+
+def _frame_response(frame_id: int) -> Response:
     frame = db.session.get(SamplingFrame, frame_id)
     if frame is None or frame.status == FrameStatus.IMPORTED:
         abort(404)
-    return _csv(frame_service.verification_frame_rows(db.session, frame), f"frame-{frame_id}.csv")
+    return csv_attachment(
+        frame_service.verification_frame_rows(db.session, frame), f"frame-{frame_id}.csv"
+    )
 
 
 @bp.get("/draws/<int:draw_id>/sample.csv")
 def sample_csv(draw_id: int) -> Response:
-    return _csv(frame_service.sample_rows(db.session, _draw(draw_id)), f"sample-{draw_id}.csv")
+    return csv_attachment(
+        frame_service.sample_rows(db.session, _draw(draw_id)), f"sample-{draw_id}.csv"
+    )
+
+
+class VerifyFilesForm(FlaskForm):
+    protocol = FileField(_l("Protocol (protocol.json)"), validators=[FileRequired()])
+    frame = FileField(_l("Frame (frame.csv)"), validators=[FileRequired()])
+    sample = FileField(_l("Sample (sample.csv)"), validators=[FileRequired()])
+
+
+class VerifyDrawForm(FlaskForm):
+    """One click: the draw's own three files, exactly as they are offered for download."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verified: bool
+    #: What ``python -m sampling verify`` says: ``verified``, or why not.
+    detail: str
+    #: The files could not be read as a protocol, frame and sample at all.
+    unreadable: bool = False
+
+
+def _verify(protocol: bytes, frame: bytes, sample: bytes) -> Verdict:
+    """Run the same check as ``python -m sampling verify`` on the three files."""
+    with tempfile.TemporaryDirectory(prefix="minyi-verify-") as folder:
+        paths = [Path(folder) / name for name in ("protocol.json", "frame.csv", "sample.csv")]
+        for path, content in zip(paths, (protocol, frame, sample), strict=True):
+            path.write_bytes(content)
+        try:
+            verify_files(*(str(path) for path in paths))
+        except VerificationError as error:
+            return Verdict(False, str(error).replace(folder + "/", ""))
+        except (SamplingError, UnicodeDecodeError) as error:
+            return Verdict(False, str(error).replace(folder + "/", ""), unreadable=True)
+    return Verdict(True, "verified")
+
+
+@bp.post("/draws/<int:draw_id>/verify")
+def verify_draw(draw_id: int) -> Any:
+    sample_draw = _draw(draw_id)
+    if not VerifyDrawForm().validate_on_submit():
+        abort(400)
+    verdict = _verify(
+        _protocol_bytes(sample_draw),
+        _frame_response(sample_draw.frame_id).get_data(),
+        sample_csv(draw_id).get_data(),
+    )
+    return render_template(
+        "auditor/verification.html", verdict=verdict, sample_draw=sample_draw, form=None
+    )
+
+
+@bp.post("/verify")
+def verify_upload() -> Any:
+    form = VerifyFilesForm()
+    if not form.validate_on_submit():
+        return render_template("auditor/verification.html", verdict=None, form=form), 400
+    verdict = _verify(form.protocol.data.read(), form.frame.data.read(), form.sample.data.read())
+    return render_template(
+        "auditor/verification.html", verdict=verdict, sample_draw=None, form=VerifyFilesForm()
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from survey.admin.common import ViewResult, actor, get_cycle, report
+from survey.admin.common import ViewResult, actor, csv_attachment, get_cycle, report
 from survey.extensions import db
 from survey.fieldwork import bp
 from survey.fieldwork.forms import (
@@ -32,7 +32,6 @@ from survey.models import (
 from survey.privacy import vault
 from survey.services import frames as frame_service
 from survey.services.errors import ServiceError
-from survey.services.tabular import csv_text
 
 
 def _frame(frame_id: int) -> SamplingFrame:
@@ -281,14 +280,6 @@ def draw_release(draw_id: int) -> ViewResult:
     return redirect(url_for("fieldwork.frame_detail", frame_id=sample_draw.frame_id))
 
 
-def _csv_response(rows: list[list[object]], filename: str) -> Response:
-    return Response(
-        csv_text(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename={filename}"},
-    )
-
-
 @bp.get("/draws/<int:draw_id>/protocol.json")
 def draw_protocol(draw_id: int) -> Response:
     sample_draw = _draw(draw_id)
@@ -305,7 +296,7 @@ def frame_verification_csv(frame_id: int) -> Response:
     frame = _frame(frame_id)
     if frame.status == FrameStatus.IMPORTED:
         abort(409)
-    return _csv_response(
+    return csv_attachment(
         frame_service.verification_frame_rows(db.session, frame), f"frame-{frame.id}.csv"
     )
 
@@ -314,7 +305,7 @@ def frame_verification_csv(frame_id: int) -> Response:
 def draw_sample_csv(draw_id: int) -> Response:
     """The drawn sample without contact data (replicate, then frame order)."""
     sample_draw = _draw(draw_id)
-    return _csv_response(
+    return csv_attachment(
         frame_service.sample_rows(db.session, sample_draw), f"sample-{draw_id}.csv"
     )
 

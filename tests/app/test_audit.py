@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
 import threading
@@ -16,6 +17,7 @@ from survey.database import alembic_config
 from survey.extensions import db
 from survey.models import AuditLogEntry
 from survey.services import audit
+from tests.app.helpers import login
 
 
 def test_demo_changes_are_logged_and_chained(demo_session: sa.orm.Session) -> None:
@@ -203,3 +205,23 @@ def test_entries_written_before_format_2_still_verify(app: Flask) -> None:
     # Going back to format 1 only would strand the format-2 entries: refused.
     with pytest.raises(RuntimeError, match="2 entries of chain format 2"):
         _migrate(app, "0008", down=True)
+
+
+def test_draw_verification_upload_names_what_is_missing(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    login(client, "auditor")
+    response = client.post("/auditor/verify", data={}, content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert page.count('class="error"') == 3 and "Traceback" not in page
+    garbage = client.post(
+        "/auditor/verify",
+        data={
+            "protocol": (io.BytesIO(b"not json"), "protocol.json"),
+            "frame": (io.BytesIO(b"\xff\xfe\x00"), "frame.csv"),
+            "sample": (io.BytesIO(b"id\n"), "sample.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    text = garbage.get_data(as_text=True)
+    assert garbage.status_code == 200 and "无法将这些文件读取为" in text and "not JSON" in text
