@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,10 @@ FINDING_TEXTS = {
 def overview() -> str:
     draws = db.session.scalars(sa.select(SampleDraw).order_by(SampleDraw.id.desc())).all()
     verdict = checkpoints.verify_log(db.session)
+    newest = verdict.newest
     return render_template(
         "auditor/overview.html",
+        newest_time=datetime.fromisoformat(newest.created_at) if newest else None,
         verify_files_form=VerifyFilesForm(),
         verify_draw_form=VerifyDrawForm(),
         verdict=verdict,
