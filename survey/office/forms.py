@@ -58,7 +58,7 @@ class DecideForm(IrreversibleForm):
 
 class OfficialForm(FlaskForm):
     unit = SelectField(_l("Unit"), choices=[], validate_choice=False)
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=100)])
     title = StringField(_l("Position"), validators=[Optional(), Length(max=100)])
 
 
