@@ -595,7 +595,14 @@ def test_an_unreachable_database_is_a_clean_503_page_and_json_for_the_api(
     from survey import create_app
 
     missing = tmp_path / "no-such-folder" / "minyi.sqlite3"
-    app = create_app(_test_config(f"sqlite:///{missing}", PROPAGATE_EXCEPTIONS=False))
+    app = create_app(
+        _test_config(
+            f"sqlite:///{missing}",
+            PROPAGATE_EXCEPTIONS=False,
+            # The anchor file's folder is made at start-up; the database's must not be.
+            AUDIT_ANCHOR_FILE=str(tmp_path / "anchors.jsonl"),
+        )
+    )
     client = app.test_client()
     page = client.get("/s/some-token/1")
     api = client.get("/api/results/1")
