@@ -65,7 +65,7 @@ def user_create() -> ViewResult:
             actor=actor(),
         )
     except ServiceError as error:
-        report(error)
+        report(error, form)
         return render_template("admin/user_form.html", form=form, user=None), 400
     db.session.commit()
     flash(_("User created."), "success")
@@ -107,7 +107,7 @@ def user_update(user_id: int) -> ViewResult:
             keep_session=current_session_id(),
         )
     except ServiceError as error:
-        report(error)
+        report(error, form)
         return render_template("admin/user_form.html", form=form, user=user), 400
     db.session.commit()
     flash(_("User saved."), "success")

@@ -18,7 +18,7 @@ from survey.models import Appeal, Cycle, CycleStatus, Unit
 from survey.models.base import utc_now
 from survey.results.views import APPEAL_LABELS, GRADE_LABELS, REASON_LABELS
 from survey.services import appeals, publication, rectification
-from survey.services.errors import Problem, ServiceError
+from survey.services.errors import ServiceError
 
 
 def _own_unit(cycle: Cycle) -> Unit:
@@ -112,20 +112,6 @@ def rectification_create(cycle_id: int) -> ViewResult:
     return redirect(url_for("liaison.unit_page", cycle_id=cycle.id))
 
 
-def _worded(problem: Problem) -> Problem:
-    """An attachment refused for its content, in the reader's language, naming the file."""
-    if isinstance(problem, appeals.ContentMismatch):
-        return Problem(
-            _(
-                '"%(name)s" is not a real %(kind)s file: its content does not match its '
-                "name, so it was not accepted.",
-                name=problem.filename,
-                kind=problem.expected,
-            )
-        )
-    return problem
-
-
 @bp.post("/cycles/<int:cycle_id>/appeals")
 def appeal_create(cycle_id: int) -> ViewResult:
     cycle = _cycle(cycle_id)
@@ -151,8 +137,7 @@ def appeal_create(cycle_id: int) -> ViewResult:
             actor=actor(),
         )
     except ServiceError as error:
-        error.problems = [_worded(problem) for problem in error.problems]
-        report(error)
+        report(error, form)
         return _page(cycle, unit, appeal_form=form), 400
     db.session.commit()
     flash(_("Appeal filed; the office decides within 7 days."), "success")

@@ -34,7 +34,7 @@ from survey.models import (
 )
 from survey.models.base import utc_now
 from survey.services import audit, cycles, publication
-from survey.services.errors import Problem, ServiceError, ValidationError
+from survey.services.errors import N_, Problem, ServiceError, ValidationError
 
 PUBLICITY_WORKING_DAYS = 5
 DECISION_DAYS = 7
@@ -83,15 +83,6 @@ def detect_type(data: bytes) -> str | None:
     if "[Content_Types].xml" not in names:
         return None
     return next((kind for part, kind in _OFFICE_PARTS if part in names), None)
-
-
-@dataclass(frozen=True)
-class ContentMismatch(Problem):
-    """An attachment whose content is not the type its name says (the view words it)."""
-
-    filename: str = ""
-    #: The name's suffix in capitals, e.g. ``PDF``.
-    expected: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,9 +155,9 @@ def file_appeal(
     assert cycle is not None
     current = publication.latest_snapshot(session, cycle)
     if current is None or current.id != snapshot.id:
-        raise ServiceError("appeals are filed against the result in force")
+        raise ServiceError(N_("Appeals are filed against the result in force."))
     if cycle.status != CycleStatus.PUBLISHED:
-        raise ServiceError(f"the cycle is {cycle.status.value}; appeals are closed")
+        raise ServiceError(N_("The results are final; appeals are closed."))
     first = session.scalar(
         sa.select(sa.func.min(ResultSnapshot.published_at)).where(
             ResultSnapshot.cycle_id == cycle.id
@@ -175,21 +166,35 @@ def file_appeal(
     deadline = publicity_ends(first or snapshot.published_at)
     if moment >= deadline:
         raise ServiceError(
-            f"the publicity period ended on {deadline:%Y-%m-%d}; appeals are no longer accepted"
+            N_("The publicity period is over; appeals are no longer accepted."),
+            [
+                Problem(
+                    N_("the publicity period ended on %(date)s"),
+                    parameters={"date": f"{deadline:%Y-%m-%d}"},
+                )
+            ],
         )
     if unit.cycle_id != cycle.id:
-        raise ValidationError("the unit does not belong to this cycle")
+        raise ValidationError(N_("The unit does not belong to this cycle."))
     problems: list[Problem] = []
     reason = reason.strip()
     if not reason:
-        problems.append(Problem("a written reason is required", column="reason"))
+        problems.append(Problem(N_("a written reason is required"), column="reason"))
     elif len(reason) > MAX_REASON_LENGTH:
         problems.append(
-            Problem(f"the reason is longer than {MAX_REASON_LENGTH} characters", column="reason")
+            Problem(
+                N_("the reason is longer than %(n)d characters"),
+                column="reason",
+                parameters={"n": MAX_REASON_LENGTH},
+            )
         )
     if len(attachments) > MAX_ATTACHMENTS:
         problems.append(
-            Problem(f"at most {MAX_ATTACHMENTS} attachments are accepted", column="attachments")
+            Problem(
+                N_("at most %(n)d attachments are accepted"),
+                column="attachments",
+                parameters={"n": MAX_ATTACHMENTS},
+            )
         )
     stored: list[AppealAttachment] = []
     for upload in attachments:
@@ -198,17 +203,18 @@ def file_appeal(
         if suffix not in ATTACHMENT_TYPES:
             problems.append(
                 Problem(
-                    f"{name!r}: only {', '.join(sorted(ATTACHMENT_TYPES))} files are accepted",
+                    N_("“%(file)s”: only %(kinds)s files are accepted"),
                     column="attachments",
+                    parameters={"file": name, "kinds": ", ".join(sorted(ATTACHMENT_TYPES))},
                 )
             )
             continue
         if not upload.data or len(upload.data) > MAX_ATTACHMENT_BYTES:
             problems.append(
                 Problem(
-                    f"{name!r}: the file is empty or larger than "
-                    f"{MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB",
+                    N_("“%(file)s”: the file is empty or larger than %(mb)d MB"),
                     column="attachments",
+                    parameters={"file": name, "mb": MAX_ATTACHMENT_BYTES // (1024 * 1024)},
                 )
             )
             continue
@@ -216,11 +222,13 @@ def file_appeal(
         if content_type != ATTACHMENT_TYPES[suffix]:
             expected = suffix.removeprefix(".").upper()
             problems.append(
-                ContentMismatch(
-                    f"{name!r}: the content is not a {expected} file",
+                Problem(
+                    N_(
+                        "“%(file)s” is not a real %(kind)s file: its content does not match "
+                        "its name, so it was not accepted"
+                    ),
                     column="attachments",
-                    filename=name,
-                    expected=expected,
+                    parameters={"file": name, "kind": expected},
                 )
             )
             continue
@@ -241,9 +249,14 @@ def file_appeal(
         )
     )
     if pending is not None:
-        problems.append(Problem(f"appeal {pending} of this unit is still pending"))
+        problems.append(
+            Problem(
+                N_("appeal %(number)d of this unit is still pending"),
+                parameters={"number": pending},
+            )
+        )
     if problems:
-        raise ValidationError("the appeal cannot be filed", problems)
+        raise ValidationError(N_("The appeal was not filed."), problems)
     appeal = Appeal(
         snapshot_id=snapshot.id,
         unit_id=unit.id,

@@ -9,7 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from survey.models import Role, Unit, User
 from survey.models.base import utc_now
 from survey.services import audit, staff_sessions
-from survey.services.errors import Problem, ValidationError
+from survey.services.errors import N_, Problem, ValidationError
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -28,14 +28,26 @@ def _validate(
 ) -> list[Problem]:
     problems = []
     if not username or len(username) > 80 or not username.isprintable() or " " in username:
-        problems.append(Problem("1–80 characters, no spaces", column="username"))
+        problems.append(Problem(N_("1–80 characters, no spaces"), column="username"))
     clash = session.scalar(sa.select(User.id).where(User.username == username))
     if clash is not None and (user is None or clash != user.id):
-        problems.append(Problem(f"username {username!r} is taken", column="username"))
+        problems.append(
+            Problem(
+                N_("the username “%(username)s” is taken"),
+                column="username",
+                parameters={"username": username},
+            )
+        )
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(Problem(f"at least {MIN_PASSWORD_LENGTH} characters", column="password"))
+        problems.append(
+            Problem(
+                N_("at least %(n)d characters"),
+                column="password",
+                parameters={"n": MIN_PASSWORD_LENGTH},
+            )
+        )
     if role == Role.LIAISON and (unit_id is None or session.get(Unit, unit_id) is None):
-        problems.append(Problem("a unit liaison must be bound to a unit", column="unit"))
+        problems.append(Problem(N_("a unit liaison must be bound to a unit"), column="unit_id"))
     return problems
 
 
@@ -54,7 +66,7 @@ def create_user(
         session, username=username, password=password, role=role, unit_id=unit_id, user=None
     )
     if problems:
-        raise ValidationError("the user is not valid", problems)
+        raise ValidationError(N_("The user was not saved."), problems)
     user = User(
         username=username,
         display_name=display_name.strip() or username,
@@ -99,9 +111,11 @@ def update_user(
         user=user,
     )
     if user.username == actor and (not active or role != user.role):
-        problems.append(Problem("you cannot deactivate yourself or change your own role"))
+        problems.append(
+            Problem(N_("you cannot deactivate yourself or change your own role"), column="active")
+        )
     if problems:
-        raise ValidationError("the user is not valid", problems)
+        raise ValidationError(N_("The user was not saved."), problems)
     new_unit_id = unit_id if role == Role.LIAISON else None
     sign_out = bool(password) or role != user.role or new_unit_id != user.unit_id or not active
     user.role = role

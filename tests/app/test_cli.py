@@ -51,7 +51,7 @@ def test_user_create(app: Flask, runner: FlaskCliRunner) -> None:
         args=["user", "create", "chief", "--role", "auditor", "--password", "short"]
     )
     assert bad.exit_code == 2
-    assert "username 'chief' is taken" in bad.output
+    assert "the username “chief” is taken" in bad.output
     assert "at least 8 characters" in bad.output
     liaison = runner.invoke(
         args=["user", "create", "l1", "--role", "liaison", "--password", "long-password"]

@@ -77,7 +77,7 @@ def test_file_and_reject(results_session: Any) -> None:
         )
     problems = [str(problem) for problem in caught.value.problems]
     assert any("written reason is required" in problem for problem in problems)
-    assert any("'run.exe': only" in problem for problem in problems)
+    assert any("“run.exe”: only" in problem for problem in problems)
     assert any(f"appeal {appeal.id} of this unit is still pending" in p for p in problems)
     with pytest.raises(ValidationError, match="written reason"):
         appeals.decide_appeal(results_session, appeal, upheld=False, reason="", actor="admin")
@@ -131,10 +131,11 @@ def test_upheld_appeal_publishes_a_corrected_snapshot(results_session: Any) -> N
 def test_deadlines(results_session: Any) -> None:
     cycle, snapshot, unit = setup(results_session)
     late = snapshot.published_at.replace(tzinfo=UTC) + timedelta(days=10)
-    with pytest.raises(ServiceError, match="publicity period ended"):
+    with pytest.raises(ServiceError, match="publicity period is over") as late_appeal:
         appeals.file_appeal(
             results_session, snapshot, unit, reason="晚了", actor="liaison", now=late
         )
+    assert "the publicity period ended on" in str(late_appeal.value.problems[0])
     appeal = appeals.file_appeal(results_session, snapshot, unit, reason="申诉", actor="liaison")
     with pytest.raises(ServiceError, match="not over yet"):
         appeals.finalize(results_session, cycle, actor="admin")
@@ -247,7 +248,7 @@ def test_attachments_whose_content_is_not_their_type_are_refused(results_session
                 actor="liaison",
             )
         (problem,) = caught.value.problems
-        assert isinstance(problem, appeals.ContentMismatch) and problem.filename == name
+        assert problem.parameters["file"] == name and "content" in problem.message
     record_figures("appeal attachments: disguised files", inputs=len(DISGUISED))
     genuine = [
         appeals.Upload("认定书.pdf", real_pdf()),
