@@ -51,6 +51,7 @@ def run(repeat: int = 3) -> PrintablesResult:
                 "WTF_CSRF_ENABLED": False,
                 "DATA_KEYS": "dGVzdC1rZXktZm9yLW1pbnlpLXRlc3RzLW9ubHkhISE=",
                 "HASH_KEY": "bench",
+                "AUDIT_ANCHOR_FILE": f"{folder}/anchors.jsonl",
             }
         )
         with app.app_context():

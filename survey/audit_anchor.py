@@ -5,15 +5,19 @@ checkpoints of the audit chain (:mod:`survey.services.checkpoints`).  It must no
 readable with the database's credentials: whoever can write the database should not
 be able to sign.  ``MINYI_AUDIT_TRUSTED_KEYS``: public keys (hex, comma-separated) of
 earlier signing keys, after a rotation.  ``MINYI_AUDIT_ANCHOR_FILE``: where every
-checkpoint is appended outside the database (default ``instance/audit-anchors.jsonl``).
+checkpoint is appended outside the database (default
+``instance/audit-anchors-<database>.jsonl``, one file per database: the demo, a benchmark
+and a test database sharing an instance folder never mix their anchors).
 In development and tests the key is generated once and kept in the instance folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from pathlib import Path
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 
@@ -34,6 +38,15 @@ def _key_bytes(value: str, name: str) -> bytes:
     return raw
 
 
+def default_anchor_file(app: Flask) -> Path:
+    """The instance folder's anchor file of this app's database (named by its URL's hash)."""
+    url = sa.make_url(str(app.config["DATABASE_URL"])).render_as_string(hide_password=True)
+    return (
+        Path(app.instance_path)
+        / f"audit-anchors-{hashlib.sha256(url.encode()).hexdigest()[:12]}.jsonl"
+    )
+
+
 def init_app(app: Flask) -> None:
     text = str(app.config.get("AUDIT_SIGNING_KEY") or "")
     if not text:
@@ -50,7 +63,7 @@ def init_app(app: Flask) -> None:
         if part.strip()
     )
     configured = str(app.config.get("AUDIT_ANCHOR_FILE") or "")
-    anchor = Path(configured) if configured else Path(app.instance_path) / "audit-anchors.jsonl"
+    anchor = Path(configured) if configured else default_anchor_file(app)
     anchor.parent.mkdir(parents=True, exist_ok=True)
     app.extensions["minyi_audit_signer"] = Signer(
         key=key, anchor_file=anchor, earlier_public_keys=earlier

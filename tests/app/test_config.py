@@ -82,7 +82,12 @@ def test_development_generates_and_keeps_a_key(
     assert (tmp_path / "instance" / "dev-data-key").exists()
     signer, again_signer = (app.extensions["minyi_audit_signer"] for app in (first, again))
     assert signer.public_key == again_signer.public_key
-    assert signer.anchor_file == tmp_path / "instance" / "audit-anchors.jsonl"
+    assert signer.anchor_file.parent == tmp_path / "instance"
+    assert signer.anchor_file.name.startswith("audit-anchors-")
+    # Another database in the same instance folder keeps its own anchors.
+    monkeypatch.setenv("MINYI_DATABASE_URL", f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    other = create_app(instance_path=str(tmp_path / "instance"))
+    assert other.extensions["minyi_audit_signer"].anchor_file != signer.anchor_file
 
 
 def test_postgres_urls_get_the_psycopg_driver(tmp_path: Path) -> None:
