@@ -1,0 +1,175 @@
+"""Verification of the audit log off the request path: stored verdicts and the tail check.
+
+A full verification (:func:`survey.services.checkpoints.verify_log`) reads every entry:
+about a second per 100,000.  The worker runs one every ``AUDIT_VERIFY_MINUTES``
+(``MINYI_AUDIT_VERIFY_MINUTES``), ``minyi audit verify`` and the auditor's button on
+demand, and each stores its verdict (:class:`AuditVerification`).  The auditor's page
+shows the newest stored verdict with its time, and checks on each view only what came
+after it (:func:`check_since`): the entries appended since, chained on from the hash
+of the last entry the verdict read, that entry itself, and the newest checkpoint.
+
+The trade-off (docs/security.md): an entry before the verified head edited in place
+after the verdict, without re-hashing the rest, is not seen by the tail check; the
+next full verification names it.  The page therefore says when the full
+verification ran and what the tail check covered, and a stale verdict is flagged.
+A rewrite re-hashed up to the head changes the head's hash, which the tail check
+does see; so does deleting the newest entries down to (or past) the verified head or
+a checkpoint's entry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from survey.models import AuditCheckpoint, AuditLogEntry, AuditVerification
+from survey.models.base import utc_now
+from survey.services import checkpoints
+from survey.services.audit import walk_chain
+from survey.services.checkpoints import Checkpoint, Finding
+
+_TABLE = cast(sa.Table, AuditLogEntry.__table__)
+_NEWEST = sa.select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)
+_NEWEST_CHECKPOINT = sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+
+#: The worker's default interval between full verifications (MINYI_AUDIT_VERIFY_MINUTES).
+DEFAULT_EVERY = timedelta(minutes=10)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes, stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def findings_of(row: AuditVerification) -> list[Finding]:
+    return [Finding(item["kind"], item["values"]) for item in json.loads(row.findings)]
+
+
+def run_full(
+    session: orm.Session, *, run_by: str, signer: checkpoints.Signer | None = None
+) -> tuple[AuditVerification, checkpoints.LogVerification]:
+    """Verify the whole log and store the verdict.  Flushes, never commits."""
+    started = time.perf_counter()
+    verdict = checkpoints.verify_log(session, signer)
+    row = AuditVerification(
+        verified_at=utc_now().replace(microsecond=0),
+        full=True,
+        entries=verdict.entries,
+        head_id=verdict.head_id,
+        head_hash=verdict.head_hash,
+        intact=verdict.intact,
+        findings=json.dumps(
+            [{"kind": f.kind, "values": f.values} for f in verdict.findings],
+            ensure_ascii=False,
+            default=str,
+        ),
+        run_by=run_by,
+        duration_ms=round((time.perf_counter() - started) * 1000),
+    )
+    session.add(row)
+    session.flush()
+    return row, verdict
+
+
+def latest(session: orm.Session) -> AuditVerification | None:
+    """The newest stored full verdict."""
+    return session.scalar(_NEWEST.where(AuditVerification.full.is_(True)))
+
+
+def run_if_due(session: orm.Session, *, every: timedelta, run_by: str) -> AuditVerification | None:
+    """:func:`run_full` when the newest verdict is older than ``every`` (the worker)."""
+    newest = latest(session)
+    if newest is not None and _aware(newest.verified_at) > utc_now() - every:
+        return None
+    return run_full(session, run_by=run_by)[0]
+
+
+@dataclass
+class TailCheck:
+    """What :func:`check_since` found: the entries after a stored verdict."""
+
+    checked_at: datetime
+    entries: int = 0
+    """Entries read: those after the verdict's head."""
+    first_id: int | None = None
+    last_id: int | None = None
+    total: int = 0
+    """Entries in the log: the verdict's count plus those read."""
+    findings: list[Finding] = field(default_factory=list)
+    newest_checkpoint: Checkpoint | None = None
+    newest_checkpoint_time: datetime | None = None
+
+    @property
+    def intact(self) -> bool:
+        return not self.findings
+
+    def add(self, kind: str, **values: Any) -> None:
+        self.findings.append(Finding(kind, values))
+
+
+#: The page's findings of a tail check, besides those of ``checkpoints.FINDING_TEXTS``.
+TAIL_FINDING_TEXTS = {
+    "verified_head_missing": (
+        "entry %(entry)d, the last one the full verification read, is missing: entries "
+        "were deleted since"
+    ),
+    "verified_head_changed": (
+        "entry %(entry)d no longer has the hash the full verification read: the log "
+        "was rewritten since"
+    ),
+}
+
+
+def check_since(
+    session: orm.Session, verdict: AuditVerification, signer: checkpoints.Signer | None = None
+) -> TailCheck:
+    """Check what a stored full verdict did not see, in O(entries appended since).
+
+    The entries after the verdict's head are chained on from its hash; the head entry
+    must still exist with that hash; the newest checkpoint must carry a trusted
+    signature and its entry must exist with the signed hash.  Reads no entry before
+    the head (see the module's note on what that leaves to the next full verification).
+    """
+    signer = signer or checkpoints.current_signer()
+    found = TailCheck(checked_at=utc_now().replace(microsecond=0))
+    head_id = verdict.head_id or 0
+    if verdict.head_id is not None:
+        now = session.execute(
+            sa.select(_TABLE.c.entry_hash).where(_TABLE.c.id == verdict.head_id)
+        ).scalar_one_or_none()
+        if now is None:
+            found.add("verified_head_missing", entry=verdict.head_id)
+        elif now != verdict.head_hash:
+            found.add("verified_head_changed", entry=verdict.head_id)
+    broken: list[int] = []
+    previous = verdict.head_hash or checkpoints.GENESIS_HASH
+    for entry_id, _hash, intact in walk_chain(session, after_id=head_id, previous=previous):
+        found.entries += 1
+        found.first_id = found.first_id or entry_id
+        found.last_id = entry_id
+        if not intact:
+            broken.append(entry_id)
+    if broken:
+        found.findings.insert(0, Finding("entries_broken", {"ids": ", ".join(map(str, broken))}))
+    found.total = verdict.entries + found.entries
+    row = session.scalar(_NEWEST_CHECKPOINT)
+    if row is not None:
+        newest = Checkpoint.of_row(row)
+        found.newest_checkpoint, found.newest_checkpoint_time = newest, row.created_at
+        if not newest.signed_by(signer.trusted):
+            found.add("checkpoint_forged", seq=newest.seq)
+        signed = session.execute(
+            sa.select(_TABLE.c.entry_hash).where(_TABLE.c.id == newest.entry_id)
+        ).scalar_one_or_none()
+        if signed is None:
+            last = found.last_id or session.scalar(sa.select(sa.func.max(_TABLE.c.id)))
+            found.add("entry_missing", seq=newest.seq, entry=newest.entry_id, head=last or "none")
+        elif signed != newest.entry_hash:
+            found.add("entry_changed", seq=newest.seq, entry=newest.entry_id)
+    return found
