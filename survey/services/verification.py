@@ -38,6 +38,9 @@ _TABLE = cast(sa.Table, AuditLogEntry.__table__)
 _NEWEST = sa.select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)
 _NEWEST_CHECKPOINT = sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
 
+#: Entries a view's tail check reads at most (about a second's work).
+TAIL_LIMIT = 100_000
+
 #: The worker's default interval between full verifications (MINYI_AUDIT_VERIFY_MINUTES).
 DEFAULT_EVERY = timedelta(minutes=10)
 
@@ -101,6 +104,8 @@ class TailCheck:
     last_id: int | None = None
     total: int = 0
     """Entries in the log: the verdict's count plus those read."""
+    unchecked: bool = False
+    """More than :data:`TAIL_LIMIT` entries came after the verdict: the rest were not read."""
     findings: list[Finding] = field(default_factory=list)
     newest_checkpoint: Checkpoint | None = None
     newest_checkpoint_time: datetime | None = None
@@ -150,6 +155,11 @@ def check_since(
     broken: list[int] = []
     previous = verdict.head_hash or checkpoints.GENESIS_HASH
     for entry_id, _hash, intact in walk_chain(session, after_id=head_id, previous=previous):
+        if found.entries == TAIL_LIMIT:
+            # The page stays fast when the worker has not verified for long; it says
+            # so, and the next full verification reads the rest.
+            found.unchecked = True
+            break
         found.entries += 1
         found.first_id = found.first_id or entry_id
         found.last_id = entry_id

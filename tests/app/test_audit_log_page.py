@@ -363,3 +363,16 @@ def test_the_overview_survives_a_stale_verdict(demo_app: Flask, auditor: FlaskCl
         )
         db.session.commit()
     assert 'id="stale-verdict"' in _page(auditor)
+
+
+def test_a_long_tail_is_checked_up_to_the_limit_and_says_so(
+    demo_app: Flask, auditor: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _page(auditor)
+    with demo_app.app_context():
+        new = _record(5)
+    monkeypatch.setattr(verification, "TAIL_LIMIT", 3)
+    page = _page(auditor)
+    assert 'id="tail-unchecked"' in page and f"条目 {new[2]} 之后的尚未核验" in page
+    monkeypatch.setattr(verification, "TAIL_LIMIT", 5)
+    assert 'id="tail-unchecked"' not in _page(auditor)
