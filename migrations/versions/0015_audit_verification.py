@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column("findings", sa.Text(), nullable=False),
         sa.Column("run_by", sa.String(length=80), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("public_key", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_verification")),
     )
     for name, columns in _INDEXES.items():

@@ -83,6 +83,10 @@ FINDING_TEXTS = {
 
 #: The page's text of the tail check's own findings (``verification.TAIL_FINDING_TEXTS``).
 TAIL_FINDING_TEXTS = {
+    "verdict_forged": _l(
+        "the stored verdict %(id)d does not carry a valid signature of a trusted key: "
+        "verdict rows were written or changed in the database"
+    ),
     "verified_head_missing": _l(
         "entry %(entry)d, the last one the full verification read, is missing: entries "
         "were deleted since"

@@ -87,3 +87,8 @@ class AuditVerification(Base):
     findings: Mapped[str] = mapped_column(sa.Text, default="[]")
     run_by: Mapped[str] = mapped_column(sa.String(80))
     duration_ms: Mapped[int]
+    #: Ed25519 signature (hex) of ``verification.verdict_message`` by the checkpoints'
+    #: key, which the database does not hold: a verdict row written with the database's
+    #: credentials alone does not verify.
+    public_key: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(128))

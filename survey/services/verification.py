@@ -19,6 +19,7 @@ a checkpoint's entry.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import orm
 
 from survey.models import AuditCheckpoint, AuditLogEntry, AuditVerification
@@ -54,10 +57,42 @@ def findings_of(row: AuditVerification) -> list[Finding]:
     return [Finding(item["kind"], item["values"]) for item in json.loads(row.findings)]
 
 
+VERDICT_FORMAT = "minyi-audit-verdict-1"
+
+
+def verdict_message(row: AuditVerification) -> bytes:
+    """The signed text of a stored verdict: every field the page relies on."""
+    lines = (
+        VERDICT_FORMAT,
+        checkpoints._iso(row.verified_at),
+        "full" if row.full else "tail",
+        str(row.entries),
+        str(row.head_id or ""),
+        row.head_hash or "",
+        "intact" if row.intact else "broken",
+        hashlib.sha256(row.findings.encode("utf-8")).hexdigest(),
+        row.run_by,
+    )
+    return "\n".join(lines).encode("utf-8")
+
+
+def signed(row: AuditVerification, signer: checkpoints.Signer) -> bool:
+    """Whether a trusted key signed the verdict as it stands."""
+    if row.public_key not in signer.trusted:
+        return False
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(row.public_key))
+        key.verify(bytes.fromhex(row.signature), verdict_message(row))
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
 def run_full(
     session: orm.Session, *, run_by: str, signer: checkpoints.Signer | None = None
 ) -> tuple[AuditVerification, checkpoints.LogVerification]:
-    """Verify the whole log and store the verdict.  Flushes, never commits."""
+    """Verify the whole log and store the verdict, signed.  Flushes, never commits."""
+    signer = signer or checkpoints.current_signer()
     started = time.perf_counter()
     verdict = checkpoints.verify_log(session, signer)
     row = AuditVerification(
@@ -74,7 +109,9 @@ def run_full(
         ),
         run_by=run_by,
         duration_ms=round((time.perf_counter() - started) * 1000),
+        public_key=signer.public_key,
     )
+    row.signature = signer.key.sign(verdict_message(row)).hex()
     session.add(row)
     session.flush()
     return row, verdict
@@ -120,6 +157,10 @@ class TailCheck:
 
 #: The page's findings of a tail check, besides those of ``checkpoints.FINDING_TEXTS``.
 TAIL_FINDING_TEXTS = {
+    "verdict_forged": (
+        "the stored verdict %(id)d does not carry a valid signature of a trusted key: "
+        "verdict rows were written or changed in the database"
+    ),
     "verified_head_missing": (
         "entry %(entry)d, the last one the full verification read, is missing: entries "
         "were deleted since"
@@ -143,6 +184,8 @@ def check_since(
     """
     signer = signer or checkpoints.current_signer()
     found = TailCheck(checked_at=utc_now().replace(microsecond=0))
+    if not signed(verdict, signer):
+        found.add("verdict_forged", id=verdict.id)
     head_id = verdict.head_id or 0
     if verdict.head_id is not None:
         now = session.execute(
@@ -174,12 +217,12 @@ def check_since(
         found.newest_checkpoint, found.newest_checkpoint_time = newest, row.created_at
         if not newest.signed_by(signer.trusted):
             found.add("checkpoint_forged", seq=newest.seq)
-        signed = session.execute(
+        at_entry = session.execute(
             sa.select(_TABLE.c.entry_hash).where(_TABLE.c.id == newest.entry_id)
         ).scalar_one_or_none()
-        if signed is None:
+        if at_entry is None:
             last = found.last_id or session.scalar(sa.select(sa.func.max(_TABLE.c.id)))
             found.add("entry_missing", seq=newest.seq, entry=newest.entry_id, head=last or "none")
-        elif signed != newest.entry_hash:
+        elif at_entry != newest.entry_hash:
             found.add("entry_changed", seq=newest.seq, entry=newest.entry_id)
     return found

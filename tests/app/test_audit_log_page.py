@@ -376,3 +376,54 @@ def test_a_long_tail_is_checked_up_to_the_limit_and_says_so(
     assert 'id="tail-unchecked"' in page and f"条目 {new[2]} 之后的尚未核验" in page
     monkeypatch.setattr(verification, "TAIL_LIMIT", 5)
     assert 'id="tail-unchecked"' not in _page(auditor)
+
+
+def test_a_verdict_written_or_changed_in_the_database_shows_loudly(
+    demo_app: Flask, auditor: FlaskClient
+) -> None:
+    """Verdicts are signed with the checkpoints' key: whoever can write the database
+    cannot store an "intact" verdict that hides an edit made before it."""
+    _page(auditor)
+    with demo_app.app_context():
+        first = db.session.scalar(sa.select(sa.func.min(AuditLogEntry.id)))
+        db.session.execute(
+            sa.update(AuditLogEntry).where(AuditLogEntry.id == first).values(actor="intruder")
+        )
+        verification.run_full(db.session, run_by="worker-1")
+        db.session.commit()
+        stored = verification.latest(db.session)
+        assert stored is not None and not stored.intact
+        copy = {
+            name: getattr(stored, name)
+            for name in ("id", "entries", "head_id", "head_hash", "public_key")
+        }
+        # The intruder turns the verdict into "intact, no findings".
+        db.session.execute(
+            sa.update(AuditVerification)
+            .where(AuditVerification.id == copy["id"])
+            .values(intact=True, findings="[]")
+        )
+        db.session.commit()
+    page = _page(auditor)
+    assert 'class="flash error"' in page
+    assert f"所存第 {copy['id']} 号核验结论没有受信任密钥的有效签名" in page
+    with demo_app.app_context():
+        # A verdict inserted without the key.
+        db.session.add(
+            AuditVerification(
+                verified_at=datetime.now(UTC),
+                full=True,
+                entries=copy["entries"],
+                head_id=copy["head_id"],
+                head_hash=copy["head_hash"],
+                intact=True,
+                findings="[]",
+                run_by="worker-1",
+                duration_ms=1,
+                public_key=copy["public_key"],
+                signature="00" * 64,
+            )
+        )
+        db.session.commit()
+    page = _page(auditor)
+    assert 'class="flash error"' in page and "没有受信任密钥的有效签名" in page
