@@ -33,6 +33,9 @@ def default_config(app: Flask) -> dict[str, Any]:
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
         "LANGUAGES": ["zh", "en"],
         "TIMEZONE": "Asia/Shanghai",
+        # Minutes between the worker's full verifications of the audit log
+        # (MINYI_AUDIT_VERIFY_MINUTES); the auditor's page shows the newest verdict.
+        "AUDIT_VERIFY_MINUTES": 10,
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
         # Forms anyone may post (respondent, poster, ballot, sign-in): a few short fields.
         "PUBLIC_MAX_CONTENT_LENGTH": 64 * 1024,

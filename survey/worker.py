@@ -1,5 +1,6 @@
 """The background worker (``minyi worker``): dials due cases, selects call-backs, purges
-recordings, and signs a checkpoint of the audit log once a minute when it grew.
+recordings, signs a checkpoint of the audit log once a minute when it grew, and
+verifies the whole log every ``AUDIT_VERIFY_MINUTES``, storing the verdict.
 
 Several workers may run side by side: claims use ``FOR UPDATE SKIP LOCKED``
 on PostgreSQL (see :func:`survey.services.calling.claim_due_cases`).
@@ -23,7 +24,7 @@ from sqlalchemy import orm
 from survey.extensions import db
 from survey.integrations.telephony import CallRequest, Telephony, telephony
 from survey.models import CallAttempt, CallMode, CaseSchedule, PhoneSettings, ScheduleState
-from survey.services import audit, callbacks, calling, checkpoints
+from survey.services import audit, callbacks, calling, checkpoints, verification
 from survey.services import dispositions as codes
 from survey.telephony import webhook_url
 
@@ -46,6 +47,7 @@ class WorkerReport:
     callbacks_selected: int = 0
     recordings_deleted: int = 0
     audit_checkpoint: int | None = None
+    audit_verification: int | None = None
 
 
 def dial_allowance(session: orm.Session, moment: datetime) -> int:
@@ -153,7 +155,19 @@ def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> Worker
     checkpoint = checkpoints.take_if_moved(session, min_age=CHECKPOINT_EVERY)
     session.commit()
     report.audit_checkpoint = checkpoint.seq if checkpoint else None
+    # The full verification reads the whole log (seconds at a million entries), so the
+    # auditor's page need not: it shows this stored verdict and checks only the tail.
+    verified = verification.run_if_due(session, every=verify_every(), run_by=worker_id)
+    session.commit()
+    report.audit_verification = verified.id if verified else None
     return report
+
+
+def verify_every() -> timedelta:
+    """The interval between the worker's full verifications (MINYI_AUDIT_VERIFY_MINUTES)."""
+    from flask import current_app
+
+    return timedelta(minutes=float(current_app.config["AUDIT_VERIFY_MINUTES"]))
 
 
 def serve(

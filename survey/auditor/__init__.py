@@ -4,24 +4,41 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.wrappers import Response
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import Length, Optional
 
 from sampling.design.draw import verify_files
 from sampling.errors import SamplingError, VerificationError
-from survey.admin.common import csv_attachment
+from survey.admin.common import actor, csv_attachment
+from survey.auditor.actions import ACTION_NAMES, action_name
 from survey.auth.access import require_roles
 from survey.extensions import db
-from survey.models import AuditLogEntry, FrameStatus, Role, SampleDraw, SamplingFrame
-from survey.services import checkpoints
+from survey.i18n import local_time
+from survey.models import FrameStatus, Role, SampleDraw, SamplingFrame
+from survey.models.base import as_utc, utc_now
+from survey.results.export import table_workbook
+from survey.services import audit_log as audit_log_service
+from survey.services import checkpoints, verification
 from survey.services import frames as frame_service
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
@@ -64,38 +81,219 @@ FINDING_TEXTS = {
     "anchor_unreadable": _l("%(source)s: %(problem)s"),
 }
 
+#: The page's text of the tail check's own findings (``verification.TAIL_FINDING_TEXTS``).
+TAIL_FINDING_TEXTS = {
+    "verdict_forged": _l(
+        "the stored verdict %(id)d does not carry a valid signature of a trusted key: "
+        "verdict rows were written or changed in the database"
+    ),
+    "verified_head_missing": _l(
+        "entry %(entry)d, the last one the full verification read, is missing: entries "
+        "were deleted since"
+    ),
+    "verified_head_changed": _l(
+        "entry %(entry)d no longer has the hash the full verification read: the log "
+        "was rewritten since"
+    ),
+}
+
+
+def _finding_text(finding: checkpoints.Finding) -> str:
+    text = FINDING_TEXTS.get(finding.kind) or TAIL_FINDING_TEXTS[finding.kind]
+    return str(text % finding.values)
+
 
 @bp.get("/")
 def overview() -> str:
     draws = db.session.scalars(sa.select(SampleDraw).order_by(SampleDraw.id.desc())).all()
-    verdict = checkpoints.verify_log(db.session)
-    newest = verdict.newest
+    stored = verification.latest(db.session)
+    if stored is None:
+        # Never verified (a new installation, before the worker's first pass): once,
+        # here; afterwards the worker's and the button's verdicts are shown.
+        stored = verification.run_full(db.session, run_by=actor())[0]
+        db.session.commit()
+    tail = verification.check_since(db.session, stored)
+    every = timedelta(minutes=float(current_app.config["AUDIT_VERIFY_MINUTES"]))
     return render_template(
         "auditor/overview.html",
-        newest_time=datetime.fromisoformat(newest.created_at) if newest else None,
+        stored=stored,
+        stored_findings=[_finding_text(f) for f in verification.findings_of(stored)],
+        tail=tail,
+        tail_findings=[_finding_text(f) for f in tail.findings],
+        # Twice the worker's interval: a missed pass is normal, a stopped worker is not.
+        stale=as_utc(stored.verified_at) < utc_now() - 2 * every,
+        newest_time=tail.newest_checkpoint_time,
+        verify_log_form=VerifyLogForm(),
         verify_files_form=VerifyFilesForm(),
         verify_draw_form=VerifyDrawForm(),
-        verdict=verdict,
-        findings=[str(FINDING_TEXTS[f.kind] % f.values) for f in verdict.findings],
         public_key=checkpoints.current_signer().public_key,
         draws=draws,
     )
 
 
+class VerifyLogForm(FlaskForm):
+    """Verify the whole log now (the button 核验全部)."""
+
+
+@bp.post("/verify-log")
+def verify_log() -> Any:
+    if not VerifyLogForm().validate_on_submit():
+        abort(400)
+    verification.run_full(db.session, run_by=actor())
+    db.session.commit()
+    return redirect(url_for("auditor.overview", _anchor="chain-status"))
+
+
+class LogFilterForm(FlaskForm):
+    """The audit log's filters (GET: a filtered page is a link one can keep)."""
+
+    class Meta:
+        csrf = False
+
+    actor = StringField(_l("Actor"), validators=[Optional(), Length(max=80)])
+    action = SelectField(_l("Action"), validators=[Optional()])
+    object_type = StringField(_l("Object type"), validators=[Optional(), Length(max=80)])
+    object_id = StringField(_l("Object id"), validators=[Optional(), Length(max=80)])
+    date_from = DateField(_l("From (date)"), validators=[Optional()])
+    date_to = DateField(_l("To (date)"), validators=[Optional()])
+
+
+def _filter_form() -> tuple[LogFilterForm, audit_log_service.LogFilter | None]:
+    form = LogFilterForm(request.args)
+    form.action.choices = [("", _("All actions"))] + [
+        (code, f"{name}（{code}）") for code, name in sorted(ACTION_NAMES.items())
+    ]
+    if not form.validate():
+        return form, None
+    if form.date_from.data and form.date_to.data and form.date_from.data > form.date_to.data:
+        form.date_to.errors = [_("The end date is before the start date.")]
+        return form, None
+    return form, audit_log_service.LogFilter(
+        actor=(form.actor.data or "").strip(),
+        action=form.action.data or "",
+        object_type=(form.object_type.data or "").strip(),
+        object_id=(form.object_id.data or "").strip(),
+        date_from=form.date_from.data,
+        date_to=form.date_to.data,
+        zone=str(current_app.config["TIMEZONE"]),
+    )
+
+
+def _filter_args() -> dict[str, str]:
+    """The current filters as query arguments (for the page links and the exports)."""
+    names = ("actor", "action", "object_type", "object_id", "date_from", "date_to")
+    return {name: request.args[name] for name in names if request.args.get(name)}
+
+
 @bp.get("/audit-log")
-def audit_log() -> str:
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    entries = db.session.scalars(
-        sa.select(AuditLogEntry)
-        .order_by(AuditLogEntry.id.desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)
-    ).all()
+def audit_log() -> Any:
+    form, log_filter = _filter_form()
+    if log_filter is None:
+        page = audit_log_service.LogPage([], None, None)
+        status = 400
+    else:
+        page = audit_log_service.page(
+            db.session,
+            log_filter,
+            size=PAGE_SIZE,
+            before=request.args.get("before", type=int),
+            after=request.args.get("after", type=int),
+        )
+        status = 200
     return render_template(
         "auditor/audit_log.html",
-        entries=entries[:PAGE_SIZE],
+        form=form,
         page=page,
-        has_next=len(entries) > PAGE_SIZE,
+        filters=_filter_args(),
+        action_name=action_name,
+    ), status
+
+
+#: An export holds at most this many entries; narrow the filters for more.
+EXPORT_MAX_ROWS = 200_000
+
+
+def _export_rows() -> list[list[object]] | Response:
+    form, log_filter = _filter_form()
+    if log_filter is None:
+        return Response(
+            _("The filters are not valid: %(problems)s", problems=_form_problems(form)),
+            status=400,
+            mimetype="text/plain",
+        )
+    if audit_log_service.count(db.session, log_filter, limit=EXPORT_MAX_ROWS) > EXPORT_MAX_ROWS:
+        return Response(
+            _(
+                "More than %(n)d entries match: narrow the filters (e.g. the dates).",
+                n=EXPORT_MAX_ROWS,
+            ),
+            status=400,
+            mimetype="text/plain",
+        )
+    rows: list[list[object]] = [[str(title) for title in EXPORT_HEADER]]
+    for entry in audit_log_service.matching(db.session, log_filter):
+        rows.append(
+            [
+                entry.id,
+                local_time(entry.occurred_at, seconds=True),
+                audit_log_service.hashed_time(entry),
+                entry.actor,
+                action_name(entry.action),
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                entry.details,
+                entry.previous_hash,
+                entry.entry_hash,
+                entry.chain_format,
+            ]
+        )
+    return rows
+
+
+def _form_problems(form: FlaskForm) -> str:
+    return "; ".join(
+        f"{form[name].label.text}: {' '.join(map(str, errors))}"
+        for name, errors in form.errors.items()
+    )
+
+
+#: The export's columns: enough to re-verify every entry's hash offline
+#: (docs/security.md gives the formula; the UTC time is the one hashed).
+EXPORT_HEADER = (
+    _l("Entry"),
+    _l("Time"),
+    _l("Time hashed (UTC)"),
+    _l("Actor"),
+    _l("Action"),
+    _l("Action code"),
+    _l("Object type"),
+    _l("Object id"),
+    _l("Details"),
+    _l("Previous hash"),
+    _l("Entry hash"),
+    _l("Chain format"),
+)
+EXPORT_WIDTHS = (10, 28, 21, 18, 24, 24, 16, 14, 50, 66, 66, 8)
+
+
+@bp.get("/audit-log.csv")
+def audit_log_csv() -> Response:
+    rows = _export_rows()
+    if isinstance(rows, Response):
+        return rows
+    return csv_attachment(rows, "audit-log.csv")
+
+
+@bp.get("/audit-log.xlsx")
+def audit_log_xlsx() -> Response:
+    rows = _export_rows()
+    if isinstance(rows, Response):
+        return rows
+    return Response(
+        table_workbook(rows, title=_("Audit log"), widths=EXPORT_WIDTHS),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="audit-log.xlsx"'},
     )
 
 

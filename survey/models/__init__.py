@@ -1,6 +1,6 @@
 """The data model (DESIGN §4).  Import models from here."""
 
-from survey.models.audit import AuditCheckpoint, AuditLogEntry
+from survey.models.audit import AuditCheckpoint, AuditLogEntry, AuditVerification
 from survey.models.base import Base
 from survey.models.collection import Poster, PosterVerification, ResponseDraft
 from survey.models.cycle import (
@@ -57,6 +57,7 @@ __all__ = [
     "AppealStatus",
     "AuditCheckpoint",
     "AuditLogEntry",
+    "AuditVerification",
     "Ballot",
     "BallotToken",
     "BallotVote",

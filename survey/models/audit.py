@@ -17,7 +17,15 @@ class AuditLogEntry(Base):
     format it was written in."""
 
     __tablename__ = "audit_log_entry"
-    __table_args__ = (sa.CheckConstraint("chain_format IN (1, 2)", name="chain_format_known"),)
+    __table_args__ = (
+        sa.CheckConstraint("chain_format IN (1, 2)", name="chain_format_known"),
+        # The auditor's filters, newest first by id (keyset pages): each filter reads
+        # one index range, however long the log.
+        sa.Index("ix_audit_log_entry_action_id", "action", "id"),
+        sa.Index("ix_audit_log_entry_actor_id", "actor", "id"),
+        sa.Index("ix_audit_log_entry_object_id", "object_type", "object_id", "id"),
+        sa.Index("ix_audit_log_entry_occurred_at", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utc_now)
@@ -50,5 +58,37 @@ class AuditCheckpoint(Base):
     entry_count: Mapped[int]
     entry_hash: Mapped[str] = mapped_column(sa.String(64))
     previous: Mapped[str] = mapped_column(sa.String(64))
+    public_key: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(128))
+
+
+class AuditVerification(Base):
+    """A stored verdict of a verification of the audit log (审计日志核验记录).
+
+    The full verification (every entry's hash and link, and the log against every
+    signed checkpoint) reads the whole log, about a second per 100,000 entries; the
+    worker runs it every few minutes, ``minyi audit verify`` and the auditor's button
+    on demand, and the auditor's page shows the newest verdict with its time plus a
+    check of only the entries appended since (``survey.services.verification``).
+    ``head_id``/``head_hash`` are the last entry the verification read: the next
+    check continues the chain from that hash."""
+
+    __tablename__ = "audit_verification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    verified_at: Mapped[datetime] = mapped_column(default=utc_now)
+    #: True for a full verification; False for a check of the entries after a verdict.
+    full: Mapped[bool]
+    entries: Mapped[int]
+    head_id: Mapped[int | None]
+    head_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    intact: Mapped[bool]
+    #: JSON list of ``{"kind": …, "values": {…}}`` (``checkpoints.Finding``).
+    findings: Mapped[str] = mapped_column(sa.Text, default="[]")
+    run_by: Mapped[str] = mapped_column(sa.String(80))
+    duration_ms: Mapped[int]
+    #: Ed25519 signature (hex) of ``verification.verdict_message`` by the checkpoints'
+    #: key, which the database does not hold: a verdict row written with the database's
+    #: credentials alone does not verify.
     public_key: Mapped[str] = mapped_column(sa.String(64))
     signature: Mapped[str] = mapped_column(sa.String(128))

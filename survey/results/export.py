@@ -8,11 +8,12 @@ otherwise store a string starting with ``=`` as a formula.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell, MergedCell
+from openpyxl.utils import get_column_letter
 
 from survey.services.tabular import neutralise
 
@@ -23,6 +24,23 @@ def safe_cell(cell: Cell | MergedCell, value: object) -> None:
     cell.value = safe  # type: ignore[assignment]
     if isinstance(safe, str):
         cell.data_type = "s"
+
+
+def table_workbook(rows: Sequence[Sequence[object]], *, title: str, widths: Sequence[int]) -> bytes:
+    """One sheet of ``rows`` (the first is the header, frozen), columns ``widths`` wide."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = title[:31]
+    for row_number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row, start=1):
+            safe_cell(sheet.cell(row=row_number, column=column), value)
+    for column, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
+    sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
 
 
 def snapshot_workbook(

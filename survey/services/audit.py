@@ -237,10 +237,17 @@ def record(
 _ENTRIES_IN_ORDER = sa.select(_TABLE).order_by(_TABLE.c.id).execution_options(yield_per=5000)
 
 
-def walk_chain(session: orm.Session) -> Iterator[tuple[int, str, bool]]:
-    """Each entry in order: its id, its hash, and whether hash and link match."""
-    previous = GENESIS_HASH
-    for entry in session.connection().execute(_ENTRIES_IN_ORDER):
+def walk_chain(
+    session: orm.Session, *, after_id: int = 0, previous: str = GENESIS_HASH
+) -> Iterator[tuple[int, str, bool]]:
+    """Each entry in order: its id, its hash, and whether hash and link match.
+
+    ``after_id`` and ``previous`` continue the walk after an entry already verified
+    (``previous`` is that entry's hash): only the entries after it are read."""
+    statement = _ENTRIES_IN_ORDER
+    if after_id:
+        statement = statement.where(_TABLE.c.id > after_id)
+    for entry in session.connection().execute(statement):
         digest = ENTRY_DIGESTS.get(entry.chain_format)
         yield (
             entry.id,

@@ -343,6 +343,9 @@ class LogVerification:
     checkpoints: int = 0
     newest: Checkpoint | None = None
     """The newest checkpoint vouched for by a signature (table, file or snapshot)."""
+    head_id: int | None = None
+    head_hash: str | None = None
+    """The last entry read: a later check continues the chain from its hash."""
 
     @property
     def intact(self) -> bool:
@@ -484,6 +487,7 @@ def _check_entries(session: orm.Session, vouched: list[Checkpoint], found: LogVe
     for entry_id, entry_hash, intact in walk_chain(session):
         count += 1
         last_id = entry_id
+        found.head_hash = entry_hash
         if not intact:
             found.broken_entries.append(entry_id)
         for checkpoint in by_entry.pop(entry_id, ()):
@@ -498,6 +502,7 @@ def _check_entries(session: orm.Session, vouched: list[Checkpoint], found: LogVe
                     now=count,
                 )
     found.entries = count
+    found.head_id = last_id
     if found.broken_entries:
         ids = ", ".join(map(str, found.broken_entries))
         found.findings.insert(0, Finding("entries_broken", {"ids": ids}))

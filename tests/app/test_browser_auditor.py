@@ -95,3 +95,64 @@ def test_auditor_reads_the_log_and_verifies_a_draw(
     assert "核验未通过" in verdict and f"id '{outsider}' is not in the draw" in verdict
     assert f"id '{outsider}' is not in the draw" in cli_says
     assert failures == []
+
+
+def test_auditor_filters_pages_and_exports_the_audit_log(
+    live_demo_server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    from survey.extensions import db
+    from survey.services import audit
+
+    with live_demo_server.app.app_context():
+        for number in range(60):
+            audit.record(
+                db.session,
+                actor="office",
+                action="user.update",
+                object_type="user",
+                object_id=number,
+                details={"n": number},
+            )
+        db.session.commit()
+    base = live_demo_server.url
+    failures: list[str] = []
+    page.on(
+        "response",
+        lambda response: (
+            failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
+    )
+    page.goto(f"{base}/auth/login")
+    page.get_by_label("用户名").fill("auditor")
+    page.get_by_label("密码").fill("minyi-demo")
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{base}/auditor/")
+    # The verdict says when the full verification ran, in Beijing time.
+    verdict = page.locator("#full-verdict").inner_text()
+    assert "完整核验" in verdict and "北京时间" in verdict and "审计日志链完整" in verdict
+    page.get_by_role("button", name="核验全部").click()  # POST with its CSRF token
+    assert "此后没有新增条目" in page.locator("#tail-verdict").inner_text()
+
+    page.get_by_role("link", name="查看审计日志").click()
+    page.get_by_label("操作", exact=True).select_option("user.update")
+    page.get_by_role("button", name="筛选").click()
+    rows = page.locator("#log-entries tbody tr")
+    assert rows.count() == 50
+    assert all("修改用户 user.update" in text for text in rows.all_inner_texts())
+    first_page = rows.first.inner_text()
+    page.get_by_role("link", name="较早 →").click()
+    rows = page.locator("#log-entries tbody tr")
+    assert rows.count() >= 10 and rows.first.inner_text() != first_page
+    assert all("user.update" in text for text in rows.all_inner_texts())
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="audit-log.csv").click()
+    path = tmp_path / "audit-log.csv"
+    download_info.value.save_as(str(path))
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("条目编号,时间,")
+    body = lines[1:]
+    assert len(body) >= 60 and all(",修改用户,user.update," in line for line in body)
+    assert failures == []

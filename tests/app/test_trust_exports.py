@@ -39,7 +39,7 @@ from survey.models import (
     SampleDraw,
     SamplingFrame,
 )
-from survey.services import publication, scoring
+from survey.services import audit, publication, scoring
 from survey.services.tabular import neutralise
 from tests.app.helpers import login
 from tests.app.respondent_helpers import prepare_fieldwork
@@ -107,6 +107,8 @@ EXPORTS: dict[str, Export] = {
     "auditor.frame_csv": Export("auditor", lambda s: f"/auditor/frames/{s.frame}/frame.csv"),
     "auditor.sample_csv": Export("auditor", lambda s: f"/auditor/draws/{s.draw}/sample.csv"),
     "results.export_xlsx": Export(None, lambda s: f"/results/{s.results_cycle}/results.xlsx"),
+    "auditor.audit_log_csv": Export("auditor", lambda s: "/auditor/audit-log.csv"),
+    "auditor.audit_log_xlsx": Export("auditor", lambda s: "/auditor/audit-log.xlsx"),
 }
 
 
@@ -250,6 +252,15 @@ def _seed(app: Flask) -> Seeded:
             contact.external_id = hostile(index, f"id{index}")
             contact.stratum = case.stratum = hostile(index + 2, f"层{index}")
             expected.update({contact.external_id, contact.stratum})
+        # An audit entry whose actor and object are hostile (the audit log's exports).
+        entry = audit.record(
+            session,
+            actor=hostile(1, "actor"),
+            action="test.hostile",
+            object_type=hostile(2, "type"),
+            object_id=hostile(3, "object"),
+        )
+        expected.update({entry.actor, entry.object_type, entry.object_id})
         session.commit()
         return Seeded(results.id, fieldwork.id, frame.id, draw.id, expected)
 
