@@ -33,7 +33,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 HOME_BY_ROLE = {
     Role.ADMIN: "admin.dashboard",
     Role.POLLSTER: "fieldwork.index",
-    Role.LIAISON: "public.index",
+    Role.LIAISON: "liaison.home",
     Role.AUDITOR: "auditor.overview",
 }
 

@@ -93,6 +93,7 @@ def console() -> str:
         pending_callbacks=pending_callbacks,
         cycles=cycles,
         form=ActionForm(),
+        calling_hours=calling.calling_hours(db.session, moment),
     )
 
 
@@ -277,6 +278,7 @@ def supervisor() -> str:
         open_cases=open_cases,
         flagged=flagged,
         moment=moment,
+        calling_hours=calling.calling_hours(db.session, moment),
     )
 
 

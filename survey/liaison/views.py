@@ -37,16 +37,37 @@ def _cycle(cycle_id: int) -> Cycle:
     return cycle
 
 
-@bp.get("/")
-def index() -> str:
+def _entries() -> list[tuple[Cycle, Unit]]:
+    """The cycles assessing the liaison's unit, newest first, with the unit in each."""
     user = current_user()
     assert user is not None
     entries = []
-    for cycle in db.session.scalars(sa.select(Cycle).order_by(Cycle.year.desc())):
+    for cycle in db.session.scalars(sa.select(Cycle).order_by(Cycle.year.desc(), Cycle.id.desc())):
         unit = rectification.liaison_unit(db.session, user, cycle)
         if unit is not None:
             entries.append((cycle, unit))
-    return render_template("liaison/index.html", entries=entries)
+    return entries
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("liaison/index.html", entries=_entries())
+
+
+@bp.get("/home")
+def home() -> ViewResult:
+    """Where a liaison lands on signing in: the own unit in the newest cycle with results
+    (comments, rectification, appeals), else in the newest cycle assessing it."""
+    entries = _entries()
+    if not entries:
+        return redirect(url_for("liaison.index"))
+    published = [
+        cycle
+        for cycle, _unit in entries
+        if publication.latest_snapshot(db.session, cycle) is not None
+    ]
+    cycle = published[0] if published else entries[0][0]
+    return redirect(url_for("liaison.unit_page", cycle_id=cycle.id))
 
 
 def _page(cycle: Cycle, unit: Unit, **forms: Any) -> str:

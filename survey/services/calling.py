@@ -121,6 +121,47 @@ def next_window_start(settings: PhoneSettings, moment: datetime) -> datetime:
     raise ServiceError("the calling windows have no opening in the coming week")
 
 
+@dataclass(frozen=True)
+class CallingHours:
+    """A cycle's calling windows as the interviewers' pages state them."""
+
+    cycle_name: str
+    timezone: str
+    weekday: str
+    weekend: str
+    open_now: bool
+    #: The next opening (UTC) when closed now.
+    opens_at: datetime | None
+
+
+def calling_hours(session: orm.Session, moment: datetime) -> list[CallingHours]:
+    """The calling windows of every cycle that is calling, read only.
+
+    Interviewers see why a due case cannot be claimed at night: claims are
+    refused outside these windows (see :func:`claim_due_cases`).
+    """
+    rows = session.execute(
+        sa.select(Cycle.name, PhoneSettings)
+        .join(PhoneSettings, PhoneSettings.cycle_id == Cycle.id)
+        .where(Cycle.status.in_(CALLING_STATUSES))
+        .order_by(Cycle.year.desc(), Cycle.id)
+    ).all()
+    hours = []
+    for name, settings in rows:
+        open_now = in_calling_window(settings, moment)
+        hours.append(
+            CallingHours(
+                cycle_name=name,
+                timezone=settings.timezone,
+                weekday=f"{settings.weekday_start:%H:%M}–{settings.weekday_end:%H:%M}",
+                weekend=f"{settings.weekend_start:%H:%M}–{settings.weekend_end:%H:%M}",
+                open_now=open_now,
+                opens_at=None if open_now else next_window_start(settings, moment),
+            )
+        )
+    return hours
+
+
 # --- the calling queue -----------------------------------------------------------
 
 

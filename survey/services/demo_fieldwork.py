@@ -5,12 +5,13 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import sqlalchemy as sa
 from sqlalchemy import orm
 
-from survey.models import Cycle, CycleStatus, SampleDraw
+from survey.models import CallMode, CaseSchedule, Cycle, CycleStatus, FieldworkCase, SampleDraw
 from survey.models.base import utc_now
 from survey.privacy import Vault
-from survey.services import cycles, frames
+from survey.services import calling, cycles, frames
 
 #: District (stratum) → share of the adult population; the eight demo counties.
 DEMO_DISTRICTS = {
@@ -63,6 +64,8 @@ DEMO_SAMPLE_SIZE = 2_400
 DEMO_SEED = "福彩双色球 2026135 期: 03 08 15 21 27 30 + 11"
 DEMO_SEED_SOURCE = "中国福利彩票双色球第2026135期开奖号码"
 DEMO_TIME_ZONE = ZoneInfo("Asia/Shanghai")
+#: Released cases waiting for an interviewer (电话访员) in the demo's CATI console.
+DEMO_CATI_CASES = 3
 
 
 def demo_frame_csv(size: int = DEMO_FRAME_SIZE, seed: int = 2026) -> bytes:
@@ -121,4 +124,50 @@ def load_fieldwork_demo(session: orm.Session, vault: Vault, cycle: Cycle) -> Sam
         ),
     )
     cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="demo")
+    queue_demo_cati_cases(session, cycle)
     return sample
+
+
+def queue_demo_cati_cases(session: orm.Session, cycle: Cycle) -> list[int]:
+    """Put the last few released cases in the interviewers' queue (flushes only).
+
+    As if these citizens had asked the keypad interview for a person; the
+    first released cases stay the web invitations ``minyi demo`` prints.
+    """
+    calling.ensure_schedules(session)
+    case_ids = list(
+        session.scalars(
+            sa.select(FieldworkCase.id)
+            .where(FieldworkCase.cycle_id == cycle.id, FieldworkCase.released.is_(True))
+            .order_by(FieldworkCase.id.desc())
+            .limit(DEMO_CATI_CASES)
+        )
+    )
+    for schedule in session.scalars(
+        sa.select(CaseSchedule).where(CaseSchedule.case_id.in_(case_ids))
+    ):
+        schedule.channel = CallMode.CATI
+        schedule.next_attempt_at = None
+    session.flush()
+    return sorted(case_ids)
+
+
+def staff_links(session: orm.Session, base_url: str) -> list[str]:
+    """Lines for the console: where the interviewer and the liaison start in the demo."""
+    moment = calling.now()
+    waiting = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(CaseSchedule)
+        .where(CaseSchedule.channel == CallMode.CATI, CaseSchedule.claimed_by.is_(None))
+    )
+    lines = [
+        f"Interviewer console (电话访员工作台, as pollster): {base_url}/cati/"
+        f"   {waiting} case(s) waiting for an interviewer"
+    ]
+    for hours in calling.calling_hours(session, moment):
+        lines.append(
+            f"  calling hours: weekdays {hours.weekday}, weekends {hours.weekend} "
+            f"({hours.timezone}); claims only within these hours"
+        )
+    lines.append(f"Liaison (联络员) lands on the own unit: {base_url}/liaison/home")
+    return lines

@@ -4,9 +4,12 @@ QR codes are encoded by zxing-cpp (error correction level M, the mask chosen
 by the standard's penalty rules, in C++: 2,400 invitation cards take seconds,
 where a pure-Python encoder took over a minute) and drawn by us from the
 module matrix: an SVG path for print shops, a PNG for screens, vector squares
-in PDFs.  PDFs come from ReportLab with its built-in CID font
-``STSong-Light``, so Chinese prints without shipping font files.  Everything
-is generated on the server from the database; nothing here writes to it.
+in PDFs.  PDFs come from ReportLab and embed their Chinese font (文泉驿微米黑,
+WenQuanYi Micro Hei, Apache-2.0, TrueType outlines, shipped by the
+``paperang-p2-fonts-cjk`` wheel): ReportLab embeds only the glyphs a document
+uses, so a print shop's or a citizen's reader shows the same letters without
+having any Chinese font of its own.  Everything is generated on the server
+from the database; nothing here writes to it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import zxingcpp
@@ -22,12 +26,14 @@ from PIL import Image
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from survey.services.tabular import csv_text
 
-CJK_FONT = "STSong-Light"
+CJK_FONT = "WenQuanYiMicroHei"
+# ReportLab embeds TrueType (glyf) outlines only, not the CFF outlines of Noto/Source Han.
+CJK_FONT_FILE = resources.files("paperang_p2_fonts_cjk") / "fonts" / "wqy-microhei.ttc"
 
 
 def qr_modules(url: str) -> NDArray[np.bool_]:
@@ -134,13 +140,37 @@ class InvitationContent:
 
 def _font() -> str:
     if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+        with resources.as_file(CJK_FONT_FILE) as path:
+            pdfmetrics.registerFont(TTFont(CJK_FONT, str(path), subfontIndex=0))
     return CJK_FONT
 
 
 def _centred(pdf: canvas.Canvas, text: str, y: float, size: float) -> None:
     pdf.setFont(_font(), size)
     pdf.drawCentredString(A4[0] / 2, y, text)
+
+
+def _centred_block(
+    pdf: canvas.Canvas, text: str, y: float, sizes: Sequence[float], max_lines: int
+) -> float:
+    """Centred, wrapped within the poster's margins at the first size that needs at most
+    ``max_lines`` lines (the smallest size wraps to as many as it takes: never cut off).
+
+    Returns the baseline of the last line drawn.
+    """
+    width = A4[0] - 2 * _POSTER_MARGIN
+    for size in sizes:
+        lines = _wrap(text, _font(), size, width)
+        if len(lines) <= max_lines:
+            break
+    for number, line in enumerate(lines):
+        y_line = y - number * size * 1.25
+        _centred(pdf, line, y_line, size)
+    return y - (len(lines) - 1) * size * 1.25
+
+
+# Room for one hanging punctuation mark (see _wrap) is left inside the paper's edge.
+_POSTER_MARGIN = 20 * mm
 
 
 def posters_pdf(posters: Sequence[PosterContent]) -> bytes:
@@ -151,9 +181,13 @@ def posters_pdf(posters: Sequence[PosterContent]) -> bytes:
     width, height = A4
     for poster in posters:
         _centred(pdf, "请您评价我们的服务", height - 40 * mm, 30)
-        _centred(pdf, poster.unit_name, height - 58 * mm, 22)
+        # A long unit name takes two smaller lines instead of running off the paper.
+        one_line = len(_wrap(poster.unit_name, _font(), 22, width - 2 * _POSTER_MARGIN)) == 1
+        y = _centred_block(
+            pdf, poster.unit_name, height - (58 if one_line else 54) * mm, (22, 18, 15, 12), 2
+        )
         if poster.service_point:
-            _centred(pdf, poster.service_point, height - 68 * mm, 14)
+            _centred_block(pdf, poster.service_point, y - 10 * mm, (14, 12, 10, 8), 1)
         size = 120 * mm
         _draw_qr(pdf, poster.url, (width - size) / 2, height - 80 * mm - size, size)
         y = height - 215 * mm
@@ -165,8 +199,7 @@ def posters_pdf(posters: Sequence[PosterContent]) -> bytes:
         ):
             _centred(pdf, line, y, 13)
             y -= 9 * mm
-        pdf.setFont(_font(), 9)
-        pdf.drawCentredString(width / 2, 15 * mm, f"{poster.cycle_name} · {poster.url}")
+        _centred_block(pdf, f"{poster.cycle_name} · {poster.url}", 18 * mm, (9, 8, 7, 6), 1)
         pdf.showPage()
     pdf.save()
     return buffer.getvalue()

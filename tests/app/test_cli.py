@@ -94,3 +94,52 @@ def test_db_upgrade_from_scratch_through_the_installed_command(tmp_path: Path) -
         head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
         assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
     engine.dispose()
+
+
+def test_demo_has_cati_cases_to_claim_and_states_the_calling_hours(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """``minyi demo``: the pollster claims a phone case, and sees when calls may be placed."""
+    from datetime import UTC, datetime
+
+    from survey.models import CallMode, CaseSchedule
+    from tests.app.helpers import login
+    from tests.app.phone_setup import WEDNESDAY_10AM, Clock
+
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:5000/cati/   3 case(s) waiting for an interviewer" in result.output
+    assert "weekdays 09:00–20:30, weekends 09:00–17:00 (Asia/Shanghai)" in result.output
+    with app.app_context():
+        cati = set(
+            db.session.scalars(
+                sa.select(CaseSchedule.case_id).where(CaseSchedule.channel == CallMode.CATI)
+            )
+        )
+    assert len(cati) == 3
+    app.config["CLOCK"] = clock = Clock(WEDNESDAY_10AM)
+    client = app.test_client()
+    login(client, "pollster")
+    console = client.get("/cati/").get_data(as_text=True)
+    assert "拨打时段" in console
+    assert "工作日 09:00–20:30，周末 09:00–17:00，按受访者当地时间（北京时间）" in console
+    assert "现在可以拨打。" in console and "法定节假日" in console
+    claimed = client.post("/cati/claim")
+    assert claimed.status_code == 302
+    assert int(claimed.headers["Location"].rsplit("/", 1)[1]) in cati
+    # 23:00 in Shanghai: the note says when claims open again instead of a bare "no case".
+    clock.moment = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+    supervisor = client.get("/cati/supervisor").get_data(as_text=True)
+    assert "现在不在拨打时段" in supervisor and "2026-11-19 09:00（北京时间）" in supervisor
+
+
+def test_the_liaison_lands_on_the_own_unit(app: Flask, runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    client = app.test_client()
+    response = client.post("/auth/login", data={"username": "liaison", "password": "minyi-demo"})
+    assert response.status_code == 302
+    with app.app_context():
+        published = db.session.scalars(sa.select(Cycle).where(Cycle.year == 2025)).one()
+    landing = client.get(response.headers["Location"], follow_redirects=True)
+    assert landing.request.path == f"/liaison/cycles/{published.id}"
+    assert "市行政审批服务局" in landing.get_data(as_text=True)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import pathlib
 import re
+import shutil
+import subprocess
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 import zxingcpp
 from flask import Flask
@@ -188,3 +192,90 @@ def test_a_sheet_of_cards_is_one_page_per_eight() -> None:
     pdf = printables.invitation_cards_pdf(cards)
     assert pdf == printables.invitation_cards_pdf(cards)  # byte-stable
     assert pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") == 3
+
+
+def _sample_pdfs() -> dict[str, bytes]:
+    from survey.services import printables
+
+    poster = printables.PosterContent(
+        "http://localhost/p/abc", "市行政审批服务局", "一楼大厅", "2026年度考核"
+    )
+    card = printables.InvitationContent("http://localhost/s/t0001", "R1", "2026年度考核", "")
+    return {
+        "posters": printables.posters_pdf([poster]),
+        "cards": printables.invitation_cards_pdf([card]),
+    }
+
+
+def test_printed_pdfs_embed_their_chinese_font() -> None:
+    """A reader without any Chinese font shows the same letters: the glyphs travel in the PDF."""
+    for name, pdf in _sample_pdfs().items():
+        # /FontFile2 is an embedded TrueType program; a CID font such as STSong-Light has none.
+        assert b"/FontFile2" in pdf, name
+        assert b"STSong" not in pdf, name
+        assert b"WenQuanYiMicroHei" in pdf, name
+
+
+def test_printed_pdfs_are_byte_stable_across_processes() -> None:
+    """Same input, same bytes, even from a fresh interpreter (font subsets are named stably)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib; from tests.app.test_respondent_printables import _sample_pdfs; "
+        "print(*(hashlib.sha256(p).hexdigest() for p in _sample_pdfs().values()))"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    }
+    here = " ".join(hashlib.sha256(p).hexdigest() for p in _sample_pdfs().values()) + "\n"
+    assert runs == {here}
+
+
+def _words_outside_the_page(pdf: bytes, tmp_path: pathlib.Path) -> list[str]:
+    """Words that poppler lays out (partly) beyond the A4 page's edges."""
+    source = tmp_path / "poster.pdf"
+    source.write_bytes(pdf)
+    html = subprocess.run(
+        ["pdftotext", "-bbox", str(source), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    pages = re.findall(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', html, re.S)
+    assert pages
+    outside = []
+    for page_width, page_height, words in pages:
+        for x_min, y_min, x_max, y_max, word in re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>',
+            words,
+        ):
+            if (
+                min(float(x_min), float(y_min)) < 0
+                or float(x_max) > float(page_width)
+                or float(y_max) > float(page_height)
+            ):
+                outside.append(word)
+    return outside
+
+
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="needs poppler-utils (.ci/run installs it)"
+)
+def test_long_unit_names_on_posters_wrap_inside_the_page(tmp_path: pathlib.Path) -> None:
+    from survey.services import printables
+
+    long_name = "江州市人民政府办公室行政审批制度改革和优化营商环境工作领导小组办公室政务服务中心"
+    poster = printables.PosterContent(
+        "http://localhost/p/abc",
+        long_name,
+        "二楼东侧不动产登记与税务联合办理综合服务窗口" * 2,
+        "2026年度江州市经济社会发展综合考核暨领导班子和领导干部年度考核社会公认度测评",
+    )
+    pdf = printables.posters_pdf([poster])
+    assert _words_outside_the_page(pdf, tmp_path) == []
+    text = subprocess.run(
+        ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    assert long_name in text.replace("\n", "")
