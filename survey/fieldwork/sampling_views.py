@@ -118,7 +118,7 @@ def _import(cycle: Cycle, filename: str, data: bytes, fields: Mapping[str, str])
 def _roles(filename: str, data: bytes, fields: Mapping[str, str]) -> dict[str, str]:
     found = frame_service.frame_columns(filename, data, _typed_columns(fields), fields["encoding"])
     roles = {found.id_column: _("Id column"), found.phone_column: _("Phone column")}
-    roles.update({column: _("Stratum") for column in found.strata_columns})
+    roles.update({column: _("Stratum column") for column in found.strata_columns})
     if found.size_column:
         roles[found.size_column] = _("Size column (PPS only)")
     return roles
