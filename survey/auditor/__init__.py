@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

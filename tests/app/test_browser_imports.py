@@ -101,7 +101,9 @@ def test_frame_and_units_imports_in_the_browser(
         [cell.strip() for cell in row.split("\t")]
         for row in page.locator("#import-mapping tbody tr").all_inner_texts()
     ]
-    assert mapping == [["编号", "→ 编号列"], ["手机号码", "→ 电话列"], ["区县", "→ 分层列"]], mapping
+    assert mapping == [["编号", "→ 编号列"], ["手机号码", "→ 电话列"], ["区县", "→ 分层列"]], (
+        mapping
+    )
     assert page.locator("#import-rows-table tbody tr").count() == 10
     assert "Q0001" in page.locator("#import-rows-table").inner_text()
     with app.app_context():  # nothing before the confirmation
