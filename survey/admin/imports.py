@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired
 from survey.admin.common import report
 from survey.auth.access import current_session_id, current_user
 from survey.extensions import db
+from survey.privacy import vault
 from survey.services.errors import ServiceError
 from survey.services.tabular import Preview, preview
 from survey.services.uploads import PendingUpload, UploadStore
@@ -32,7 +33,8 @@ def upload_store() -> UploadStore:
     folder = current_app.config.get("IMPORT_PENDING_FOLDER") or (
         Path(current_app.instance_path) / "pending-imports"
     )
-    return UploadStore(Path(folder))
+    sealer = vault()
+    return UploadStore(Path(folder), seal=sealer.seal, unseal=sealer.unseal)
 
 
 def owner() -> str:

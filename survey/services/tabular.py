@@ -388,19 +388,6 @@ def preview(
     )
 
 
-def iter_rows(
-    filename: str, data: bytes, encoding: str = "auto"
-) -> Iterator[tuple[int, list[str]]]:
-    """Rows of a CSV or XLSX upload as ``(spreadsheet row number, cells)``, header first.
-
-    Formula cells of a workbook are refused up front; CSV cells are returned as typed
-    (callers check formula-like text per column with :func:`looks_like_formula`).
-    """
-    sheet = open_sheet(filename, data, encoding)
-    yield sheet.header_row, list(sheet.header)
-    yield from sheet.body()
-
-
 def looks_like_formula(value: str) -> bool:
     """Whether a spreadsheet would run ``value`` as a formula."""
     return value.startswith(_FORMULA_TRIGGERS) and not _SIGNED_NUMBER.fullmatch(value)

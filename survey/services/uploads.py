@@ -2,9 +2,12 @@
 
 The preview stores nothing in the database; the file waits here, under a random
 token, until the same staff session confirms it (then it is deleted) or an hour
-has passed.  A token is only ever a file name after it has matched
-:data:`TOKEN_PATTERN`, so no path can be smuggled in through it, and a token of
-another user or session is refused as if it did not exist.
+has passed.  A frame holds phone numbers in clear, so the bytes are sealed
+(encrypted and authenticated with the data keys) before they touch the disk.
+
+A token is only ever a file name after it has matched :data:`TOKEN_PATTERN`, so
+no path can be smuggled in through it, and a token of another user or session is
+refused as if it did not exist.
 """
 
 from __future__ import annotations
@@ -38,9 +41,17 @@ class PendingUpload:
 class UploadStore:
     """Pending uploads in ``folder``: ``<token>.bin`` (the bytes) and ``<token>.json``."""
 
-    def __init__(self, folder: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        clock: Callable[[], float] = time.time,
+        *,
+        seal: Callable[[bytes], bytes] = bytes,
+        unseal: Callable[[bytes], bytes] = bytes,
+    ) -> None:
         self.folder = folder
         self.clock = clock
+        self.seal, self.unseal = seal, unseal
 
     def put(
         self, owner: str, kind: str, filename: str, data: bytes, fields: Mapping[str, str]
@@ -48,7 +59,7 @@ class UploadStore:
         self.purge()
         self.folder.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(32)
-        (self.folder / f"{token}.bin").write_bytes(data)
+        (self.folder / f"{token}.bin").write_bytes(self.seal(data))
         meta = {
             "owner": owner,
             "kind": kind,
@@ -67,7 +78,7 @@ class UploadStore:
             raise gone
         try:
             meta = json.loads((self.folder / f"{token}.json").read_text(encoding="utf-8"))
-            data = (self.folder / f"{token}.bin").read_bytes()
+            data = self.unseal((self.folder / f"{token}.bin").read_bytes())
         except (OSError, ValueError):
             raise gone from None
         if not hmac.compare_digest(str(meta.get("owner", "")), owner) or meta.get("kind") != kind:

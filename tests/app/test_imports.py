@@ -279,3 +279,28 @@ def test_component_template_imports_once_scores_are_filled_in(
         ).one()
         assert len(version.values) == len(lines) - 1
         assert db.session.get(ScoreComponent, component_id) is not None
+
+
+def test_a_waiting_frame_is_sealed_on_disk_and_tampering_refused(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    from survey.models import SamplingFrame
+    from tests.app.test_frames import frame_csv
+
+    login(demo_client, "pollster")
+    data = frame_csv()
+    preview = demo_client.post(
+        "/fieldwork/cycles/1/frames",
+        data={"name": "封存", "rater_group_id": "1", "encoding": "auto",
+              "file": (io.BytesIO(data), "frame.csv")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert preview.status_code == 200, preview.get_data(as_text=True)
+    (waiting,) = Path(demo_app.config["IMPORT_PENDING_FOLDER"]).glob("*.bin")
+    sealed = waiting.read_bytes()
+    assert b"13800007919" not in sealed and "东湖区".encode() not in sealed
+    waiting.write_bytes(sealed[:-2] + (b"AA" if sealed[-2:] != b"AA" else b"BB"))
+    refused = confirm_import(demo_client, preview)
+    assert "此次上传已过期或不属于您" in demo_client.get(refused.location).get_data(as_text=True)
+    with demo_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SamplingFrame)) == 0
