@@ -49,6 +49,9 @@ def default_config(app: Flask) -> dict[str, Any]:
         "SESSION_ABSOLUTE_HOURS": 12,
         "WTF_CSRF_TIME_LIMIT": None,
         "IMPORT_MAX_ROWS": 100_000,
+        # Uploads waiting for their import's confirmation (an hour at most); empty:
+        # the instance folder's pending-imports/.
+        "IMPORT_PENDING_FOLDER": "",
         "TELEPHONY": "simulated",
         # Closing fieldwork deletes the contact ↔ response links (the anonymity promise).
         "UNLINK_RESPONSES_ON_CLOSE": True,

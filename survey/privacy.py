@@ -79,6 +79,17 @@ class Vault:
                 "cannot decrypt personal data: the key that encrypted it is not in MINYI_DATA_KEYS"
             ) from None
 
+    def seal(self, data: bytes) -> bytes:
+        """``data`` encrypted and authenticated (an upload waiting on disk)."""
+        return self._fernet.encrypt(data)
+
+    def unseal(self, sealed: bytes) -> bytes:
+        """What :meth:`seal` sealed; ``ValueError`` if it was altered or the key is gone."""
+        try:
+            return self._fernet.decrypt(sealed)
+        except InvalidToken:
+            raise ValueError("sealed data altered or its key removed") from None
+
     def rotate(self, token: str) -> str:
         """Re-encrypt ``token`` with the first (newest) key."""
         return self._fernet.rotate(token.encode("ascii")).decode("ascii")

@@ -18,6 +18,7 @@ from survey.models import Cycle, DoNotCallSource, RaterGroup, SampleDraw, Sampli
 from survey.privacy import vault
 from survey.services import frames as frame_service
 from survey.services.errors import ServiceError
+from survey.services.tabular import ENCODINGS
 
 frame_group = AppGroup("frame", help="Sampling frames (抽样框).")
 sample_group = AppGroup("sample", help="Verifiable draws and reserve batches.")
@@ -49,11 +50,11 @@ def _get(model: type[T], ident: int, what: str) -> T:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--group", "group_code", required=True, help="Rater group code, e.g. citizens.")
 @click.option("--name", required=True, help="Frame name, unique within the cycle.")
-@click.option("--id-column", default="id", show_default=True)
-@click.option("--phone-column", default="phone", show_default=True)
-@click.option("--strata", required=True, help="Stratum column(s), comma-separated.")
+@click.option("--id-column", default="", help="Id column (default: found from the headers).")
+@click.option("--phone-column", default="", help="Phone column (default: from the headers).")
+@click.option("--strata", default="", help="Stratum column(s), comma-separated (default: 区县 …).")
 @click.option("--size-column", default=None, help="Size measure column (PPS).")
-@click.option("--encoding", type=click.Choice(["utf-8", "gb18030"]), default="utf-8")
+@click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="auto", show_default=True)
 def frame_import(
     cycle_id: int,
     file: Path,

@@ -89,6 +89,8 @@ def _test_config(url: str, **extra: Any) -> dict[str, Any]:
         "HASH_KEY": "test-hash-key",
         "AUDIT_SIGNING_KEY": TEST_AUDIT_SIGNING_KEY,
         "AUDIT_ANCHOR_FILE": str(anchor_file(url)),
+        # Uploads waiting for confirmation: the test's own, never the worktree's instance/.
+        "IMPORT_PENDING_FOLDER": str(anchor_file(url).with_suffix(".pending-imports")),
     }
     config.update(extra)
     return config

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from survey.auth.access import current_user
 from survey.extensions import db
 from survey.models import Cycle
-from survey.services.errors import ServiceError
+from survey.services.errors import Problem, ServiceError
 from survey.services.tabular import csv_text
 
 ViewResult: TypeAlias = str | Response | tuple[str, int]
@@ -38,15 +38,34 @@ def report(error: ServiceError, form: FlaskForm | None = None) -> None:
     """
     db.session.rollback()
     # Messages marked with N_ are in the catalogue; others are shown as written.
-    flash(gettext(error.message), "error")
+    flash(error.text(gettext), "error")
     for problem in error.problems:
         field = form[problem.column] if form is not None and problem.column in form else None
         if field is not None and problem.row is None:
             field.errors = [*field.errors, problem.text(gettext)]
-        elif problem.parameters:
-            flash(problem.text(gettext), "problem")
         else:
-            flash(str(problem), "problem")
+            flash(located(problem), "problem")
+
+
+def located(problem: Problem) -> str:
+    """``problem`` with where it is, for people: 第 3 行“手机号码”列：…
+
+    The one place the location is worded (``str(problem)`` stays the English of the
+    command line).
+    """
+    text = problem.text(gettext)
+    if problem.row is not None and problem.column:
+        return gettext(
+            "row %(row)d, column “%(column)s”: %(message)s",
+            row=problem.row,
+            column=problem.column,
+            message=text,
+        )
+    if problem.row is not None:
+        return gettext("row %(row)d: %(message)s", row=problem.row, message=text)
+    if problem.column:
+        return gettext("column “%(column)s”: %(message)s", column=problem.column, message=text)
+    return text
 
 
 def csv_attachment(rows: list[list[object]], filename: str) -> Response:

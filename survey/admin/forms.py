@@ -86,16 +86,19 @@ class UnitForm(FlaskForm):
     parent_id = SelectField(_l("Parent unit"), coerce=int, default=0)
 
 
+#: The encodings an import form offers; "auto" (detected) first and the default.
+ENCODING_CHOICES = [
+    SelectChoice("auto", _l("Detect automatically")),
+    SelectChoice("utf-8", "UTF-8"),
+    SelectChoice("gb18030", "GBK / GB18030 (Excel)"),
+    SelectChoice("utf-16", _l("UTF-16 (Excel Unicode text)")),
+]
+UPLOAD_TYPES = FileAllowed(["csv", "xlsx", "txt"], _l("CSV, XLSX or TXT only"))
+
+
 class ImportForm(FlaskForm):
-    file = FileField(
-        _l("File (CSV or XLSX)"),
-        validators=[FileRequired(), FileAllowed(["csv", "xlsx"], _l("CSV or XLSX only"))],
-    )
-    encoding = SelectField(
-        _l("CSV encoding"),
-        choices=[SelectChoice("utf-8", "UTF-8"), SelectChoice("gb18030", "GBK / GB18030 (Excel)")],
-        default="utf-8",
-    )
+    file = FileField(_l("File (CSV or XLSX)"), validators=[FileRequired(), UPLOAD_TYPES])
+    encoding = SelectField(_l("CSV encoding"), choices=ENCODING_CHOICES, default="auto")
 
 
 class ItemForm(FlaskForm):

@@ -7,15 +7,15 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from survey.admin import bp
-from survey.admin.common import ViewResult, actor, get_cycle, report
+from survey.admin import bp, imports
+from survey.admin.common import ViewResult, actor, csv_attachment, get_cycle, report
 from survey.admin.forms import CategoryForm, ImportForm, UnitForm
 from survey.extensions import db
 from survey.models import Cycle, Unit, UnitCategory
 from survey.services import units as unit_service
 from survey.services.errors import ServiceError
-from survey.services.tabular import csv_text
-from survey.services.units import units_by_category
+from survey.services.tabular import mapped_labels
+from survey.services.units import ImportSummary, units_by_category
 
 
 def _unit_form(cycle: Cycle, unit: Unit | None = None) -> UnitForm:
@@ -174,25 +174,57 @@ def unit_update(cycle_id: int, unit_id: int) -> ViewResult:
 
 @bp.post("/cycles/<int:cycle_id>/units/import")
 def units_import(cycle_id: int) -> ViewResult:
+    """Upload: check the file whole and show its preview; nothing is stored yet."""
     cycle = get_cycle(cycle_id)
     form = ImportForm()
     if not form.validate_on_submit():
         return _units_page(cycle, import_form=form), 400
-    upload = form.file.data
+    filename, data = form.file.data.filename or "upload", form.file.data.read()
+    encoding = form.encoding.data or "auto"
+    return imports.preview_page(
+        kind=f"units:{cycle.id}",
+        title=_("Import units") + " · " + cycle.name,
+        filename=filename,
+        data=data,
+        encoding=encoding,
+        fields={"encoding": encoding},
+        mapped=lambda: mapped_labels(
+            filename, data, encoding, unit_service.UNIT_COLUMNS, unit_service.UNIT_REQUIRED
+        ),
+        dry_run=lambda: _import(cycle, filename, data, encoding),
+        confirm_url=url_for("admin.units_import_confirm", cycle_id=cycle.id),
+        back_url=url_for("admin.units", cycle_id=cycle.id),
+    )
+
+
+def _import(cycle: Cycle, filename: str, data: bytes, encoding: str) -> ImportSummary:
+    return unit_service.import_units(
+        db.session,
+        cycle,
+        filename,
+        data,
+        actor=actor(),
+        encoding=encoding,
+        max_rows=current_app.config["IMPORT_MAX_ROWS"],
+    )
+
+
+@bp.post("/cycles/<int:cycle_id>/units/import/confirm")
+def units_import_confirm(cycle_id: int) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    form = imports.ConfirmImportForm()
+    back = redirect(url_for("admin.units", cycle_id=cycle.id))
+    if not form.validate_on_submit():
+        flash(_("The confirmation was not accepted; upload the file again."), "error")
+        return back
     try:
-        summary = unit_service.import_units(
-            db.session,
-            cycle,
-            upload.filename or "upload",
-            upload.read(),
-            actor=actor(),
-            encoding=form.encoding.data or "utf-8",
-            max_rows=current_app.config["IMPORT_MAX_ROWS"],
-        )
+        upload = imports.pending(form.token.data or "", f"units:{cycle.id}")
+        summary = _import(cycle, upload.filename, upload.data, upload.fields["encoding"])
     except ServiceError as error:
         report(error)
-        return _units_page(cycle, import_form=form), 400
+        return back
     db.session.commit()
+    imports.upload_store().delete(upload.token)
     flash(
         _(
             "Imported: %(created)d new units, %(updated)d updated.",
@@ -201,16 +233,12 @@ def units_import(cycle_id: int) -> ViewResult:
         ),
         "success",
     )
-    return redirect(url_for("admin.units", cycle_id=cycle.id))
+    return back
 
 
 @bp.get("/cycles/<int:cycle_id>/units/template.csv")
 def units_template(cycle_id: int) -> Response:
     cycle = get_cycle(cycle_id)
     first = cycle.categories[0].name if cycle.categories else "政务部门"
-    rows = [["code", "name", "category", "parent"], ["U001", "市发展和改革委员会", first, ""]]
-    return Response(
-        "\ufeff" + csv_text(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": "attachment; filename=units-template.csv"},
-    )
+    header: list[object] = [spellings[0] for spellings in unit_service.UNIT_COLUMNS.values()]
+    return csv_attachment([header, ["U001", "市发展和改革委员会", first, ""]], "units-template.csv")

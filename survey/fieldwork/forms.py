@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileAllowed, FileField, FileRequired
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     DateField,
     DecimalField,
@@ -16,24 +16,20 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from survey.admin.forms import IrreversibleForm
+from survey.admin.forms import ENCODING_CHOICES, UPLOAD_TYPES, IrreversibleForm
 
 
 class FrameImportForm(FlaskForm):
     name = StringField(_l("Frame name"), validators=[DataRequired(), Length(max=200)])
     rater_group_id = SelectField(_l("Rater group"), coerce=int)
-    file = FileField(
-        _l("File (CSV or XLSX)"),
-        validators=[FileRequired(), FileAllowed(["csv", "xlsx"], _l("CSV or XLSX only"))],
-    )
-    encoding = SelectField(
-        _l("CSV encoding"),
-        choices=[SelectChoice("utf-8", "UTF-8"), SelectChoice("gb18030", "GBK / GB18030 (Excel)")],
-    )
-    id_column = StringField(_l("Id column"), default="id", validators=[DataRequired()])
-    phone_column = StringField(_l("Phone column"), default="phone", validators=[DataRequired()])
+    file = FileField(_l("File (CSV or XLSX)"), validators=[FileRequired(), UPLOAD_TYPES])
+    encoding = SelectField(_l("CSV encoding"), choices=ENCODING_CHOICES, default="auto")
+    # Blank: found from the file's own headers (编号, 手机号码, 区县 …); the preview
+    # shows what was found before anything is stored.
+    id_column = StringField(_l("Id column"), validators=[Optional(), Length(max=100)])
+    phone_column = StringField(_l("Phone column"), validators=[Optional(), Length(max=100)])
     strata_columns = StringField(
-        _l("Stratum columns (comma-separated)"), default="district", validators=[DataRequired()]
+        _l("Stratum columns (comma-separated)"), validators=[Optional(), Length(max=400)]
     )
     size_column = StringField(_l("Size column (PPS only)"), validators=[Optional()])
 

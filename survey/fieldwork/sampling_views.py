@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from survey.admin import imports
 from survey.admin.common import ViewResult, actor, csv_attachment, get_cycle, report
 from survey.extensions import db
 from survey.fieldwork import bp
@@ -82,39 +84,92 @@ def sampling(cycle_id: int) -> str:
     return _sampling_page(get_cycle(cycle_id))
 
 
+def _typed_columns(fields: Mapping[str, str]) -> frame_service.FrameColumns:
+    return frame_service.FrameColumns(
+        id_column=fields.get("id_column", "").strip(),
+        phone_column=fields.get("phone_column", "").strip(),
+        strata_columns=tuple(
+            c.strip()
+            for c in fields.get("strata_columns", "").replace("，", ",").split(",")
+            if c.strip()
+        ),
+        size_column=fields.get("size_column", "").strip() or None,
+    )
+
+
+def _import(cycle: Cycle, filename: str, data: bytes, fields: Mapping[str, str]) -> SamplingFrame:
+    group = next((g for g in cycle.rater_groups if str(g.id) == fields["rater_group_id"]), None)
+    if group is None:
+        abort(404)
+    return frame_service.import_frame(
+        db.session,
+        vault(),
+        cycle,
+        group,
+        name=fields["name"],
+        filename=filename,
+        data=data,
+        columns=_typed_columns(fields),
+        actor=actor(),
+        encoding=fields["encoding"],
+    )
+
+
+def _roles(filename: str, data: bytes, fields: Mapping[str, str]) -> dict[str, str]:
+    found = frame_service.frame_columns(filename, data, _typed_columns(fields), fields["encoding"])
+    roles = {found.id_column: _("Id column"), found.phone_column: _("Phone column")}
+    roles.update({column: _("Stratum column") for column in found.strata_columns})
+    if found.size_column:
+        roles[found.size_column] = _("Size column (PPS only)")
+    return roles
+
+
 @bp.post("/cycles/<int:cycle_id>/frames")
 def frame_import(cycle_id: int) -> ViewResult:
+    """Upload: check the file whole and show its preview; nothing is stored yet."""
     cycle = get_cycle(cycle_id)
     form = _import_form(cycle)
     if not form.validate_on_submit():
         return _sampling_page(cycle, form), 400
-    group = next(g for g in cycle.rater_groups if g.id == form.rater_group_id.data)
-    upload = form.file.data
-    columns = frame_service.FrameColumns(
-        id_column=form.id_column.data or "",
-        phone_column=form.phone_column.data or "",
-        strata_columns=tuple(
-            c.strip() for c in (form.strata_columns.data or "").split(",") if c.strip()
-        ),
-        size_column=(form.size_column.data or "").strip() or None,
+    filename, data = form.file.data.filename or "upload", form.file.data.read()
+    fields = {
+        "name": form.name.data or "",
+        "rater_group_id": str(form.rater_group_id.data),
+        "encoding": form.encoding.data or "auto",
+        "id_column": form.id_column.data or "",
+        "phone_column": form.phone_column.data or "",
+        "strata_columns": form.strata_columns.data or "",
+        "size_column": form.size_column.data or "",
+    }
+    return imports.preview_page(
+        kind=f"frame:{cycle.id}",
+        title=_("Import a frame") + " · " + fields["name"],
+        filename=filename,
+        data=data,
+        encoding=fields["encoding"],
+        fields=fields,
+        mapped=lambda: _roles(filename, data, fields),
+        dry_run=lambda: _import(cycle, filename, data, fields),
+        confirm_url=url_for("fieldwork.frame_import_confirm", cycle_id=cycle.id),
+        back_url=url_for("fieldwork.sampling", cycle_id=cycle.id),
     )
+
+
+@bp.post("/cycles/<int:cycle_id>/frames/confirm")
+def frame_import_confirm(cycle_id: int) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    form = imports.ConfirmImportForm()
+    if not form.validate_on_submit():
+        flash(_("The confirmation was not accepted; upload the file again."), "error")
+        return redirect(url_for("fieldwork.sampling", cycle_id=cycle.id))
     try:
-        frame = frame_service.import_frame(
-            db.session,
-            vault(),
-            cycle,
-            group,
-            name=form.name.data or "",
-            filename=upload.filename or "upload",
-            data=upload.read(),
-            columns=columns,
-            actor=actor(),
-            encoding=form.encoding.data or "utf-8",
-        )
+        upload = imports.pending(form.token.data or "", f"frame:{cycle.id}")
+        frame = _import(cycle, upload.filename, upload.data, upload.fields)
     except ServiceError as error:
         report(error)
-        return _sampling_page(cycle, form), 400
+        return redirect(url_for("fieldwork.sampling", cycle_id=cycle.id))
     db.session.commit()
+    imports.upload_store().delete(upload.token)
     flash(
         _(
             "Frame imported: %(rows)d contacts, %(excluded)d on the do-not-call list left out.",

@@ -19,7 +19,8 @@ from flask import (
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
-from survey.admin.common import ViewResult, actor, get_cycle, report
+from survey.admin import imports as import_steps
+from survey.admin.common import ViewResult, actor, csv_attachment, get_cycle, report
 from survey.admin.forms import ImportForm
 from survey.extensions import db
 from survey.models import (
@@ -43,6 +44,7 @@ from survey.services import (
     scoring,
 )
 from survey.services.errors import ServiceError
+from survey.services.tabular import mapped_labels
 
 
 @bp.get("/")
@@ -87,30 +89,78 @@ def cycle_page(cycle_id: int) -> str:
     return _cycle_page(get_cycle(cycle_id))
 
 
-@bp.post("/cycles/<int:cycle_id>/components/<int:component_id>")
-def component_import(cycle_id: int, component_id: int) -> ViewResult:
-    cycle = get_cycle(cycle_id)
+def _component(cycle: Cycle, component_id: int) -> ScoreComponent:
     component = db.session.get(ScoreComponent, component_id)
     if component is None or component.cycle_id != cycle.id:
         abort(404)
+    return component
+
+
+@bp.post("/cycles/<int:cycle_id>/components/<int:component_id>")
+def component_import(cycle_id: int, component_id: int) -> ViewResult:
+    """Upload: check the file whole and show its preview; nothing is stored yet."""
+    cycle = get_cycle(cycle_id)
+    component = _component(cycle, component_id)
     form = ImportForm()
     if not form.validate_on_submit():
         return _cycle_page(cycle, import_form=form), 400
-    upload = form.file.data
+    filename, data = form.file.data.filename or "upload", form.file.data.read()
+    encoding = form.encoding.data or "auto"
+    return import_steps.preview_page(
+        kind=f"component:{component.id}",
+        title=_("Import") + " · " + component.name,
+        filename=filename,
+        data=data,
+        encoding=encoding,
+        fields={"encoding": encoding},
+        mapped=lambda: mapped_labels(
+            filename,
+            data,
+            encoding,
+            components.COMPONENT_COLUMNS,
+            components.COMPONENT_REQUIRED,
+        ),
+        dry_run=lambda: components.import_component(
+            db.session,
+            cycle,
+            component,
+            filename=filename,
+            data=data,
+            actor=actor(),
+            encoding=encoding,
+        ),
+        confirm_url=url_for(
+            "office.component_import_confirm", cycle_id=cycle.id, component_id=component.id
+        ),
+        back_url=url_for("office.cycle_page", cycle_id=cycle.id),
+    )
+
+
+@bp.post("/cycles/<int:cycle_id>/components/<int:component_id>/confirm")
+def component_import_confirm(cycle_id: int, component_id: int) -> ViewResult:
+    cycle = get_cycle(cycle_id)
+    component = _component(cycle, component_id)
+    form = import_steps.ConfirmImportForm()
+    back = redirect(url_for("office.cycle_page", cycle_id=cycle.id))
+    if not form.validate_on_submit():
+        flash(_("The confirmation was not accepted; upload the file again."), "error")
+        return back
     try:
+        upload = import_steps.pending(form.token.data or "", f"component:{component.id}")
         version = components.import_component(
             db.session,
             cycle,
             component,
-            filename=upload.filename or "upload",
-            data=upload.read(),
+            filename=upload.filename,
+            data=upload.data,
             actor=actor(),
-            encoding=form.encoding.data or "utf-8",
+            encoding=upload.fields["encoding"],
         )
     except ServiceError as error:
         report(error)
-        return _cycle_page(cycle, import_form=form), 400
+        return back
     db.session.commit()
+    import_steps.upload_store().delete(upload.token)
     flash(
         _(
             "%(name)s imported as version %(version)d.",
@@ -119,7 +169,22 @@ def component_import(cycle_id: int, component_id: int) -> ViewResult:
         ),
         "success",
     )
-    return redirect(url_for("office.cycle_page", cycle_id=cycle.id))
+    return back
+
+
+@bp.get("/cycles/<int:cycle_id>/components/template.csv")
+def component_template(cycle_id: int) -> ViewResult:
+    """Every unit of the cycle under the Chinese headers the import reads."""
+    cycle = get_cycle(cycle_id)
+    header: list[object] = [
+        components.COMPONENT_COLUMNS["unit"][0],
+        "单位名称",  # for the person filling it in; the import leaves it aside
+        *(components.COMPONENT_COLUMNS[name][0] for name in ("score", "veto", "target_completion")),
+    ]
+    rows: list[list[object]] = [
+        [unit.code, unit.name, "", "否", ""] for unit in sorted(cycle.units, key=lambda u: u.code)
+    ]
+    return csv_attachment([header, *rows], "components-template.csv")
 
 
 @bp.get("/cycles/<int:cycle_id>/trial")

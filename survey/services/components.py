@@ -25,16 +25,23 @@ from survey.models import (
     ScoreComponent,
 )
 from survey.services import audit
-from survey.services.errors import NotEditableError, Problem, ValidationError
+from survey.services.errors import N_, NotEditableError, Problem, ValidationError
 from survey.services.tabular import read_table
 
-#: Accepted header spellings (English or Chinese).
+#: Accepted header spellings, Chinese first (the first is the template's header and
+#: the field's label); English names match too.
 COMPONENT_COLUMNS = {
-    "unit": ["unit_code", "单位编码", "编码", "代码"],
-    "score": ["得分", "分数", "分值"],
-    "veto": ["vetoed", "一票否决", "否决"],
-    "target_completion": ["lowest_target_completion", "量化指标完成率", "最低完成率"],
+    "unit": ["单位编码", "单位代码", "编码", "代码", "unit_code"],
+    "score": ["得分", "分数", "分值", "score"],
+    "veto": ["一票否决", "否决", "vetoed"],
+    "target_completion": [
+        "量化指标最低完成率",
+        "量化指标完成率",
+        "最低完成率",
+        "lowest_target_completion",
+    ],
 }
+COMPONENT_REQUIRED = ("unit", "score")
 
 SCORE_MINIMUM, SCORE_MAXIMUM = 0.0, 100.0
 
@@ -66,7 +73,7 @@ def import_component(
     filename: str,
     data: bytes,
     actor: str,
-    encoding: str = "utf-8",
+    encoding: str = "auto",
 ) -> ComponentImport:
     """Import a new version of ``component``'s scores for every unit of ``cycle``.
 
@@ -90,8 +97,9 @@ def import_component(
             "components can no longer be imported"
         )
     table = read_table(
-        filename, data, columns=COMPONENT_COLUMNS, required=("unit", "score"), encoding=encoding
+        filename, data, columns=COMPONENT_COLUMNS, required=COMPONENT_REQUIRED, encoding=encoding
     )
+    column = table.column
     units = {unit.code.lower(): unit for unit in cycle.units}
     problems: list[Problem] = []
     first_row: dict[int, int] = {}
@@ -100,13 +108,16 @@ def import_component(
         code = cells.get("unit", "")
         unit = units.get(code.lower())
         if unit is None:
-            problems.append(Problem(f"unknown unit {code!r}", row=row, column="unit"))
+            problems.append(
+                Problem(N_("unknown unit %(code)s"), row, column("unit"), {"code": repr(code)})
+            )
         elif unit.id in first_row:
             problems.append(
                 Problem(
-                    f"unit {unit.code} appears again (first on row {first_row[unit.id]})",
-                    row=row,
-                    column="unit",
+                    N_("unit %(code)s appears again (first on row %(other)d)"),
+                    row,
+                    column("unit"),
+                    {"code": unit.code, "other": first_row[unit.id]},
                 )
             )
         else:
@@ -114,27 +125,45 @@ def import_component(
         score = _number(cells.get("score", ""))
         if score is None:
             problems.append(
-                Problem(f"{cells.get('score', '')!r} is not a number", row=row, column="score")
+                Problem(
+                    N_("%(value)s is not a number"),
+                    row,
+                    column("score"),
+                    {"value": repr(cells.get("score", ""))},
+                )
             )
         elif not SCORE_MINIMUM <= score <= SCORE_MAXIMUM:
             problems.append(
                 Problem(
-                    f"{score:g} is outside {SCORE_MINIMUM:g}–{SCORE_MAXIMUM:g}",
-                    row=row,
-                    column="score",
+                    N_("%(value)s is outside %(low)s–%(high)s"),
+                    row,
+                    column("score"),
+                    {
+                        "value": f"{score:g}",
+                        "low": f"{SCORE_MINIMUM:g}",
+                        "high": f"{SCORE_MAXIMUM:g}",
+                    },
                 )
             )
         veto_text = cells.get("veto", "").strip().lower()
         if veto_text not in _TRUE | _FALSE:
-            problems.append(Problem(f"{veto_text!r} is not yes/no (是/否)", row=row, column="veto"))
+            problems.append(
+                Problem(
+                    N_("%(value)s is not yes/no (是/否)"),
+                    row,
+                    column("veto"),
+                    {"value": repr(veto_text)},
+                )
+            )
         completion_text = cells.get("target_completion", "").strip()
         completion = _completion(completion_text) if completion_text else None
         if completion_text and (completion is None or completion < 0):
             problems.append(
                 Problem(
-                    f"{completion_text!r} is not a completion ratio (0.55 or 55%)",
-                    row=row,
-                    column="target_completion",
+                    N_("%(value)s is not a completion ratio (0.55 or 55%%)"),
+                    row,
+                    column("target_completion"),
+                    {"value": repr(completion_text)},
                 )
             )
         if unit is not None and score is not None:
@@ -148,10 +177,17 @@ def import_component(
             )
     for unit in cycle.units:
         if unit.id not in first_row:
-            problems.append(Problem(f"unit {unit.code} ({unit.name}) is missing from the file"))
+            problems.append(
+                Problem(
+                    N_("unit %(code)s (%(name)s) is missing from the file"),
+                    parameters={"code": unit.code, "name": unit.name},
+                )
+            )
     if problems:
         raise ValidationError(
-            f"{filename}: {len(problems)} problem(s); nothing was imported", problems
+            N_("%(file)s: %(count)d problem(s); nothing was imported"),
+            problems,
+            parameters={"file": filename, "count": len(problems)},
         )
     previous = session.scalar(
         sa.select(sa.func.max(ComponentImport.version)).where(

@@ -43,10 +43,24 @@ class Problem:
 class ServiceError(Exception):
     """A request that cannot be carried out; nothing was changed."""
 
-    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        message: str,
+        problems: Sequence[Problem] = (),
+        *,
+        parameters: Mapping[str, object] | None = None,
+    ) -> None:
+        self.parameters = dict(parameters or {})
+        self.message = message % self.parameters if self.parameters else message
+        #: the N_-marked text before its values are filled in (what a view translates)
+        self.template = message
+        super().__init__(self.message)
         self.problems = list(problems)
+
+    def text(self, translate: Callable[[str], str] = str) -> str:
+        """The message, translated by ``translate`` and filled in."""
+        template = translate(self.template)
+        return template % self.parameters if self.parameters else template
 
 
 class ValidationError(ServiceError):

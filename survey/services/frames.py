@@ -42,7 +42,7 @@ from survey.services.errors import (
     ServiceError,
     ValidationError,
 )
-from survey.services.tabular import iter_rows, looks_like_formula
+from survey.services.tabular import Field, header_key, looks_like_formula, match_header, open_sheet
 
 #: Rows inserted per statement while streaming an import.
 BATCH_SIZE = 5_000
@@ -54,24 +54,102 @@ STRATUM_SEPARATOR = " | "
 
 @dataclass(frozen=True)
 class FrameColumns:
-    """Which file columns play which role (mapped by the pollster)."""
+    """Which file columns play which role: typed by the pollster, or blank to have
+    them found by their headers (:data:`FRAME_FIELDS`)."""
 
-    id_column: str
-    phone_column: str
-    strata_columns: tuple[str, ...]
+    id_column: str = ""
+    phone_column: str = ""
+    strata_columns: tuple[str, ...] = ()
     size_column: str | None = None
 
 
+#: Header spellings of a frame's roles, Chinese first.  Any column whose header is a
+#: stratum spelling is a stratum when the pollster names none.
+FRAME_FIELDS = {
+    "id": Field("id", ("编号", "序号", "样本编号", "id"), required=True),
+    "phone": Field(
+        "phone",
+        ("手机号码", "手机号", "手机", "电话", "联系电话", "电话号码", "phone", "mobile"),
+        required=True,
+    ),
+    "size": Field("size", ("规模", "人数", "size")),
+}
+STRATUM_SYNONYMS = (
+    "区县", "区", "县", "街道", "乡镇", "镇", "年龄段", "年龄组", "性别",
+    "district", "county", "street", "township", "age", "age_group", "gender", "stratum",
+)  # fmt: skip
+
+
 def _column_index(header: Sequence[str], name: str, filename: str, row: int) -> int:
-    wanted = name.strip().lower()
+    wanted = header_key(name)
     for index, cell in enumerate(header):
-        if cell.strip().lstrip("\ufeff").lower() == wanted:
+        if header_key(cell) == wanted:
             return index
-    available = ", ".join(cell.strip() for cell in header if cell.strip())
+    available = "、".join(cell for cell in header if cell) or "—"
     raise ValidationError(
-        f"{filename}: no column named {name!r}",
-        [Problem(f"no column {name!r}; the columns are: {available}", row=row)],
+        N_("%(file)s: no column named %(column)s"),
+        [
+            Problem(
+                N_("no column %(column)s; the columns are: %(columns)s"),
+                row=row,
+                parameters={"column": f"“{name}”", "columns": available},
+            )
+        ],
+        parameters={"file": filename, "column": f"“{name}”"},
     )
+
+
+def resolve_columns(
+    filename: str, header_row: int, header: Sequence[str], typed: FrameColumns
+) -> FrameColumns:
+    """The columns of ``header`` for each role, named as in the file.
+
+    Roles the pollster typed are looked up (case- and width-insensitively); the
+    others are found by their header spellings, and two columns for one role are
+    refused with both named.
+    """
+    wanted = [
+        field
+        for key, field in FRAME_FIELDS.items()
+        if not {"id": typed.id_column, "phone": typed.phone_column, "size": typed.size_column}[key]
+    ]
+    found = match_header(filename, header_row, header, wanted)
+
+    def typed_or_found(name: str | None, key: str) -> str | None:
+        if name and name.strip():
+            return header[_column_index(header, name, filename, header_row)]
+        return header[found[key]] if key in found else None
+
+    strata = tuple(
+        header[_column_index(header, name, filename, header_row)]
+        for name in typed.strata_columns
+        if name.strip()
+    ) or tuple(cell for cell in header if Field("stratum", STRATUM_SYNONYMS).matches(cell))
+    if not strata:
+        raise ValidationError(
+            N_("choose at least one stratum column"),
+            [
+                Problem(
+                    N_("no stratum column found (headers it may have: %(synonyms)s)"),
+                    column="strata_columns",
+                    parameters={"synonyms": "、".join(STRATUM_SYNONYMS)},
+                )
+            ],
+        )
+    return FrameColumns(
+        id_column=typed_or_found(typed.id_column, "id") or "",
+        phone_column=typed_or_found(typed.phone_column, "phone") or "",
+        strata_columns=strata,
+        size_column=typed_or_found(typed.size_column, "size"),
+    )
+
+
+def frame_columns(
+    filename: str, data: bytes, typed: FrameColumns, encoding: str = "auto"
+) -> FrameColumns:
+    """The roles of ``data``'s columns (for the preview page)."""
+    sheet = open_sheet(filename, data, encoding)
+    return resolve_columns(filename, sheet.header_row, sheet.header, typed)
 
 
 def import_frame(
@@ -85,7 +163,7 @@ def import_frame(
     data: bytes,
     columns: FrameColumns,
     actor: str,
-    encoding: str = "utf-8",
+    encoding: str = "auto",
     default_region: str = "CN",
     progress: Callable[[int], None] | None = None,
 ) -> SamplingFrame:
@@ -99,25 +177,22 @@ def import_frame(
     if rater_group.cycle_id != cycle.id:
         raise ValidationError("the rater group belongs to another cycle")
     if not name.strip():
-        raise ValidationError("the frame needs a name", [Problem("required", column="name")])
+        raise ValidationError(
+            N_("the frame needs a name"), [Problem(N_("required"), column="name")]
+        )
     if session.scalar(
         sa.select(SamplingFrame.id).where(
             SamplingFrame.cycle_id == cycle.id, SamplingFrame.name == name.strip()
         )
     ):
         raise ValidationError(
-            f"a frame named {name.strip()!r} exists in this cycle",
-            [Problem("already used", column="name")],
+            N_("a frame named %(name)s exists in this cycle"),
+            [Problem(N_("already used"), column="name")],
+            parameters={"name": repr(name.strip())},
         )
-    if not columns.strata_columns:
-        raise ValidationError(
-            "choose at least one stratum column", [Problem("required", column="strata_columns")]
-        )
-    rows = iter_rows(filename, data, encoding)
-    try:
-        header_row, header = next(rows)
-    except StopIteration:
-        raise ValidationError(f"{filename}: the file is empty") from None
+    sheet = open_sheet(filename, data, encoding)
+    header_row, header = sheet.header_row, sheet.header
+    columns = resolve_columns(filename, header_row, header, columns)
     id_index = _column_index(header, columns.id_column, filename, header_row)
     phone_index = _column_index(header, columns.phone_column, filename, header_row)
     strata_indexes = [
@@ -148,44 +223,54 @@ def import_frame(
     position = excluded = 0
 
     def cell(cells: list[str], index: int) -> str:
-        return cells[index].strip() if index < len(cells) else ""
+        return cells[index].strip()
 
-    for number, cells in rows:
-        if not any(c.strip() for c in cells):
-            continue
+    for number, cells in sheet.body():
         row_problems: list[Problem] = []
         external_id = cell(cells, id_index)
         if not external_id:
-            row_problems.append(Problem("the id is missing", number, columns.id_column))
+            row_problems.append(Problem(N_("the id is missing"), number, columns.id_column))
         elif looks_like_formula(external_id):
             # Refused like strata: exports would have to neutralise it with a "'",
             # and the frame hash re-computed from an export would then differ.
             row_problems.append(
-                Problem("looks like a spreadsheet formula", number, columns.id_column)
+                Problem(N_("looks like a spreadsheet formula"), number, columns.id_column)
             )
         elif external_id in seen_ids:
             row_problems.append(
                 Problem(
-                    f"duplicate id {external_id!r} (also in row {seen_ids[external_id]})",
+                    N_("duplicate id %(id)s (also in row %(other)d)"),
                     number,
                     columns.id_column,
+                    {"id": repr(external_id), "other": seen_ids[external_id]},
                 )
             )
         else:
             seen_ids[external_id] = number
         phone_hash = encrypted = ""
+        raw_phone = cell(cells, phone_index)
         try:
-            phone = normalise_phone(cell(cells, phone_index), default_region)
-        except InvalidPhoneNumber as error:
-            row_problems.append(Problem(str(error), number, columns.phone_column))
+            phone = normalise_phone(raw_phone, default_region)
+        except InvalidPhoneNumber:
+            row_problems.append(
+                Problem(N_("the phone number is missing"), number, columns.phone_column)
+                if not raw_phone
+                else Problem(
+                    N_("%(value)s is not a valid phone number"),
+                    number,
+                    columns.phone_column,
+                    {"value": repr(raw_phone[:40])},
+                )
+            )
         else:
             phone_hash = vault.phone_hash(phone)
             if phone_hash in seen_phones:
                 row_problems.append(
                     Problem(
-                        f"duplicate phone number (also in row {seen_phones[phone_hash]})",
+                        N_("duplicate phone number (also in row %(other)d)"),
                         number,
                         columns.phone_column,
+                        {"other": seen_phones[phone_hash]},
                     )
                 )
             else:
@@ -195,10 +280,12 @@ def import_frame(
         for column_name, index in zip(columns.strata_columns, strata_indexes, strict=True):
             value = cell(cells, index)
             if not value:
-                row_problems.append(Problem("the stratum value is missing", number, column_name))
+                row_problems.append(
+                    Problem(N_("the stratum value is missing"), number, column_name)
+                )
             elif looks_like_formula(value):
                 row_problems.append(
-                    Problem("looks like a spreadsheet formula", number, column_name)
+                    Problem(N_("looks like a spreadsheet formula"), number, column_name)
                 )
             parts.append(value)
         size: str | None = None
@@ -210,18 +297,21 @@ def import_frame(
             except ValueError:
                 row_problems.append(
                     Problem(
-                        f"size must be a positive number, got {size!r}", number, columns.size_column
+                        N_("the size must be a positive number, not %(value)s"),
+                        number,
+                        columns.size_column,
+                        {"value": repr(size)},
                     )
                 )
         if row_problems:
             problems.extend(row_problems)
-            if len(problems) >= MAX_PROBLEMS:
+            if len(problems) + len(sheet.problems) >= MAX_PROBLEMS:
                 break
             continue
         if phone_hash in do_not_call:
             excluded += 1
             continue
-        if problems:
+        if problems or sheet.problems:
             continue  # rejected anyway: keep checking, stop writing
         batch.append(
             {
@@ -240,16 +330,25 @@ def import_frame(
             batch.clear()
             if progress:
                 progress(position)
-    if problems:
-        capped = len(problems) >= MAX_PROBLEMS
-        more = f" (listing stops at the first {MAX_PROBLEMS})" if capped else ""
+    problems = sorted([*sheet.problems, *problems], key=lambda p: p.row or 0)
+    if len(problems) >= MAX_PROBLEMS:
         raise ValidationError(
-            f"{filename}: {len(problems)} problem(s){more}; nothing was imported", problems
+            N_("%(file)s: %(count)d problem(s) (listing stops there); nothing was imported"),
+            problems,
+            parameters={"file": filename, "count": len(problems)},
+        )
+    if problems:
+        raise ValidationError(
+            N_("%(file)s: %(count)d problem(s); nothing was imported"),
+            problems,
+            parameters={"file": filename, "count": len(problems)},
         )
     if batch:
         session.execute(sa.insert(FrameContact), batch)
     if position == 0:
-        raise ValidationError(f"{filename}: no usable rows; nothing was imported")
+        raise ValidationError(
+            N_("%(file)s: no usable rows; nothing was imported"), parameters={"file": filename}
+        )
     if progress:
         progress(position)
     frame.row_count = position

@@ -9,16 +9,18 @@ from sqlalchemy import orm
 
 from survey.models import Cycle, Unit, UnitCategory
 from survey.services import audit
-from survey.services.errors import NotEditableError, Problem, ValidationError
+from survey.services.errors import N_, NotEditableError, Problem, ValidationError
 from survey.services.tabular import read_table
 
-#: Accepted header spellings for the units file (English or Chinese).
+#: Accepted header spellings for the units file, Chinese first (the first is the
+#: template's header and the field's label); English names match too.
 UNIT_COLUMNS = {
-    "code": ["编码", "单位编码", "代码"],
-    "name": ["名称", "单位名称", "单位"],
+    "code": ["单位编码", "单位代码", "编码", "代码", "unit_code"],
+    "name": ["单位名称", "名称", "单位", "unit_name"],
     "category": ["类别", "分类", "单位类别"],
-    "parent": ["上级", "上级单位", "上级单位编码", "parent_code"],
+    "parent": ["上级单位编码", "上级", "上级单位", "parent_code"],
 }
+UNIT_REQUIRED = ("code", "name", "category")
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def import_units(
     data: bytes,
     *,
     actor: str,
-    encoding: str = "utf-8",
+    encoding: str = "auto",
     max_rows: int = 100_000,
 ) -> ImportSummary:
     """Create or update units from a CSV/XLSX file, all or nothing.
@@ -156,7 +158,7 @@ def import_units(
         filename,
         data,
         columns=UNIT_COLUMNS,
-        required=("code", "name", "category"),
+        required=UNIT_REQUIRED,
         encoding=encoding,
         max_rows=max_rows,
     )
@@ -164,37 +166,55 @@ def import_units(
     existing = {unit.code: unit for unit in cycle.units}
     seen: dict[str, int] = {}
     problems: list[Problem] = []
+    column = table.column
     for number, row in table.rows:
         code = row["code"]
         if not code:
-            problems.append(Problem("code is missing", row=number, column="code"))
+            problems.append(Problem(N_("the code is missing"), number, column("code")))
         elif code in seen:
             problems.append(
                 Problem(
-                    f"duplicate code {code!r} (also in row {seen[code]})", row=number, column="code"
+                    N_("duplicate code %(code)s (also in row %(other)d)"),
+                    number,
+                    column("code"),
+                    {"code": repr(code), "other": seen[code]},
                 )
             )
         else:
             seen[code] = number
         if not row["name"]:
-            problems.append(Problem("name is missing", row=number, column="name"))
+            problems.append(Problem(N_("the name is missing"), number, column("name")))
         if not row["category"]:
-            problems.append(Problem("category is missing", row=number, column="category"))
+            problems.append(Problem(N_("the category is missing"), number, column("category")))
         elif row["category"].lower() not in categories:
             problems.append(
-                Problem(f"unknown category {row['category']!r}", row=number, column="category")
+                Problem(
+                    N_("unknown category %(category)s"),
+                    number,
+                    column("category"),
+                    {"category": repr(row["category"])},
+                )
             )
     for number, row in table.rows:
         parent = row.get("parent", "")
         if parent and parent not in seen and parent not in existing:
             problems.append(
-                Problem(f"unknown parent unit code {parent!r}", row=number, column="parent")
+                Problem(
+                    N_("unknown parent unit code %(code)s"),
+                    number,
+                    column("parent"),
+                    {"code": repr(parent)},
+                )
             )
         elif parent and parent == row["code"]:
-            problems.append(Problem("a unit cannot be its own parent", row=number, column="parent"))
+            problems.append(
+                Problem(N_("a unit cannot be its own parent"), number, column("parent"))
+            )
     if problems:
         raise ValidationError(
-            f"{filename}: {len(problems)} problem(s); nothing was imported", problems
+            N_("%(file)s: %(count)d problem(s); nothing was imported"),
+            problems,
+            parameters={"file": filename, "count": len(problems)},
         )
     created = updated = 0
     by_code = dict(existing)

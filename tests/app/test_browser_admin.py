@@ -37,7 +37,7 @@ def test_admin_imports_units_in_the_browser(
     problems = page.locator("ul.problems li")
     problems.first.wait_for()
     assert problems.count() == 1
-    assert "row 3, column category" in problems.first.inner_text()
+    assert "第 3 行“category”列" in problems.first.inner_text()
     assert "不存在的类别" in problems.first.inner_text()
     assert page.locator("#units").get_by_text("市大数据局").count() == 0
     page.screenshot(path=str(tmp_path / "import-refused.png"), full_page=True)
@@ -46,8 +46,10 @@ def test_admin_imports_units_in_the_browser(
     good.write_text(
         "code,name,category\nB01,市大数据局,政务部门\nB02,市档案馆,党委部门\n", encoding="utf-8"
     )
+    page.get_by_role("link", name="返回，重新上传文件").click()
     page.set_input_files("input[name=file]", str(good))
     page.get_by_role("button", name="导入").click()
+    page.get_by_role("button", name="确认导入").click()
     page.locator(".flash.success").wait_for()
     table = page.locator("#units")
     assert table.get_by_text("市大数据局").count() == 1

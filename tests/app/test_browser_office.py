@@ -95,6 +95,7 @@ def test_office_runs_the_year_in_the_browser(
         row = page.locator("tr", has_text=name)
         row.locator("input[type=file]").set_input_files(str(upload))
         row.get_by_role("button", name="导入").click()
+        page.get_by_role("button", name="确认导入").click()
         page.locator(".flash.success").wait_for()
 
     page.locator("#trial").get_by_role("button", name="试算").click()

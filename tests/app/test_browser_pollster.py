@@ -57,6 +57,8 @@ def test_pollster_draws_a_sample_in_the_browser(
     page.locator("input[name=phone_column]").fill("手机号码")
     page.locator("input[name=strata_columns]").fill("区县")
     page.get_by_role("button", name="导入").click()
+    assert page.locator("#import-rows").inner_text() == "300"  # the preview, nothing stored
+    page.get_by_role("button", name="确认导入").click()
     page.locator(".flash.success").wait_for()
     assert "300" in page.locator("dl.facts").inner_text()
 

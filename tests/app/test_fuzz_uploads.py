@@ -318,6 +318,7 @@ def test_random_bytes_are_a_table_or_a_named_error(data: bytes, name: str) -> No
     _count()
     _parse(name, data)
     _parse(name, data, "gb18030")
+    _parse(name, data, "auto")
 
 
 def _csv_bytes(rows: list[list[str]], codec: str = "utf-8") -> bytes:
@@ -333,25 +334,29 @@ cell_text = st.text(
 
 @fuzz(200)
 @given(rows=st.lists(st.lists(cell_text, max_size=6), max_size=12))
-def test_ragged_rows_keep_their_row_numbers(rows: list[list[str]]) -> None:
+def test_ragged_rows_are_errors_with_their_row_numbers(rows: list[list[str]]) -> None:
     _count()
     data = _csv_bytes([["code", "name", "category"], *rows])
-    result = _parse("ragged.csv", data)
-    if isinstance(result, ValidationError):
-        # The only way such a file is refused: a cell that looks like a formula.
-        assert result.problems and all(p.row and p.column for p in result.problems)
-        assert all("formula" in p.message for p in result.problems)
-        return
+    result = _parse("ragged.csv", data, "auto")
     expected = [
         (number, row) for number, row in enumerate(rows, start=2) if any(c.strip() for c in row)
     ]
+    ragged = [number for number, row in expected if len(row) != 3]
+    if isinstance(result, ValidationError):
+        # Refused for ragged rows (each named by its row, never trimmed or padded)
+        # and for cells that look like formulas (named by row and column).
+        named = [p.row for p in result.problems if p.column is None]
+        assert named == ragged
+        assert all(p.parameters["columns"] == 3 for p in result.problems if not p.column)
+        assert all("formula" in p.message for p in result.problems if p.column)
+        return
+    assert ragged == []
     assert [number for number, _ in result.rows] == [number for number, _ in expected]
     for (_, values), (_, row) in zip(result.rows, expected, strict=True):
-        padded = [*row, "", "", ""]
         assert values == {
-            "code": padded[0].strip(),
-            "name": padded[1].strip(),
-            "category": padded[2].strip(),
+            "code": row[0].strip(),
+            "name": row[1].strip(),
+            "category": row[2].strip(),
         }
 
 
@@ -359,16 +364,20 @@ def test_ragged_rows_keep_their_row_numbers(rows: list[list[str]]) -> None:
 @given(
     text=st.text(alphabet="编码名称类别单位县市区局委员会中华人民共和国", min_size=1, max_size=20)
 )
-def test_gbk_file_read_as_utf8_names_the_row(text: str) -> None:
+def test_gbk_file_is_detected_or_named_when_read_as_utf8(text: str) -> None:
     _count()
     data = _csv_bytes([["编码", "名称"], ["A1", text]], "gb18030")
     error = _parse("gbk.csv", data)
     assert isinstance(error, ValidationError)
-    assert "GBK" in error.message and error.problems[0].row in (1, 2)
+    assert "not valid UTF-8" in error.message and error.problems[0].row in (1, 2)
     table = _parse("gbk.csv", data, "gb18030")
     assert table.rows == ((2, {"code": "A1", "name": text}),)
+    assert _parse("gbk.csv", data, "auto").rows == table.rows
     with_bom = codecs.BOM_UTF8 + _csv_bytes([["编码", "名称"], ["A1", text]])
     assert _parse("bom.csv", with_bom).rows == table.rows
+    assert _parse("bom.csv", with_bom, "auto").rows == table.rows
+    utf16 = _csv_bytes([["编码", "名称"], ["A1", text]], "utf-16")
+    assert _parse("u16.csv", utf16, "auto").rows == table.rows
 
 
 @fuzz(60)

@@ -94,17 +94,18 @@ def test_bad_file_lists_every_problem_and_changes_nothing(demo_session: Any) -> 
             actor="admin",
         )
     problems = [str(problem) for problem in caught.value.problems]
-    assert any("unknown unit 'X99'" in problem and "row 45" in problem for problem in problems)
-    assert any("C01 appears again (first on row 2)" in problem for problem in problems)
-    assert any(problem == "row 47, column score: 'abc' is not a number" for problem in problems)
-    assert any("column score" in problem and "outside 0–100" in problem for problem in problems)
-    assert any("unit R04 (市政协提案委员会) is missing" in problem for problem in problems)
+    # The command line's English, naming the column as the file's header writes it.
+    assert "row 45, column 单位编码: unknown unit 'X99'" in problems
+    assert "row 46, column 单位编码: unit C01 appears again (first on row 2)" in problems
+    assert "row 47, column 得分: 'abc' is not a number" in problems
+    assert any("column 得分" in problem and "outside 0–100" in problem for problem in problems)
+    assert "unit R04 (市政协提案委员会) is missing from the file" in problems
     assert demo_session.scalar(sa.select(sa.func.count()).select_from(ComponentValue)) == 0
 
 
 def test_missing_score_column_is_named(demo_session: Any) -> None:
     cycle = demo_cycle(demo_session)
-    with pytest.raises(ValidationError, match="missing column"):
+    with pytest.raises(ValidationError, match="the header does not fit") as refused:
         components.import_component(
             demo_session,
             cycle,
@@ -113,6 +114,9 @@ def test_missing_score_column_is_named(demo_session: Any) -> None:
             data=b"unit,points\nC01,5\n",
             actor="admin",
         )
+    (problem,) = refused.value.problems
+    assert problem.row == 1 and problem.parameters["field"] == "得分"
+    assert problem.parameters["columns"] == "unit、points"
 
 
 def test_refusals(demo_session: Any) -> None:

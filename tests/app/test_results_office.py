@@ -137,5 +137,6 @@ def test_office_component_import_lists_problems(results_app: Flask) -> None:
     )
     text = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "unknown unit &#39;ZZ9&#39;" in text and "outside 0–100" in text
-    assert text.count("is missing from the file") == unit_count - 1
+    assert "第 3 行“unit_code”列：未知单位 &#39;ZZ9&#39;" in text
+    assert "第 2 行“score”列：101 超出 0–100 的范围" in text
+    assert text.count("文件中缺少单位") == unit_count - 1

@@ -136,3 +136,28 @@ def test_demo_fieldwork_is_drawn_and_verifiable(demo_app: Flask, tmp_path: Path)
     for name, url in files.items():
         (tmp_path / name).write_bytes(client.get(url).data)
     assert sampling_cli(["verify", *(str(tmp_path / name) for name in files)]) == 0
+
+
+def test_frame_import_finds_columns_and_encoding_on_the_command_line(
+    demo_app: Flask, tmp_path: Path
+) -> None:
+    """A frame Excel saved as GB18030 with Chinese headers: no option needed but the names."""
+    runner = demo_app.test_cli_runner()
+    source = tmp_path / "抽样框.csv"
+    chinese = frame_csv().decode().replace("id,phone,district,age", "编号,手机号码,区县,年龄段")
+    source.write_bytes(chinese.encode("gb18030"))
+    args = ["frame", "import", "1", str(source), "--group", "citizens", "--name", "自动识别"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "imported: 200 contacts" in result.output
+    with demo_app.app_context():
+        from survey.models import SamplingFrame
+
+        frame = db.session.scalars(sa.select(SamplingFrame)).one()
+        assert frame.strata_columns == "区县 | 年龄段"
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_bytes((chinese + "Z1,13912345678,东湖区,40+,多\n").encode("gb18030"))
+    result = runner.invoke(args=["frame", "import", "1", str(ragged), "--group", "citizens",
+                                 "--name", "参差"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "row 202: the row has 5 cells but the header has 4 columns" in result.output

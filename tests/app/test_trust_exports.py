@@ -95,6 +95,9 @@ EXPORTS: dict[str, Export] = {
     "admin.units_template": Export(
         "admin", lambda s: f"/admin/cycles/{s.fieldwork_cycle}/units/template.csv"
     ),
+    "office.component_template": Export(
+        "admin", lambda s: f"/office/cycles/{s.fieldwork_cycle}/components/template.csv"
+    ),
     "fieldwork.invitations_csv": Export(
         "pollster", lambda s: f"/fieldwork/draws/{s.draw}/invitations.csv"
     ),

@@ -85,6 +85,7 @@ def _env(url: str) -> dict[str, str]:
         "MINYI_HASH_KEY": "test-hash-key",
         "MINYI_AUDIT_SIGNING_KEY": TEST_AUDIT_SIGNING_KEY,
         "MINYI_AUDIT_ANCHOR_FILE": str(anchor_file(url)),
+        "MINYI_IMPORT_PENDING_FOLDER": str(anchor_file(url).with_suffix(".pending-imports")),
         "MINYI_WTF_CSRF_ENABLED": "false",
         "MINYI_RATELIMIT_ENABLED": "false",
     }

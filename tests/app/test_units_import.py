@@ -13,7 +13,7 @@ from openpyxl import Workbook
 
 from survey.extensions import db
 from survey.models import AuditLogEntry, Unit
-from tests.app.helpers import login
+from tests.app.helpers import login, upload_and_confirm
 
 GOOD_CSV = (
     "code,name,category,parent\n"
@@ -26,10 +26,10 @@ GOOD_CSV = (
 def _upload(
     client: FlaskClient, filename: str, data: bytes, encoding: str = "utf-8"
 ) -> tuple[int, str]:
-    response = client.post(
+    response = upload_and_confirm(
+        client,
         "/admin/cycles/1/units/import",
-        data={"file": (io.BytesIO(data), filename), "encoding": encoding},
-        content_type="multipart/form-data",
+        {"file": (io.BytesIO(data), filename), "encoding": encoding},
     )
     return response.status_code, response.get_data(as_text=True)
 
@@ -70,24 +70,31 @@ def test_chinese_headers_and_bom_are_accepted(demo_app: Flask, demo_client: Flas
     assert "N01" in _unit_codes(demo_app)
 
 
-def test_gbk_file_needs_the_gbk_choice(demo_app: Flask, demo_client: FlaskClient) -> None:
+def test_gbk_file_is_detected_and_a_wrong_choice_named(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
     login(demo_client, "admin")
     data = "code,name,category\nN01,市数据局,政务部门\n".encode("gb18030")
-    status, page = _upload(demo_client, "units.csv", data)
+    status, page = _upload(demo_client, "units.csv", data, encoding="utf-8")
     assert status == 400
-    assert "not valid UTF-8 text at row 2" in page
+    assert "第 2 行（第 23 字节）不是有效的 UTF-8 文本" in page
     assert "N01" not in _unit_codes(demo_app)
-    status, _page = _upload(demo_client, "units.csv", data, encoding="gb18030")
+    status, _page = _upload(demo_client, "units.csv", data, encoding="auto")
     assert status == 302
     assert _unit_codes(demo_app)["N01"] == "市数据局"
 
 
 BAD_ROWS = [
-    ("N01,,政务部门\n", "row 3, column name: name is missing"),
-    ("N01,某局,不存在的类别\n", "row 3, column category: unknown category &#39;不存在的类别&#39;"),
-    ("N00,重复,政务部门\n", "row 3, column code: duplicate code &#39;N00&#39; (also in row 2)"),
-    ("N01,=HYPERLINK(&quot;x&quot;),政务部门\n", "looks like a spreadsheet formula"),
-    (",无编码,政务部门\n", "row 3, column code: code is missing"),
+    ("N01,,政务部门\n", "第 3 行“name”列：缺少名称"),
+    ("N01,某局,不存在的类别\n", "第 3 行“category”列：未知类别 &#39;不存在的类别&#39;"),
+    ("N00,重复,政务部门\n", "第 3 行“code”列：编码 &#39;N00&#39; 重复（第 2 行也有）"),
+    (
+        "N01,=HYPERLINK(&quot;x&quot;),政务部门\n",
+        "第 3 行“name”列：&#39;=HYPERLINK(&#34;x&#34;)&#39; 像是电子表格公式",
+    ),
+    (",无编码,政务部门\n", "第 3 行“code”列：缺少编码"),
+    ("N01,多一列,政务部门,\n", "第 3 行：该行有 4 个单元格，表头却有 3 列"),
+    ("N01,少一列\n", "第 3 行：该行有 2 个单元格，表头却有 3 列"),
 ]
 
 
@@ -104,7 +111,7 @@ def test_one_bad_row_rejects_the_whole_file(
     )
     status, page = _upload(demo_client, "units.csv", data.encode())
     assert status == 400
-    assert "nothing was imported" in page
+    assert "未导入任何内容" in page
     assert any(expected in problem for problem in _problems(page)), _problems(page)
     assert _unit_codes(demo_app) == before
 
@@ -121,7 +128,7 @@ def test_missing_column_is_named(demo_app: Flask, demo_client: FlaskClient) -> N
     login(demo_client, "admin")
     status, page = _upload(demo_client, "units.csv", b"code,name\nA,b\n")
     assert status == 400
-    assert "missing column(s) category" in page
+    assert "缺少“类别”列（表头可写作：类别、分类、单位类别）；文件中的列为：code、name" in page
 
 
 def _xlsx(rows: list[list[object]]) -> bytes:
@@ -155,7 +162,7 @@ def test_xlsx_formula_cell_is_rejected(demo_app: Flask, demo_client: FlaskClient
     data = _xlsx([["code", "name", "category"], ["X01", '=CONCAT("a","b")', "social"]])
     status, page = _upload(demo_client, "units.xlsx", data)
     assert status == 400
-    assert "row 2, column B: formula cell" in page
+    assert "第 2 行“B”列：公式单元格，请粘贴数值" in page
     assert "X01" not in _unit_codes(demo_app)
 
 
@@ -163,11 +170,11 @@ def test_not_a_workbook(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "admin")
     status, page = _upload(demo_client, "units.xlsx", b"this is not a zip file")
     assert status == 400
-    assert "not a readable XLSX workbook" in page
+    assert "不是可读取的 XLSX 工作簿" in page
 
 
 def test_other_file_types_are_refused(demo_app: Flask, demo_client: FlaskClient) -> None:
     login(demo_client, "admin")
     status, page = _upload(demo_client, "units.pdf", b"%PDF-1.4")
     assert status == 400
-    assert "仅支持 CSV 或 XLSX" in page
+    assert "仅支持 CSV、XLSX 或 TXT 文件" in page
