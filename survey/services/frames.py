@@ -750,10 +750,20 @@ def add_do_not_call(
             continue
         try:
             hashes.append(vault.phone_hash(normalise_phone(raw)))
-        except InvalidPhoneNumber as error:
-            problems.append(Problem(str(error), row=index))
+        except InvalidPhoneNumber:
+            problems.append(
+                Problem(
+                    N_("%(value)s is not a valid phone number"),
+                    row=index,
+                    parameters={"value": repr(raw.strip()[:40])},
+                )
+            )
     if problems:
-        raise ValidationError(f"{len(problems)} invalid number(s); nothing was added", problems)
+        raise ValidationError(
+            N_("%(n)d invalid number(s); nothing was added."),
+            problems,
+            parameters={"n": len(problems)},
+        )
     existing = set(
         session.scalars(
             sa.select(DoNotCallEntry.phone_hash).where(DoNotCallEntry.phone_hash.in_(hashes))
