@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from sampling.cli import main as sampling_cli
+from tests.app.browser import sign_in, watch_errors
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -36,16 +37,8 @@ def test_auditor_reads_the_log_and_verifies_a_draw(
         db.session.commit()
     base = live_demo_server.url
     failures: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
-        ),
-    )
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("用户名").fill("auditor")
-    page.get_by_label("密码").fill("minyi-demo")
-    page.get_by_role("button", name="登录").click()
+    watch_errors(page, failures)
+    sign_in(page, base, "auditor")
     page.wait_for_url(f"{base}/auditor/")
     assert "审计日志链完整" in page.locator("#chain-status").inner_text()
     page.get_by_role("link", name="查看审计日志").click()
@@ -116,16 +109,8 @@ def test_auditor_filters_pages_and_exports_the_audit_log(
         db.session.commit()
     base = live_demo_server.url
     failures: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
-        ),
-    )
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("用户名").fill("auditor")
-    page.get_by_label("密码").fill("minyi-demo")
-    page.get_by_role("button", name="登录").click()
+    watch_errors(page, failures)
+    sign_in(page, base, "auditor")
     page.wait_for_url(f"{base}/auditor/")
     # The verdict says when the full verification ran, in Beijing time.
     verdict = page.locator("#full-verdict").inner_text()

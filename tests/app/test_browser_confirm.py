@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from survey.models import AuditLogEntry, Cycle, CycleStatus
+from tests.app.browser import sign_in
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -28,10 +29,7 @@ def test_starting_fieldwork_asks_for_confirmation_without_javascript(
     page.on(
         "request", lambda request: posts.append(request.url) if request.method == "POST" else None
     )
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("用户名").fill("admin")
-    page.get_by_label("密码").fill("minyi-demo")
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, base, "admin")
     page.goto(f"{base}/admin/cycles/1")
     form = page.locator("#to-fielding")
     assert "不可撤销" in form.inner_text() and "问卷和权重不能再修改" in form.inner_text()

@@ -16,28 +16,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.app.browser import sign_in, watch_errors
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
 CYCLE = "2026年度江州市综合考核"
-
-
-def _watch(page: Any, failures: list[str]) -> None:
-    page.on(
-        "response",
-        lambda response: (
-            failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
-        ),
-    )
-
-
-def _sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("minyi-demo")
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
 
 
 def _frame(path: Path, *, ragged: bool) -> Path:
@@ -62,10 +46,10 @@ def test_frame_and_units_imports_in_the_browser(
     context = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
-    _watch(page, failures)
+    watch_errors(page, failures)
 
     # The pollster: encoding "自动识别" and blank column fields are the defaults.
-    _sign_in(page, base, "pollster")
+    sign_in(page, base, "pollster")
     page.get_by_role("link", name=CYCLE).click()
     assert page.locator("select[name=encoding]").input_value() == "auto"
     assert page.locator("input[name=id_column]").input_value() == ""
@@ -130,8 +114,8 @@ def test_frame_and_units_imports_in_the_browser(
     context = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
-    _watch(page, failures)
-    _sign_in(page, base, "admin")
+    watch_errors(page, failures)
+    sign_in(page, base, "admin")
     page.get_by_role("link", name=CYCLE).click()
     page.get_by_role("link", name="单位和类别").first.click()
     with page.expect_download() as download:

@@ -13,20 +13,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.app.browser import watch_errors
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
 #: What a citizen wrote; the comment is stored masked, as the answer path stores it.
 WRITTEN = "窗口的王建国态度差，我的电话13812345678，请回电。"
-
-
-def _watch(page: Any, failures: list[str], allowed: set[str]) -> None:
-    def check(response: Any) -> None:
-        if response.status >= 400 and response.url not in allowed:
-            failures.append(f"{response.status} {response.url}")
-
-    page.on("response", check)
 
 
 def _pdf(path: Path) -> Path:
@@ -68,7 +61,7 @@ def test_liaison_journey_in_the_browser(
     context = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
-    _watch(page, failures, allowed={other_page})
+    watch_errors(page, failures, allowed={other_page})
 
     page.goto(f"{base}/auth/login")
     page.get_by_label("用户名").fill("liaison")

@@ -12,26 +12,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.app.browser import sign_in, watch_errors
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
-
-
-def _watch(page: Any, failures: list[str]) -> None:
-    page.on(
-        "response",
-        lambda response: (
-            failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
-        ),
-    )
-
-
-def _sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("minyi-demo")
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
 
 
 def _change_status(page: Any, target: str) -> None:
@@ -69,9 +53,9 @@ def test_office_runs_the_year_in_the_browser(
     office = chromium.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
     page = office.new_page()
     page.set_default_timeout(20_000)
-    _watch(page, failures)
+    watch_errors(page, failures)
 
-    _sign_in(page, base, "admin")
+    sign_in(page, base, "admin")
     page.get_by_role("link", name=cycle_name).first.click()
     _change_status(page, "fielding")
     with app.app_context():  # citizens answer
@@ -118,8 +102,8 @@ def test_office_runs_the_year_in_the_browser(
     liaison_context = chromium.new_context(locale="zh-CN")
     liaison = liaison_context.new_page()
     liaison.set_default_timeout(20_000)
-    _watch(liaison, failures)
-    _sign_in(liaison, base, "liaison")
+    watch_errors(liaison, failures)
+    sign_in(liaison, base, "liaison")
     liaison.goto(f"{base}/liaison/cycles/{cycle_id}")
     liaison.get_by_label("申诉理由").fill("平时实绩录入有误，附证明材料")
     liaison.locator("input[name=attachments]").set_input_files(str(_pdf(tmp_path / "证明.pdf")))

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.app.browser import sign_in, watch_errors
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -36,17 +37,9 @@ def test_pollster_draws_a_sample_in_the_browser(
 ) -> None:
     base = live_demo_server.url
     failures: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            failures.append(f"{response.status} {response.url}") if response.status >= 400 else None
-        ),
-    )
+    watch_errors(page, failures)
 
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("用户名").fill("pollster")
-    page.get_by_label("密码").fill("minyi-demo")
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, base, "pollster")
     page.wait_for_url(f"{base}/fieldwork/")
     page.get_by_role("link", name="2026年度江州市综合考核").click()
 

@@ -1,0 +1,27 @@
+"""What every browser journey does: watch for error statuses and sign in as a person does."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+DEMO_PASSWORD = "minyi-demo"
+
+
+def watch_errors(page: Any, failures: list[str], allowed: Collection[str] = ()) -> None:
+    """Record every 4xx/5xx response a click produces, except for ``allowed`` URLs."""
+
+    def check(response: Any) -> None:
+        if response.status >= 400 and response.url not in allowed:
+            failures.append(f"{response.status} {response.url}")
+
+    page.on("response", check)
+
+
+def sign_in(page: Any, base: str, username: str) -> None:
+    """Fill the sign-in form with a demo login and wait for the landing page."""
+    page.goto(f"{base}/auth/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
