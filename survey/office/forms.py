@@ -19,13 +19,23 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from sampling.grading import PRESETS
 from survey.admin.forms import IrreversibleForm
 
+#: The grade schemes by the names the offices use, with the code beside them.
+GRADE_SCHEME_LABELS = {
+    "teams-15-80-5": _l("Leadership teams: first 15%, second 80%, third 5% (teams-15-80-5)"),
+    "officials-15-80-4-1": _l(
+        "Officials: excellent 15%, competent 80%, basically competent 4%, incompetent 1% "
+        "(officials-15-80-4-1)"
+    ),
+    "awards-3-5-2": _l("Awards: first, second, third as 3:5:2 (awards-3-5-2)"),
+}
+
 
 class ResultChoices:
     """The choices a result depends on; 试算 shows them, publishing stores them."""
 
     grade_scheme = SelectField(
         _l("Grade scheme"),
-        choices=[SelectChoice(name, name) for name in PRESETS],
+        choices=[SelectChoice(name, GRADE_SCHEME_LABELS.get(name, name)) for name in PRESETS],
         default="teams-15-80-5",
     )
     decision = StringField(

@@ -296,8 +296,11 @@ def _appeal(appeal_id: int) -> Appeal:
 def _decide_form(appeal: Appeal, form: DecideForm | None = None) -> DecideForm:
     form = form or DecideForm()
     data = json.loads(appeal.snapshot.content)
+    cycle = db.session.get(Cycle, appeal.snapshot.cycle_id)
+    names = {component.code: component.name for component in cycle.components} if cycle else {}
     form.component.choices = [SelectChoice("", "—")] + [
-        SelectChoice(code, code) for code in sorted(data["inputs"]["components"])
+        SelectChoice(code, f"{names.get(code, code)} ({code})")
+        for code in sorted(data["inputs"]["components"])
     ]
     return form
 
