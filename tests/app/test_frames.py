@@ -311,6 +311,8 @@ def test_invalid_do_not_call_input_adds_nothing(demo_app: Flask, demo_client: Fl
     page = demo_client.post(
         "/fieldwork/do-not-call", data={"numbers": "13912345678\nabc\n"}, follow_redirects=True
     ).get_data(as_text=True)
-    assert "第 2 行：&#39;abc&#39; is not a phone number" in page
+    assert (
+        "第 2 行：&#39;abc&#39; 不是有效的电话号码" in page and "有 1 个号码无效，均未添加" in page
+    )
     with demo_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(DoNotCallEntry)) == 0
