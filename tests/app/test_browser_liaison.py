@@ -5,7 +5,6 @@ and cannot open another unit's page.  Any other 4xx or 5xx a click produces fail
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any
@@ -14,23 +13,13 @@ import pytest
 import sqlalchemy as sa
 
 from tests.app.browser import watch_errors
+from tests.app.test_results_appeals import real_pdf
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
 #: What a citizen wrote; the comment is stored masked, as the answer path stores it.
 WRITTEN = "窗口的王建国态度差，我的电话13812345678，请回电。"
-
-
-def _pdf(path: Path) -> Path:
-    from reportlab.pdfgen import canvas
-
-    buffer = io.BytesIO()
-    document = canvas.Canvas(buffer)
-    document.drawString(72, 720, "queue time records, January to March")
-    document.save()
-    path.write_bytes(buffer.getvalue())
-    return path
 
 
 def test_liaison_journey_in_the_browser(
@@ -88,7 +77,9 @@ def test_liaison_journey_in_the_browser(
     assert "已申请回访" in page.content()
 
     page.get_by_label("申诉理由").fill("样本中本单位服务对象占比偏低，附排队记录。")
-    page.locator("input[name=attachments]").set_input_files(str(_pdf(tmp_path / "排队记录.pdf")))
+    evidence = tmp_path / "排队记录.pdf"
+    evidence.write_bytes(real_pdf())
+    page.locator("input[name=attachments]").set_input_files(str(evidence))
     page.get_by_role("button", name="提交申诉").click()
     page.locator(".flash.success").wait_for()
     pending = page.locator(".appeal[data-status=pending]")

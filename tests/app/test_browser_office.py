@@ -5,7 +5,6 @@ version of the results appears.  Any 4xx or 5xx a click produces fails it."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.app.browser import sign_in, watch_errors
+from tests.app.test_results_appeals import real_pdf
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -24,17 +24,6 @@ def _change_status(page: Any, target: str) -> None:
     form.get_by_role("checkbox").check()
     form.get_by_role("button").click()
     page.locator(".flash.success").wait_for()
-
-
-def _pdf(path: Path) -> Path:
-    from reportlab.pdfgen import canvas
-
-    buffer = io.BytesIO()
-    document = canvas.Canvas(buffer)
-    document.drawString(72, 720, "routine score evidence")
-    document.save()
-    path.write_bytes(buffer.getvalue())
-    return path
 
 
 def test_office_runs_the_year_in_the_browser(
@@ -106,7 +95,9 @@ def test_office_runs_the_year_in_the_browser(
     sign_in(liaison, base, "liaison")
     liaison.goto(f"{base}/liaison/cycles/{cycle_id}")
     liaison.get_by_label("申诉理由").fill("平时实绩录入有误，附证明材料")
-    liaison.locator("input[name=attachments]").set_input_files(str(_pdf(tmp_path / "证明.pdf")))
+    evidence = tmp_path / "证明.pdf"
+    evidence.write_bytes(real_pdf())
+    liaison.locator("input[name=attachments]").set_input_files(str(evidence))
     liaison.get_by_role("button", name="提交申诉").click()
     liaison.locator(".flash.success").wait_for()
     liaison_context.close()
