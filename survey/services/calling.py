@@ -41,7 +41,7 @@ from survey.models import (
     ScheduleState,
     Unit,
 )
-from survey.models.base import utc_now
+from survey.models.base import as_utc, utc_now
 from survey.privacy import vault
 from survey.services import audit
 from survey.services import dispositions as codes
@@ -67,11 +67,6 @@ def now() -> datetime:
     clock: Callable[[], datetime] | None = current_app.config.get("CLOCK")
     moment = clock() if clock is not None else utc_now()
     return as_utc(moment)
-
-
-def as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --- settings and calling windows -------------------------------------------------

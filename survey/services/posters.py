@@ -31,7 +31,7 @@ from survey.models import (
     SamplingKind,
     Unit,
 )
-from survey.models.base import utc_now
+from survey.models.base import as_utc, utc_now
 from survey.privacy import InvalidPhoneNumber, Vault, normalise_phone
 from survey.services import audit
 from survey.services.errors import Problem, ValidationError
@@ -42,7 +42,6 @@ from survey.services.responses import (
     UNKNOWN,
     Questionnaire,
     RespondentError,
-    as_utc,
     build_questionnaire,
     rows_changed,
 )

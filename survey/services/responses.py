@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -191,11 +191,6 @@ Answers = dict[int, UnitAnswers]
 def rows_changed(result: sa.Result[Any]) -> int:
     """Rows an ``UPDATE`` changed: the claim that makes submission exactly-once."""
     return int(cast(sa.CursorResult[Any], result).rowcount)
-
-
-def as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --- which units -----------------------------------------------------------------
