@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from survey.extensions import babel
 from survey.models import CycleStatus, FrameStatus, Role
+from survey.models.base import as_utc
 
 STATUS_LABELS = {
     CycleStatus.DRAFT: _l("Draft"),
@@ -50,9 +51,10 @@ def local_time(moment: datetime | None, *, seconds: bool = False) -> str:
     if moment is None:
         return "—"
     zone_name = str(current_app.config["TIMEZONE"])
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("UTC"))
-    text = aware.astimezone(ZoneInfo(zone_name)).strftime(
-        "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    text = (
+        as_utc(moment)
+        .astimezone(ZoneInfo(zone_name))
+        .strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
     )
     if zone_name == "Asia/Shanghai":
         return _("%(time)s (Beijing time)", time=text)
@@ -63,8 +65,8 @@ def local_date(moment: datetime | None) -> str:
     """The local calendar day of a stored (UTC) time: 23:30 UTC is the next day in Beijing."""
     if moment is None:
         return "—"
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("UTC"))
-    return aware.astimezone(ZoneInfo(str(current_app.config["TIMEZONE"]))).strftime("%Y-%m-%d")
+    zone = ZoneInfo(str(current_app.config["TIMEZONE"]))
+    return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d")
 
 
 def set_language(code: str) -> Response:

@@ -32,7 +32,7 @@ from survey.models import (
     ResultSnapshot,
     Unit,
 )
-from survey.models.base import utc_now
+from survey.models.base import as_utc, utc_now
 from survey.services import audit, cycles, publication
 from survey.services.errors import N_, Problem, ServiceError, ValidationError
 
@@ -103,17 +103,12 @@ class Correction:
     vetoed: bool = False
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def publicity_ends(published_at: datetime, working_days: int = PUBLICITY_WORKING_DAYS) -> datetime:
     """End of the 公示 period: the end of the ``working_days``-th working day after publication.
 
     Working days are Monday to Friday; public holidays are not modelled.
     """
-    day = _aware(published_at).date()
+    day = as_utc(published_at).date()
     counted = 0
     while counted < working_days:
         day += timedelta(days=1)
@@ -124,7 +119,7 @@ def publicity_ends(published_at: datetime, working_days: int = PUBLICITY_WORKING
 
 def decision_due(appeal: Appeal) -> datetime:
     """The office decides within seven days of filing."""
-    return _aware(appeal.filed_at) + timedelta(days=DECISION_DAYS)
+    return as_utc(appeal.filed_at) + timedelta(days=DECISION_DAYS)
 
 
 def is_overdue(appeal: Appeal, now: datetime | None = None) -> bool:
@@ -388,7 +383,7 @@ def decide_appeal(
             "status": appeal.status.value,
             "reason": reason,
             "resulting_snapshot": appeal.resulting_snapshot_id,
-            "overdue": _aware(appeal.decided_at) > decision_due(appeal),
+            "overdue": as_utc(appeal.decided_at) > decision_due(appeal),
         },
     )
     return appeal

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import orm
 
 from survey.models import AuditCheckpoint, AuditLogEntry, ResultSnapshot
-from survey.models.base import utc_now
+from survey.models.base import as_utc, utc_now
 from survey.services.audit import CHAIN_LOCK_KEY, GENESIS_HASH, walk_chain
 
 log = logging.getLogger(__name__)
@@ -273,11 +273,8 @@ def take_if_moved(
     head = session.connection().execute(_HEAD).one_or_none()
     if head is None or (newest is not None and newest.entry_id == head.id):
         return None
-    if newest is not None:
-        taken = newest.created_at
-        # SQLite hands back naive datetimes, stored in UTC.
-        if (taken if taken.tzinfo else taken.replace(tzinfo=UTC)) > utc_now() - min_age:
-            return None
+    if newest is not None and as_utc(newest.created_at) > utc_now() - min_age:
+        return None
     return take(session, signer)
 
 

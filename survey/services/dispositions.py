@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from sampling.estimation import LonelyPsu, SurveyDesign
 from sampling.rates import ResponseRates, counts_from_codes, response_rates
 from sampling.satisfaction import Scale, satisfaction_indices
 from survey.models import Answer, Channel, Cycle, FieldworkCase, Response, ScaleLevel, Unit
+from survey.models.base import as_utc
 
 COMPLETE = "1.1"
 PARTIAL = "1.2"
@@ -189,13 +190,9 @@ def projection(session: orm.Session, cycle_id: int, moment: datetime) -> Project
         )
     ).all()
     completes = [done for code, done in cases if code == COMPLETE]
-    recent = sum(1 for done in completes if done is not None and _utc(done) >= week_ago)
+    recent = sum(1 for done in completes if done is not None and as_utc(done) >= week_ago)
     per_day = recent / 7.0
     cycle = session.get(Cycle, cycle_id)
     days_left = max(0, (cycle.period_end - moment.date()).days) if cycle is not None else 0
     projected = min(len(cases), len(completes) + math.floor(per_day * days_left))
     return Projection(len(completes), len(cases), per_day, days_left, projected)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
 from survey.models import StaffSession, User
+from survey.models.base import as_utc
 
 #: ``last_seen_at`` is written at most this often, not on every request; the idle
 #: limit is therefore honoured to within this much.
@@ -34,11 +35,6 @@ class Lifetime:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they were stored as UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def start(session: orm.Session, user: User, lifetime: Lifetime, now: datetime) -> str:
@@ -84,12 +80,12 @@ def resolve(session: orm.Session, token: str, lifetime: Lifetime, now: datetime)
     if row is None:
         return None
     staff_session, user = row[0], row[1]
-    last_seen = _utc(staff_session.last_seen_at)
+    last_seen = as_utc(staff_session.last_seen_at)
     if (
         staff_session.revoked_at is not None
         or not user.active
         or now - last_seen > lifetime.idle
-        or now - _utc(staff_session.created_at) > lifetime.absolute
+        or now - as_utc(staff_session.created_at) > lifetime.absolute
     ):
         return None
     touched = now - last_seen >= TOUCH_INTERVAL

@@ -23,7 +23,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import orm
 
 from survey.models import AuditCheckpoint, AuditLogEntry, AuditVerification
-from survey.models.base import utc_now
+from survey.models.base import as_utc, utc_now
 from survey.services import checkpoints
 from survey.services.audit import walk_chain
 from survey.services.checkpoints import Checkpoint, Finding
@@ -46,11 +46,6 @@ TAIL_LIMIT = 100_000
 
 #: The worker's default interval between full verifications (MINYI_AUDIT_VERIFY_MINUTES).
 DEFAULT_EVERY = timedelta(minutes=10)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes, stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def findings_of(row: AuditVerification) -> list[Finding]:
@@ -125,7 +120,7 @@ def latest(session: orm.Session) -> AuditVerification | None:
 def run_if_due(session: orm.Session, *, every: timedelta, run_by: str) -> AuditVerification | None:
     """:func:`run_full` when the newest verdict is older than ``every`` (the worker)."""
     newest = latest(session)
-    if newest is not None and _aware(newest.verified_at) > utc_now() - every:
+    if newest is not None and as_utc(newest.verified_at) > utc_now() - every:
         return None
     return run_full(session, run_by=run_by)[0]
 
