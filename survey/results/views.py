@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import threading
 from collections import OrderedDict
 from datetime import UTC
@@ -38,7 +39,7 @@ from flask_babel import lazy_gettext as _l
 from survey.extensions import db
 from survey.i18n import select_locale
 from survey.models import Appeal, Cycle, ResultSnapshot
-from survey.results import api, bp
+from survey.results import api, bp, charts
 from survey.results.export import snapshot_workbook
 from survey.services import appeals, publication
 
@@ -126,10 +127,13 @@ def _state_query() -> sa.Select[Any]:
         .limit(1)
         .scalar_subquery()
     )
+    # Any cycle's newest snapshot: the year-on-year chart shows earlier cycles' results.
+    newest_anywhere = sa.select(sa.func.max(ResultSnapshot.id)).scalar_subquery()
     return sa.select(
         Cycle.name,
         Cycle.status,
         latest,
+        newest_anywhere,
         summary(sa.func.count(of_cycle.c.id)),
         summary(sa.func.max(of_cycle.c.id)),
         summary(sa.func.count(of_cycle.c.decided_at)),
@@ -243,6 +247,85 @@ def category(cycle_id: int, category_code: str) -> Response:
     return response
 
 
+def _score_history(cycle: Cycle) -> dict[int, dict[str, float]]:
+    """Each unit's total in the result in force of every cycle up to ``cycle``'s year."""
+    rows = db.session.execute(
+        sa.select(Cycle.year, ResultSnapshot.content)
+        .join(ResultSnapshot, ResultSnapshot.cycle_id == Cycle.id)
+        .where(Cycle.year <= cycle.year)
+        .order_by(Cycle.year, ResultSnapshot.cycle_id, ResultSnapshot.version)
+    ).all()
+    latest: dict[int, str] = {}
+    for year, content in rows:  # the last one of a year (its newest version) wins
+        latest[year] = content
+    history: dict[int, dict[str, float]] = {}
+    for year, content in latest.items():
+        history[year] = {
+            unit["unit"]: unit["total"]["estimate"]
+            for category in json.loads(content)["outputs"]["categories"]
+            for unit in category["units"]
+            if unit.get("total")
+        }
+    return history
+
+
+def _charts(
+    cycle: Cycle, categories: list[dict[str, Any]], current: dict[str, Any], level: float
+) -> dict[str, Any]:
+    """The category page's three charts, with their text alternatives in the page's language."""
+    present = {unit["grade"] for category in categories for unit in category["units"]}
+    grade_order = [grade for grade in GRADE_LABELS if grade in present]
+    labels = {code: str(label) for code, label in GRADE_LABELS.items()}
+    separator, separator_inner, end = _("; "), _(", "), _(".")
+    return {
+        "scores": charts.score_chart(
+            current,
+            grade_labels=labels,
+            grade_order=grade_order,
+            level=level,
+            texts={
+                "title": _("%(category)s: total scores with %(level)s%% confidence intervals"),
+                "description": _(
+                    "Total scores of %(category)s in rank order, with %(level)s%% "
+                    "confidence intervals and grades: "
+                ),
+                "unit_item": _("%(name)s %(score)s (%(low)s–%(high)s), %(grade)s"),
+                "separator": separator,
+                "end": end,
+            },
+        ),
+        "grades": charts.grade_distribution_chart(
+            categories,
+            grade_labels=labels,
+            grade_order=grade_order,
+            texts={
+                "title": _("Grades by category"),
+                "description": _("Number of units per grade in each category: "),
+                "category_item": _("%(category)s: %(counts)s"),
+                "count_item": _("%(grade)s %(count)s"),
+                "separator": separator,
+                "separator_inner": separator_inner,
+                "end": end,
+            },
+        ),
+        "history": charts.history_chart(
+            current,
+            _score_history(cycle),
+            texts={
+                "title": _("%(category)s: total scores by year"),
+                "description": _(
+                    "Total scores of the units of %(category)s in each published year: "
+                ),
+                "unit_item": _("%(name)s %(series)s"),
+                "year_item": _("%(year)s %(score)s"),
+                "separator": separator,
+                "separator_inner": separator_inner,
+                "end": end,
+            },
+        ),
+    }
+
+
 def _render_category(cycle_id: int, category_code: str) -> str:
     cycle, snapshot, data = _published(cycle_id)
     categories = data["outputs"]["categories"]
@@ -268,6 +351,7 @@ def _render_category(cycle_id: int, category_code: str) -> str:
         level=data["inputs"]["rules"]["level"],
         appeals=category_appeals,
         appeal_labels=APPEAL_LABELS,
+        charts=_charts(cycle, categories, current, data["inputs"]["rules"]["level"]),
     )
 
 
