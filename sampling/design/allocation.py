@@ -8,7 +8,10 @@ bound allows and re-allocate the rest" rule, which is the same as
 ``n_h = clip(λ w_h, min_h, N_h)`` with one ``λ`` chosen so that the sizes add up
 (Cochran 1977 §5.9 for the over-allocation case; Lohr 2022 §3.4).  Sizes are
 made whole numbers by the largest-remainder method (Hamilton), which keeps the
-total exact and never breaks a bound.
+total exact and never breaks a bound.  Quotas and remainders are computed in
+exact rational arithmetic (:class:`fractions.Fraction`), so strata whose
+remainders are equal tie exactly and the tie goes to the stratum listed first,
+whatever the magnitudes of the quotas.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -181,7 +185,9 @@ def allocate(
             f"the minimum of {minimum} per stratum needs {int(lower.sum())} units but n = "
             f"{total}: stratum {names[short]!r} (and any after it) cannot get its minimum"
         )
-    quotas = _constrained_quotas(weights, lower.astype(np.float64), population, total)
+    quotas = _constrained_quotas(
+        weights, [int(v) for v in lower], [int(v) for v in population], total
+    )
     sizes = largest_remainder(quotas, total, upper=population)
     return Allocation(
         strata=names,
@@ -194,7 +200,10 @@ def allocate(
 
 
 def largest_remainder(
-    quotas: npt.ArrayLike, total: int, *, upper: npt.ArrayLike | None = None
+    quotas: Sequence[Fraction | int] | npt.ArrayLike,
+    total: int,
+    *,
+    upper: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.int64]:
     """Round non-negative ``quotas`` to whole numbers adding up to ``total``.
 
@@ -202,10 +211,19 @@ def largest_remainder(
     units still missing go one each to the largest fractional parts (ties to
     the lower index).  A quota already at its ``upper`` bound never gets one.
 
+    Quotas given as :class:`fractions.Fraction` (or ``int``) are rounded in
+    exact arithmetic, so remainders that are mathematically equal tie exactly
+    and the tie goes to the stratum listed first (floating-point quotas such
+    as 43.636… and 3.636… would differ in their last bits and could give the
+    unit to either).  :func:`allocate` always passes exact quotas.  Floating
+    point quotas are accepted for convenience; they are rounded through their
+    exact binary value after snapping values within 1e-9 of an integer to it.
+
     Parameters
     ----------
     quotas
-        Real quotas whose sum is ``total`` (up to floating-point error).
+        Quotas whose sum is ``total`` (exactly for fractions, up to
+        floating-point error for floats).
     total
         The whole-number total to reach.
     upper
@@ -214,72 +232,121 @@ def largest_remainder(
     Returns
     -------
     numpy.ndarray of int64
+
+    Raises
+    ------
+    DesignError
+        The quotas cannot be rounded to ``total`` within the bounds.
     """
-    values = np.asarray(quotas, dtype=np.float64)
-    # Quotas a hair below an integer through floating-point error count as it.
-    floors = np.floor(values + 1e-9)
-    remainders = values - floors
-    sizes = floors.astype(np.int64)
-    if upper is not None:
-        bound = np.asarray(upper, dtype=np.int64)
-        sizes = np.minimum(sizes, bound)
-        remainders = np.where(sizes >= bound, -np.inf, remainders)
-    missing = total - int(sizes.sum())
-    if missing < 0 or missing > int(np.isfinite(remainders).sum()):
+    exact = _exact_quotas(quotas)
+    bound = None if upper is None else [int(v) for v in np.asarray(upper, dtype=np.int64).tolist()]
+    if bound is not None and len(bound) != len(exact):
+        raise DesignError(f"{len(bound)} upper bounds for {len(exact)} quotas")
+    sizes: list[int] = []
+    remainders: list[Fraction | None] = []
+    for index, quota in enumerate(exact):
+        floor = math.floor(quota)
+        remainder: Fraction | None = quota - floor
+        if bound is not None and floor >= bound[index]:
+            floor = bound[index]
+            remainder = None  # at its bound: never gets another unit
+        sizes.append(floor)
+        remainders.append(remainder)
+    missing = total - sum(sizes)
+    candidates = [index for index, remainder in enumerate(remainders) if remainder is not None]
+    if missing < 0 or missing > len(candidates):
         raise DesignError(f"cannot round the quotas to a total of {total}")
-    if missing:
-        # Stable sort on the negated remainder: ties go to the lower index.
-        order = np.argsort(-remainders, kind="stable")[:missing]
-        sizes[order] += 1
-    return sizes
+    # Largest remainder first; equal remainders (compared exactly) by index.
+    candidates.sort(key=lambda index: (-_remainder(remainders[index]), index))
+    for index in candidates[:missing]:
+        sizes[index] += 1
+    return np.asarray(sizes, dtype=np.int64)
+
+
+def _remainder(value: Fraction | None) -> Fraction:
+    return Fraction(-1) if value is None else value
+
+
+def _exact_quotas(quotas: Sequence[Fraction | int] | npt.ArrayLike) -> list[Fraction]:
+    if isinstance(quotas, Sequence) and all(
+        isinstance(q, Fraction | int) and not isinstance(q, bool) for q in quotas
+    ):
+        values = [Fraction(q) for q in quotas]
+    else:
+        result: list[Fraction] = []
+        for value in np.asarray(quotas, dtype=np.float64).ravel().tolist():
+            if not math.isfinite(value):
+                raise DesignError(f"a quota must be a finite number, got {value}")
+            nearest = round(value)
+            # Quotas a hair off an integer through floating-point error count as it.
+            result.append(Fraction(nearest) if abs(value - nearest) <= 1e-9 else Fraction(value))
+        values = result
+    if any(value < 0 for value in values):
+        raise DesignError("a quota must not be negative")
+    return values
 
 
 def _constrained_quotas(
-    weights: npt.NDArray[np.float64],
-    lower: npt.NDArray[np.float64],
-    upper: npt.NDArray[np.int64],
+    weights: Sequence[Fraction],
+    lower: Sequence[int],
+    upper: Sequence[int],
     total: int,
-) -> npt.NDArray[np.float64]:
-    upper_float = upper.astype(np.float64)
-    positive = weights > 0
-    quotas = lower.copy()
-    if not positive.any():
-        if total > lower.sum():
-            return _constrained_quotas(upper_float.copy(), lower, upper, total)
+) -> list[Fraction]:
+    """Exact quotas ``clip(λ w_h, lower_h, upper_h)`` adding up to ``total``.
+
+    ``f(λ) = Σ clip(λ w_h, lo_h, hi_h)`` is continuous, piecewise linear and
+    non-decreasing, with breakpoints at ``lo_h / w_h`` (a stratum leaves its
+    minimum) and ``hi_h / w_h`` (it reaches its population).  Walking the
+    breakpoints in order with rational arithmetic finds the segment holding
+    ``total`` and the exact ``λ`` on it, so equal quotas come out exactly equal.
+    """
+    positive = [weight > 0 for weight in weights]
+    quotas = [Fraction(value) for value in lower]
+    if not any(positive):
+        if total > sum(lower):
+            return _constrained_quotas([Fraction(v) for v in upper], lower, upper, total)
         return quotas
-    capacity = float(upper_float[positive].sum() + lower[~positive].sum())
+    capacity = sum(upper[h] if positive[h] else lower[h] for h in range(len(weights)))
     if capacity <= total:
         # Every stratum with a positive weight is taken whole; the rest goes to
         # the zero-weight strata in proportion to their size.
-        quotas[positive] = upper_float[positive]
-        rest = ~positive
+        rest = [h for h in range(len(weights)) if not positive[h]]
+        for h in range(len(weights)):
+            if positive[h]:
+                quotas[h] = Fraction(upper[h])
         if total > capacity:
             sub = _constrained_quotas(
-                upper_float[rest], lower[rest], upper[rest], total - int(upper[positive].sum())
+                [Fraction(upper[h]) for h in rest],
+                [lower[h] for h in rest],
+                [upper[h] for h in rest],
+                total - sum(upper[h] for h in range(len(weights)) if positive[h]),
             )
-            quotas[rest] = sub
+            for h, quota in zip(rest, sub, strict=True):
+                quotas[h] = quota
         return quotas
-    fixed_total = float(lower[~positive].sum())
-    target = total - fixed_total
-    w = weights[positive]
-    lo = lower[positive]
-    hi = upper_float[positive]
-    # f(λ) = Σ clip(λ w, lo, hi) is continuous and non-decreasing: bisect for
-    # the set of strata at their bounds, then solve λ exactly on that set.
-    low_lambda, high_lambda = 0.0, float(np.max(hi / w))
-    for _ in range(200):
-        middle = 0.5 * (low_lambda + high_lambda)
-        if float(np.clip(middle * w, lo, hi).sum()) < target:
-            low_lambda = middle
-        else:
-            high_lambda = middle
-    lam = 0.5 * (low_lambda + high_lambda)
-    at_lower = lam * w <= lo
-    at_upper = lam * w >= hi
-    free = ~(at_lower | at_upper)
-    if free.any():
-        lam = (target - lo[at_lower].sum() - hi[at_upper].sum()) / w[free].sum()
-    quotas[positive] = np.clip(lam * w, lo, hi)
+    # Events: (λ, change of slope).  A stratum with lo == hi never moves.
+    events: list[tuple[Fraction, Fraction]] = []
+    for h, weight in enumerate(weights):
+        if positive[h] and upper[h] > lower[h]:
+            events.append((lower[h] / weight, weight))
+            events.append((upper[h] / weight, -weight))
+    events.sort(key=lambda event: event[0])
+    value = Fraction(sum(lower))  # f(0): every stratum at its minimum
+    slope = Fraction(0)
+    position = Fraction(0)
+    lam = Fraction(0)
+    for at, change in events:
+        reached = value + slope * (at - position)
+        if slope > 0 and reached >= total:
+            lam = position + (total - value) / slope
+            break
+        value, position = reached, at
+        slope += change
+    else:  # pragma: no cover - capacity > total guarantees a segment
+        raise DesignError(f"cannot allocate a total of {total}")
+    for h, weight in enumerate(weights):
+        if positive[h]:
+            quotas[h] = min(max(lam * weight, Fraction(lower[h])), Fraction(upper[h]))
     return quotas
 
 
@@ -317,13 +384,19 @@ def _weights(
     strata: Sequence[StratumSpec],
     method: AllocationMethod,
     population: npt.NDArray[np.int64],
-) -> npt.NDArray[np.float64]:
+) -> list[Fraction]:
+    """Allocation weights as exact rationals.
+
+    ``N_h`` and the binary value of ``S_h`` are exact; ``1/√c_h`` is taken
+    through the correctly rounded square root, which is exact for costs that
+    are perfect squares (1, 4, 9, …) and for costs in a ratio of 4ᵏ.
+    """
     if method is AllocationMethod.PROPORTIONAL:
-        return population.astype(np.float64)
+        return [Fraction(int(v)) for v in population.tolist()]
     if method is AllocationMethod.EQUAL:
-        return np.where(population > 0, 1.0, 0.0)
-    weights = np.empty(len(strata), dtype=np.float64)
-    for index, spec in enumerate(strata):
+        return [Fraction(1 if v > 0 else 0) for v in population.tolist()]
+    weights: list[Fraction] = []
+    for spec in strata:
         deviation = spec.standard_deviation
         if deviation is None or not math.isfinite(deviation) or deviation < 0:
             raise InputError(
@@ -331,7 +404,7 @@ def _weights(
                 f"S ≥ 0, got {deviation}",
                 column="S",
             )
-        weight = spec.population * deviation
+        weight = int(spec.population) * Fraction(deviation)
         if method is AllocationMethod.OPTIMAL:
             cost = spec.cost
             if cost is None or not math.isfinite(cost) or cost <= 0:
@@ -339,8 +412,8 @@ def _weights(
                     f"stratum {spec.name!r}: optimal allocation needs a cost > 0, got {cost}",
                     column="cost",
                 )
-            weight /= math.sqrt(cost)
-        weights[index] = weight
+            weight /= Fraction(math.sqrt(cost))
+        weights.append(weight)
     return weights
 
 
