@@ -185,10 +185,10 @@ def allocate(
             f"the minimum of {minimum} per stratum needs {int(lower.sum())} units but n = "
             f"{total}: stratum {names[short]!r} (and any after it) cannot get its minimum"
         )
-    quotas = _constrained_quotas(
+    numerators, denominator = _constrained_quotas(
         weights, [int(v) for v in lower], [int(v) for v in population], total
     )
-    sizes = largest_remainder(quotas, total, upper=population)
+    sizes = _round_scaled(numerators, denominator, total, [int(v) for v in population])
     return Allocation(
         strata=names,
         population=tuple(int(v) for v in population),
@@ -242,29 +242,36 @@ def largest_remainder(
     bound = None if upper is None else [int(v) for v in np.asarray(upper, dtype=np.int64).tolist()]
     if bound is not None and len(bound) != len(exact):
         raise DesignError(f"{len(bound)} upper bounds for {len(exact)} quotas")
+    denominator = math.lcm(*(quota.denominator for quota in exact)) if exact else 1
+    numerators = [quota.numerator * (denominator // quota.denominator) for quota in exact]
+    return _round_scaled(numerators, denominator, total, bound)
+
+
+def _round_scaled(
+    numerators: Sequence[int], denominator: int, total: int, upper: Sequence[int] | None
+) -> npt.NDArray[np.int64]:
+    """Largest remainder on quotas ``numerators[h] / denominator`` (integers only).
+
+    With one common denominator the remainders are the integers
+    ``numerator mod denominator``: equal remainders compare equal, exactly.
+    """
     sizes: list[int] = []
-    remainders: list[Fraction | None] = []
-    for index, quota in enumerate(exact):
-        floor = math.floor(quota)
-        remainder: Fraction | None = quota - floor
-        if bound is not None and floor >= bound[index]:
-            floor = bound[index]
-            remainder = None  # at its bound: never gets another unit
+    candidates: list[tuple[int, int]] = []  # (−remainder, index)
+    for index, numerator in enumerate(numerators):
+        floor, remainder = divmod(numerator, denominator)
+        if upper is not None and floor >= upper[index]:
+            floor = upper[index]  # at its bound: never gets another unit
+        else:
+            candidates.append((-remainder, index))
         sizes.append(floor)
-        remainders.append(remainder)
     missing = total - sum(sizes)
-    candidates = [index for index, remainder in enumerate(remainders) if remainder is not None]
     if missing < 0 or missing > len(candidates):
         raise DesignError(f"cannot round the quotas to a total of {total}")
-    # Largest remainder first; equal remainders (compared exactly) by index.
-    candidates.sort(key=lambda index: (-_remainder(remainders[index]), index))
-    for index in candidates[:missing]:
+    # Largest remainder first; equal remainders by index (the first listed).
+    candidates.sort()
+    for _, index in candidates[:missing]:
         sizes[index] += 1
     return np.asarray(sizes, dtype=np.int64)
-
-
-def _remainder(value: Fraction | None) -> Fraction:
-    return Fraction(-1) if value is None else value
 
 
 def _exact_quotas(quotas: Sequence[Fraction | int] | npt.ArrayLike) -> list[Fraction]:
@@ -287,67 +294,120 @@ def _exact_quotas(quotas: Sequence[Fraction | int] | npt.ArrayLike) -> list[Frac
 
 
 def _constrained_quotas(
-    weights: Sequence[Fraction],
+    weights: Sequence[int],
     lower: Sequence[int],
     upper: Sequence[int],
     total: int,
-) -> list[Fraction]:
+) -> tuple[list[int], int]:
     """Exact quotas ``clip(λ w_h, lower_h, upper_h)`` adding up to ``total``.
 
-    ``f(λ) = Σ clip(λ w_h, lo_h, hi_h)`` is continuous, piecewise linear and
-    non-decreasing, with breakpoints at ``lo_h / w_h`` (a stratum leaves its
-    minimum) and ``hi_h / w_h`` (it reaches its population).  Walking the
-    breakpoints in order with rational arithmetic finds the segment holding
-    ``total`` and the exact ``λ`` on it, so equal quotas come out exactly equal.
+    Weights are whole numbers (see :func:`_weights`).  Returns the quotas as
+    numerators over one common denominator, so that their fractional parts can
+    be compared exactly.  ``f(λ) = Σ clip(λ w_h, lo_h, hi_h)`` is continuous,
+    piecewise linear and non-decreasing; a bisection in floating point finds
+    which strata are at a bound, ``λ`` is then solved exactly (a ratio of
+    integers) on that set and the classification checked exactly.  Should the
+    floating-point classification be wrong at a breakpoint, the breakpoints
+    ``lo_h / w_h`` and ``hi_h / w_h`` are walked in rational arithmetic.
     """
+    count = len(weights)
     positive = [weight > 0 for weight in weights]
-    quotas = [Fraction(value) for value in lower]
     if not any(positive):
         if total > sum(lower):
-            return _constrained_quotas([Fraction(v) for v in upper], lower, upper, total)
-        return quotas
-    capacity = sum(upper[h] if positive[h] else lower[h] for h in range(len(weights)))
+            return _constrained_quotas(list(upper), lower, upper, total)
+        return list(lower), 1
+    capacity = sum(upper[h] if positive[h] else lower[h] for h in range(count))
     if capacity <= total:
         # Every stratum with a positive weight is taken whole; the rest goes to
         # the zero-weight strata in proportion to their size.
-        rest = [h for h in range(len(weights)) if not positive[h]]
-        for h in range(len(weights)):
-            if positive[h]:
-                quotas[h] = Fraction(upper[h])
-        if total > capacity:
-            sub = _constrained_quotas(
-                [Fraction(upper[h]) for h in rest],
-                [lower[h] for h in rest],
-                [upper[h] for h in rest],
-                total - sum(upper[h] for h in range(len(weights)) if positive[h]),
-            )
-            for h, quota in zip(rest, sub, strict=True):
-                quotas[h] = quota
-        return quotas
-    # Events: (λ, change of slope).  A stratum with lo == hi never moves.
-    events: list[tuple[Fraction, Fraction]] = []
-    for h, weight in enumerate(weights):
-        if positive[h] and upper[h] > lower[h]:
-            events.append((lower[h] / weight, weight))
-            events.append((upper[h] / weight, -weight))
-    events.sort(key=lambda event: event[0])
-    value = Fraction(sum(lower))  # f(0): every stratum at its minimum
-    slope = Fraction(0)
+        numerators = [upper[h] if positive[h] else lower[h] for h in range(count)]
+        if total == capacity:
+            return numerators, 1
+        rest = [h for h in range(count) if not positive[h]]
+        sub, denominator = _constrained_quotas(
+            [upper[h] for h in rest],
+            [lower[h] for h in rest],
+            [upper[h] for h in rest],
+            total - sum(upper[h] for h in range(count) if positive[h]),
+        )
+        numerators = [value * denominator for value in numerators]
+        for h, numerator in zip(rest, sub, strict=True):
+            numerators[h] = numerator
+        return numerators, denominator
+    index = [h for h in range(count) if positive[h]]
+    w = [weights[h] for h in index]
+    lo = [lower[h] for h in index]
+    hi = [upper[h] for h in index]
+    target = total - sum(lower[h] for h in range(count) if not positive[h])
+    solved = _solve_lambda_float(w, lo, hi, target)
+    if solved is None:
+        lam = _solve_lambda_exact(w, lo, hi, target)
+        solved = (lam.numerator, lam.denominator)
+    a, b = solved
+    numerators = [value * b for value in lower]
+    for h, weight, low, high in zip(index, w, lo, hi, strict=True):
+        numerators[h] = min(max(a * weight, low * b), high * b)
+    return numerators, b
+
+
+def _solve_lambda_float(
+    w: list[int], lo: list[int], hi: list[int], target: int
+) -> tuple[int, int] | None:
+    """``λ = a / b`` from a float bisection, or ``None`` if it is not exact."""
+    wf = np.asarray([float(v) for v in w])
+    lof = np.asarray(lo, dtype=np.float64)
+    hif = np.asarray(hi, dtype=np.float64)
+    low_lambda, high_lambda = 0.0, float(np.max(hif / wf))
+    for _ in range(200):
+        middle = 0.5 * (low_lambda + high_lambda)
+        if float(np.clip(middle * wf, lof, hif).sum()) < target:
+            low_lambda = middle
+        else:
+            high_lambda = middle
+    lam = 0.5 * (low_lambda + high_lambda)
+    at_lower = (lam * wf <= lof).tolist()
+    at_upper = (lam * wf >= hif).tolist()
+    free = [h for h in range(len(w)) if not (at_lower[h] or at_upper[h])]
+    if not free:
+        return None
+    fixed = sum(lo[h] for h in range(len(w)) if at_lower[h]) + sum(
+        hi[h] for h in range(len(w)) if at_upper[h] and not at_lower[h]
+    )
+    a, b = target - fixed, sum(w[h] for h in free)
+    # Check the classification exactly: λ w_h within [lo_h, hi_h] for the
+    # free strata, beyond the bound for the others.
+    for h in range(len(w)):
+        value = a * w[h]
+        if at_lower[h]:
+            ok = value <= lo[h] * b
+        elif at_upper[h]:
+            ok = value >= hi[h] * b
+        else:
+            ok = lo[h] * b <= value <= hi[h] * b
+        if not ok:
+            return None
+    return a, b
+
+
+def _solve_lambda_exact(w: list[int], lo: list[int], hi: list[int], target: int) -> Fraction:
+    """The smallest ``λ`` with ``Σ clip(λ w_h, lo_h, hi_h) = target``, exactly."""
+    events: list[tuple[Fraction, int]] = []
+    for weight, low, high in zip(w, lo, hi, strict=True):
+        if high > low:
+            events.append((Fraction(low, weight), weight))
+            events.append((Fraction(high, weight), -weight))
+    # Float first (rounding is monotone), exact only where the floats tie.
+    events.sort(key=lambda event: (float(event[0]), event[0]))
+    value = Fraction(sum(lo))  # f(0): every stratum at its minimum
+    slope = 0
     position = Fraction(0)
-    lam = Fraction(0)
     for at, change in events:
         reached = value + slope * (at - position)
-        if slope > 0 and reached >= total:
-            lam = position + (total - value) / slope
-            break
+        if slope > 0 and reached >= target:
+            return position + (target - value) / slope
         value, position = reached, at
         slope += change
-    else:  # pragma: no cover - capacity > total guarantees a segment
-        raise DesignError(f"cannot allocate a total of {total}")
-    for h, weight in enumerate(weights):
-        if positive[h]:
-            quotas[h] = min(max(lam * weight, Fraction(lower[h])), Fraction(upper[h]))
-    return quotas
+    raise DesignError(f"cannot allocate a total of {target}")  # pragma: no cover
 
 
 def _parse_method(method: AllocationMethod | str) -> AllocationMethod:
@@ -384,18 +444,20 @@ def _weights(
     strata: Sequence[StratumSpec],
     method: AllocationMethod,
     population: npt.NDArray[np.int64],
-) -> list[Fraction]:
-    """Allocation weights as exact rationals.
+) -> list[int]:
+    """Allocation weights as whole numbers with the exact ratios of the method's.
 
-    ``N_h`` and the binary value of ``S_h`` are exact; ``1/√c_h`` is taken
-    through the correctly rounded square root, which is exact for costs that
-    are perfect squares (1, 4, 9, …) and for costs in a ratio of 4ᵏ.
+    ``N_h`` (proportional), 1 (equal), ``N_h`` times the binary value of
+    ``S_h`` (Neyman) or of the correctly rounded ``S_h / √c_h`` (cost-optimal;
+    exact whenever that quotient is a binary fraction, e.g. ``30 / √9 = 10``),
+    all multiplied by one power of two.  Integers keep the exact arithmetic of
+    the allocation fast for thousands of strata.
     """
     if method is AllocationMethod.PROPORTIONAL:
-        return [Fraction(int(v)) for v in population.tolist()]
+        return [int(v) for v in population.tolist()]
     if method is AllocationMethod.EQUAL:
-        return [Fraction(1 if v > 0 else 0) for v in population.tolist()]
-    weights: list[Fraction] = []
+        return [1 if v > 0 else 0 for v in population.tolist()]
+    ratios: list[tuple[int, int]] = []
     for spec in strata:
         deviation = spec.standard_deviation
         if deviation is None or not math.isfinite(deviation) or deviation < 0:
@@ -404,7 +466,7 @@ def _weights(
                 f"S ≥ 0, got {deviation}",
                 column="S",
             )
-        weight = int(spec.population) * Fraction(deviation)
+        per_unit = float(deviation)
         if method is AllocationMethod.OPTIMAL:
             cost = spec.cost
             if cost is None or not math.isfinite(cost) or cost <= 0:
@@ -412,9 +474,14 @@ def _weights(
                     f"stratum {spec.name!r}: optimal allocation needs a cost > 0, got {cost}",
                     column="cost",
                 )
-            weight /= Fraction(math.sqrt(cost))
-        weights.append(weight)
-    return weights
+            # Correctly rounded: exact whenever S/√c is a binary fraction.
+            per_unit = per_unit / math.sqrt(cost)
+        ratios.append(per_unit.as_integer_ratio())  # denominator: a power of two
+    scale = max((denominator for _, denominator in ratios), default=1)
+    return [
+        int(spec.population) * numerator * (scale // denominator)
+        for spec, (numerator, denominator) in zip(strata, ratios, strict=True)
+    ]
 
 
 def allocation_from_mapping(sizes: Mapping[str, int]) -> dict[str, int]:

@@ -140,3 +140,27 @@ def test_allocation_errors_name_the_problem() -> None:
         allocate(strata, 15, "proportional", minimum=10)
     with pytest.raises(InputError, match="standard deviation"):
         allocate(strata, 5, "neyman")
+
+
+def test_exact_breakpoint_walk_agrees_with_the_fast_path() -> None:
+    # allocate() solves λ from a float bisection and checks it exactly; the
+    # rational walk over the breakpoints is its fallback.  Both must give the
+    # same λ wherever the fast path answers.
+    import numpy as np
+
+    from sampling.design.allocation import _solve_lambda_exact, _solve_lambda_float
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        k = int(rng.integers(2, 30))
+        w = [int(v) for v in rng.integers(1, 1000, k)]
+        hi = [int(v) for v in rng.integers(1, 200, k)]
+        lo = [min(int(v), h) for v, h in zip(rng.integers(0, 20, k), hi, strict=True)]
+        target = int(rng.integers(sum(lo), sum(hi)))
+        exact = _solve_lambda_exact(w, lo, hi, target)
+        fast = _solve_lambda_float(w, lo, hi, target)
+        quotas = [min(max(exact * v, a), b) for v, a, b in zip(w, lo, hi, strict=True)]
+        assert sum(quotas) == target
+        if fast is not None:
+            lam = Fraction(*fast)
+            assert [min(max(lam * v, a), b) for v, a, b in zip(w, lo, hi, strict=True)] == quotas
