@@ -304,3 +304,39 @@ def test_lonely_psu_fails_by_default() -> None:
     with pytest.raises(DesignError, match="stratum b has only one PSU"):
         SurveyDesign(data["w"], strata=data["stratum"], psu=data["psu"])
     assert LonelyPsu("fail") is LonelyPsu.FAIL
+
+
+@pytest.mark.parametrize(
+    ("method", "r_method"), [(ProportionCiMethod.LOGIT, "logit"), (ProportionCiMethod.WALD, "mean")]
+)
+@pytest.mark.parametrize("df", ["design", "domain"])
+def test_domain_proportion_degrees_of_freedom(
+    strat: SurveyDesign,
+    apistrat: dict[str, np.ndarray],
+    method: ProportionCiMethod,
+    r_method: str,
+    df: str,
+) -> None:
+    # r_reference/domain_df.R: svyciprop on each stype subset with
+    # df = degf(design) ("design", the default here) and with svyciprop's own
+    # default df = degf(subset) ("domain").
+    import csv
+
+    with open(HERE / "domain_df_values.csv", newline="") as handle:
+        reference = [r for r in csv.DictReader(handle) if r["method"] == r_method and r["df"] == df]
+    yes = (apistrat["sch.wide"] == "Yes").astype(float)
+    table = strat.proportion(
+        yes, {"stype": apistrat["stype"]}, ci_method=method, degrees_of_freedom=df
+    )
+    assert table.ci_df is not None
+    columns = {
+        "estimate": table.estimate,
+        "ci_low": table.ci_low,
+        "ci_high": table.ci_high,
+        "df": table.ci_df,
+    }
+    index = {str(k): i for i, k in enumerate(table.domains.keys[0])}
+    assert len(reference) == 12
+    for row in reference:
+        value = columns[row["quantity"]][index[row["domain"]]]
+        assert value == pytest.approx(float(row["value"]), rel=1e-9)
