@@ -560,8 +560,11 @@ class SurveyDesign:
         _, _, codes = self._prepare(y, table.domains)
         domain_df = self.domain_degrees_of_freedom(codes, len(table))
         ci_df = domain_df if df_kind is DegreesOfFreedom.DOMAIN else np.full(len(table), self.df)
+        # The design's df as a number: a design without degrees of freedom is
+        # an error, as for means; a domain without any gives no interval (NaN).
+        interval_df = domain_df if df_kind is DegreesOfFreedom.DOMAIN else self.df
         low, high = proportion_interval(
-            table.estimate, table.se, table.n, level, ci_df, method, domain_df=domain_df
+            table.estimate, table.se, table.n, level, interval_df, method, domain_df=domain_df
         )
         return EstimateTable(
             statistic=Statistic.PROPORTION,

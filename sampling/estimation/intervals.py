@@ -284,7 +284,11 @@ def proportion_interval(
 
     with np.errstate(divide="ignore", invalid="ignore"):
         n_effective = np.where(boundary, n.astype(np.float64), p * (1.0 - p) / variance)
-    quantile = _quantiles(level, df, p.shape)
+    quantile = (
+        _quantiles(level, df, p.shape)
+        if isinstance(df, np.ndarray)
+        else np.full(p.shape, t_quantile(level, float(df)))
+    )
     if method is ProportionCiMethod.WALD:
         half = quantile * np.sqrt(variance)
         return p - half, p + half
