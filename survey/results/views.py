@@ -42,6 +42,7 @@ from survey.models import Appeal, Cycle, ResultSnapshot
 from survey.results import api, bp, charts
 from survey.results.export import snapshot_workbook
 from survey.services import appeals, publication
+from survey.services.methods import methods_statement
 
 GRADE_LABELS = {
     "first": _l("First grade"),
@@ -51,6 +52,29 @@ GRADE_LABELS = {
     "competent": _l("Competent"),
     "basically_competent": _l("Basically competent"),
     "incompetent": _l("Incompetent"),
+}
+
+SAMPLING_KIND_LABELS = {
+    "probability": _l("Random sample"),
+    "self_selected": _l("Self-selected (open QR codes at service points)"),
+    "listed": _l("Everyone on a list"),
+}
+
+SELECTION_LABELS = {
+    "srswor": _l("simple random sampling without replacement within strata"),
+    "pps": _l("probability proportional to size within strata"),
+}
+
+ALLOCATION_LABELS = {
+    "proportional": _l("proportional allocation"),
+    "neyman": _l("Neyman allocation"),
+    "equal": _l("equal allocation"),
+    "optimal": _l("optimal allocation"),
+}
+
+DONT_KNOW_LABELS = {
+    "exclude": _l("left out of the score"),
+    "count_in_base": _l("kept in the base of the satisfaction rate, never satisfied"),
 }
 
 APPEAL_LABELS = {
@@ -352,6 +376,44 @@ def _render_category(cycle_id: int, category_code: str) -> str:
         appeals=category_appeals,
         appeal_labels=APPEAL_LABELS,
         charts=_charts(cycle, categories, current, data["inputs"]["rules"]["level"]),
+    )
+
+
+@bp.get("/<int:cycle_id>/methods")
+def methods(cycle_id: int) -> Response:
+    """The methods statement (方法说明) of the result in force."""
+    state = cycle_state(cycle_id)
+    if state is None:
+        abort(404)
+    key = ("methods", cycle_id, select_locale(), state)
+    response = _cached(key, "text/html", lambda: _render_methods(cycle_id), store=_anonymous_page())
+    response.vary.add("Cookie")
+    return response
+
+
+def _render_methods(cycle_id: int) -> str:
+    from survey.office.forms import GRADE_SCHEME_LABELS
+
+    cycle, snapshot, data = _published(cycle_id)
+    statement = methods_statement(
+        db.session,
+        cycle,
+        snapshot,
+        sponsor=str(current_app.config["SPONSOR"]),
+        pollster=str(current_app.config["POLLSTER"]),
+        time_zone=str(current_app.config["TIMEZONE"]),
+    )
+    return render_template(
+        "results/methods.html",
+        cycle=cycle,
+        snapshot=snapshot,
+        categories=data["outputs"]["categories"],
+        statement=statement,
+        kind_labels=SAMPLING_KIND_LABELS,
+        selection_labels=SELECTION_LABELS,
+        allocation_labels=ALLOCATION_LABELS,
+        dont_know_labels=DONT_KNOW_LABELS,
+        scheme_labels=GRADE_SCHEME_LABELS,
     )
 
 
