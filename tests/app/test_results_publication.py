@@ -129,7 +129,7 @@ def test_no_route_can_change_a_snapshot(results_app: Flask) -> None:
 
 def test_publish_refuses_missing_components_and_undecided_units(results_session: Any) -> None:
     cycle = results_session.scalars(sa.select(Cycle).where(Cycle.year == 2026)).one()
-    with pytest.raises(ServiceError, match="only a closed cycle"):
+    with pytest.raises(ServiceError, match="Only a closed cycle"):
         publication.publish(results_session, cycle, actor="admin")
     cycles.transition_cycle(results_session, cycle, CycleStatus.FIELDING, actor="admin")
     synthetic.generate_responses(results_session, cycle, seed=7)
@@ -224,7 +224,7 @@ def test_publish_command_refuses_with_the_reason(results_app: Flask) -> None:
     runner = results_app.test_cli_runner()
     result = runner.invoke(args=["results", "publish", str(draft_id)])
     assert result.exit_code == 1
-    assert "only a closed cycle can be published (this one is draft)" in result.output
+    assert "Only a closed cycle can be published (this one is Draft)." in result.output
     result = runner.invoke(args=["results", "publish", "999999"])
     assert result.exit_code != 0 and "no cycle with id 999999" in result.output
     with results_app.app_context():
