@@ -213,6 +213,8 @@ def init_app(app: Flask) -> None:
         callback_status_label=callback_status_label,
         call_status_label=call_status_label,
         snapshot_reason=snapshot_reason,
+        # A service's Problem or ServiceError as the reader's language words it.
+        message_text=lambda message: message.text(_),
         decision_text=decision_text,
         local_time=local_time,
         local_date=local_date,
