@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -122,6 +123,35 @@ def callback_status_label(status: object) -> str:
     return _label(CALLBACK_STATUS_LABELS, status)
 
 
+def detail_notes(details: object) -> list[str]:
+    """Coded values in an audit entry's details, named for people (the details stay as stored).
+
+    ``{"disposition": "2.11"}`` → “处置代码：2.11 拒访”; channels, call modes and a
+    cycle's statuses likewise.
+    """
+    if isinstance(details, str):
+        try:
+            details = json.loads(details)
+        except ValueError:
+            return []
+    if not isinstance(details, dict):
+        return []
+    statuses = {status.value: label for status, label in STATUS_LABELS.items()}
+    named = {
+        "disposition": (_("Disposition"), disposition_label),
+        "channel": (_("Channel"), channel_label),
+        "mode": (_("Call"), call_mode_label),
+        "from": (_("From"), lambda value: str(statuses.get(str(value), value))),
+        "to": (_("To"), lambda value: str(statuses.get(str(value), value))),
+    }
+    notes = []
+    for key, (label, name) in named.items():
+        value = details.get(key)
+        if isinstance(value, str) and value:
+            notes.append(_("%(field)s: %(value)s", field=label, value=name(value)))
+    return notes
+
+
 def snapshot_reason(text: str | None) -> str:
     """A snapshot's stored reason in the reader's language (“appeal 3 (G04) upheld: …”)."""
     from survey.services.appeals import parse_supersede_reason
@@ -213,6 +243,7 @@ def init_app(app: Flask) -> None:
         callback_status_label=callback_status_label,
         call_status_label=call_status_label,
         snapshot_reason=snapshot_reason,
+        detail_notes=detail_notes,
         # A service's Problem or ServiceError as the reader's language words it.
         message_text=lambda message: message.text(_),
         decision_text=decision_text,

@@ -266,3 +266,18 @@ def test_the_dashboard_names_dispositions_in_chinese(demo_app: Any) -> None:
     login(client, "pollster")
     page = client.get("/cati/cycles/1/dashboard").get_data(as_text=True)
     assert "2.11 拒访：1" in page and "3.11 尚未拨打：" in page
+
+
+def test_audit_details_name_their_codes(demo_app: Any) -> None:
+    from survey.i18n import detail_notes
+
+    with demo_app.test_request_context("/?lang=zh"):
+        assert detail_notes('{"attempt": 1, "disposition": "2.11"}') == ["处置代码：2.11 拒访"]
+        assert detail_notes('{"channel": "phone_cati", "units": 3}') == [
+            "渠道：电话访员调查（CATI）"
+        ]
+        assert detail_notes('{"from": "draft", "to": "fielding"}') == [
+            "原状态：草稿",
+            "新状态：调查中",
+        ]
+        assert detail_notes("{}") == [] and detail_notes("not json") == []
