@@ -75,7 +75,7 @@ def cycle_create() -> ViewResult:
             db.session, _settings(form), actor=actor(), with_defaults=form.with_defaults.data
         )
     except ServiceError as error:
-        report(error)
+        report(error, form)
         return render_template("admin/cycle_form.html", form=form, cycle=None), 400
     db.session.commit()
     flash(_("Cycle created."), "success")
@@ -128,7 +128,7 @@ def cycle_update(cycle_id: int) -> ViewResult:
     try:
         cycle_service.update_cycle(db.session, cycle, _settings(form), actor=actor())
     except ServiceError as error:
-        report(error)
+        report(error, form)
         return render_template("admin/cycle_form.html", form=form, cycle=cycle), 400
     db.session.commit()
     flash(_("Cycle saved."), "success")

@@ -87,7 +87,7 @@ def questionnaire_item_add(cycle_id: int) -> ViewResult:
             actor=actor(),
         )
     except ServiceError as error:
-        report(error)
+        report(error, form)
         return _page(cycle, item_form=form), 400
     db.session.commit()
     flash(_("Item added; item weights were spread equally."), "success")

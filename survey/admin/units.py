@@ -57,7 +57,7 @@ def category_create(cycle_id: int) -> ViewResult:
             db.session, cycle, code=form.code.data or "", name=form.name.data or "", actor=actor()
         )
     except ServiceError as error:
-        report(error)
+        report(error, form)
         return _units_page(cycle, category_form=form), 400
     db.session.commit()
     flash(_("Category saved."), "success")
@@ -96,7 +96,7 @@ def category_update(cycle_id: int, category_id: int) -> ViewResult:
                 category=category,
             )
         except ServiceError as error:
-            report(error)
+            report(error, form)
         else:
             db.session.commit()
             flash(_("Category saved."), "success")
@@ -123,7 +123,7 @@ def unit_create(cycle_id: int) -> ViewResult:
             actor=actor(),
         )
     except ServiceError as error:
-        report(error)
+        report(error, form)
         return _units_page(cycle, unit_form=form), 400
     db.session.commit()
     flash(_("Unit saved."), "success")
@@ -164,7 +164,7 @@ def unit_update(cycle_id: int, unit_id: int) -> ViewResult:
                 unit=unit,
             )
         except ServiceError as error:
-            report(error)
+            report(error, form)
         else:
             db.session.commit()
             flash(_("Unit saved."), "success")

@@ -11,10 +11,11 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from survey.admin.common import ViewResult, actor
+from survey.admin.common import ViewResult, actor, report
 from survey.cati import bp
 from survey.cati.forms import ActionForm, CallbackForm, answer_field_name, result_form
 from survey.extensions import db
+from survey.i18n import callback_status_label, disposition_label
 from survey.integrations.telephony import telephony
 from survey.models import (
     Answer,
@@ -32,7 +33,7 @@ from survey.models import (
 )
 from survey.services import audit, callbacks, calling
 from survey.services import dispositions as codes
-from survey.services.errors import ServiceError
+from survey.services.errors import N_, ServiceError
 from survey.worker import place
 
 
@@ -195,10 +196,8 @@ def result(case_id: int) -> ViewResult:
                 raw = getattr(form, answer_field_name(question.step)).data
                 if not raw or int(raw) not in levels:
                     raise ServiceError(
-                        _(
-                            "A complete interview needs every answer: %(q)s is empty.",
-                            q=f"{question.unit.name} · {question.item.name}",
-                        )
+                        N_("A complete interview needs every answer: %(q)s is empty."),
+                        parameters={"q": f"{question.unit.name} · {question.item.name}"},
                     )
                 answers[(question.unit.id, question.item.id)] = int(raw)
             calling.complete_interview(
@@ -211,7 +210,7 @@ def result(case_id: int) -> ViewResult:
             )
         elif code == codes.RESPONDENT_UNAVAILABLE:
             if form.appointment_at.data is None:
-                raise ServiceError(_("An appointment needs a date and time."))
+                raise ServiceError(N_("An appointment needs a date and time."))
             settings = calling.phone_settings(db.session, case.cycle_id)
             local: datetime = form.appointment_at.data.replace(tzinfo=ZoneInfo(settings.timezone))
             calling.book_appointment(db.session, schedule, local, actor=actor())
@@ -235,12 +234,11 @@ def result(case_id: int) -> ViewResult:
                 details={"disposition": code, "attempt": attempt.number},
             )
     except ServiceError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+        report(error, form)
         return _case_page(_my_schedule(case_id), form, 400)
     calling.release_claim(schedule)
     db.session.commit()
-    flash(_("Result %(code)s saved.", code=code), "success")
+    flash(_("Result %(code)s saved.", code=disposition_label(code)), "success")
     return redirect(url_for("cati.console"))
 
 
@@ -345,9 +343,11 @@ def callback_result(callback_id: int) -> ViewResult:
             moment=calling.now(),
         )
     except ServiceError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+        report(error, form)
         return _callback_page(item, form, 400)
     db.session.commit()
-    flash(_("Call-back result saved: %(status)s.", status=item.status.value), "success")
+    flash(
+        _("Call-back result saved: %(status)s.", status=callback_status_label(item.status)),
+        "success",
+    )
     return redirect(url_for("cati.console"))

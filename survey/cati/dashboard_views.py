@@ -51,7 +51,7 @@ def save_phone_settings(cycle_id: int) -> ViewResult:
     try:
         calling.update_settings(db.session, settings, values, actor=actor())
     except ServiceError as error:
-        report(error)
+        report(error, form)
         return _settings_page(cycle, form, 400)
     db.session.commit()
     flash(_("Calling rules saved."), "success")

@@ -18,6 +18,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Optional
 
+from survey.i18n import lazy_disposition_label
 from survey.models import ScaleLevel
 from survey.services import calling
 from survey.services import dispositions as codes
@@ -27,23 +28,12 @@ class ActionForm(FlaskForm):
     """A button: claim the next case, dial."""
 
 
-#: Labels of the AAPOR codes an interviewer may set.
-CODE_LABELS = {
-    codes.COMPLETE: _l("1.1 complete interview"),
-    codes.REFUSAL: _l("2.11 refusal"),
-    codes.BREAK_OFF: _l("2.12 break-off"),
-    codes.RESPONDENT_UNAVAILABLE: _l("2.21 respondent unavailable: book an appointment"),
-    codes.ALWAYS_BUSY: _l("3.12 busy"),
-    codes.NO_ANSWER: _l("3.13 no answer"),
-    codes.ANSWERING_MACHINE: _l("3.14 answering machine"),
-    codes.NOT_ELIGIBLE: _l("4.10 not eligible"),
-}
-
-
 class ResultForm(FlaskForm):
     disposition = SelectField(
         _l("Disposition"),
-        choices=[SelectChoice(code, CODE_LABELS[code]) for code in codes.INTERVIEWER_CODES],
+        choices=[
+            SelectChoice(code, lazy_disposition_label(code)) for code in codes.INTERVIEWER_CODES
+        ],
         validators=[DataRequired()],
     )
     appointment_at = DateTimeLocalField(

@@ -243,22 +243,7 @@ def _problem_text(
     groups: dict[str, str],
     components_named: dict[str, str],
 ) -> str:
-    if problem.kind == "component_missing":
-        code = problem.component or ""
-        return _(
-            "The component “%(component)s” (%(code)s) has not been imported: import its file "
-            "on the cycle's page.",
-            component=components_named.get(code, code),
-            code=code,
-        )
-    code = problem.unit or ""
-    return _(
-        "%(unit)s (%(code)s): too few valid responses from %(groups)s, so their weight goes to "
-        "the other groups. Wait for more responses, or record the office's decision below.",
-        unit=units.get(code, code),
-        code=code,
-        groups="、".join(groups.get(group, group) for group in problem.groups),
-    )
+    return problem.problem(units, groups, components_named).text(_)
 
 
 @bp.post("/cycles/<int:cycle_id>/publish")

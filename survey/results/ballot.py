@@ -36,7 +36,7 @@ def ballot(token: str) -> ViewResult:
     try:
         _row, officials = democratic.open_ballot(db.session, token)
     except ServiceError as error:
-        return render_template("results/ballot_closed.html", message=error.message), 404
+        return render_template("results/ballot_closed.html", message=error.text(_)), 404
     return render_template(
         "results/ballot.html",
         token=token,
@@ -66,7 +66,7 @@ def ballot_submit(token: str) -> ViewResult:
         try:
             _row, officials = democratic.open_ballot(db.session, token)
         except ServiceError as closed:
-            return render_template("results/ballot_closed.html", message=closed.message), 409
+            return render_template("results/ballot_closed.html", message=closed.text(_)), 409
         return (
             render_template(
                 "results/ballot.html",

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from survey.models import (
 )
 from survey.models.base import as_utc, utc_now
 from survey.services import audit, cycles, publication
-from survey.services.errors import N_, Problem, ServiceError, ValidationError
+from survey.services.errors import N_, Problem, ServiceError, Term, ValidationError
 
 PUBLICITY_WORKING_DAYS = 5
 DECISION_DAYS = 7
@@ -61,6 +62,27 @@ SUFFIXES = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png", DOCX: ".docx", XLSX: ".xlsx"
 _SIGNATURES = ((b"%PDF-", PDF), (b"\x89PNG\r\n\x1a\n", PNG), (b"\xff\xd8\xff", JPEG))
 #: DOCX and XLSX are zip packages, told apart by their main part.
 _OFFICE_PARTS = (("word/document.xml", DOCX), ("xl/workbook.xml", XLSX))
+
+#: How a corrected snapshot's reason is stored: fixed English that the API shows as it
+#: is and pages translate when they show it (:func:`parse_supersede_reason`).
+SUPERSEDE_REASON = "appeal {number} ({unit}) upheld: {reason}"
+_SUPERSEDE_PATTERN = re.compile(r"appeal ([0-9]+) \(([^()]*)\) upheld: (.*)", re.DOTALL)
+
+
+def parse_supersede_reason(text: str | None) -> tuple[int, str, str] | None:
+    """(appeal number, unit code, the office's reason) of a stored reason, else None."""
+    match = _SUPERSEDE_PATTERN.fullmatch(text or "")
+    if match is None:
+        return None
+    return int(match.group(1)), match.group(2), match.group(3)
+
+
+#: An appeal's status as the catalogue words it (the msgids of the results pages' labels).
+APPEAL_TERMS = {
+    "pending": Term(N_("Pending")),
+    "upheld": Term(N_("Upheld")),
+    "rejected": Term(N_("Rejected")),
+}
 
 
 def detect_type(data: bytes) -> str | None:
@@ -286,17 +308,32 @@ def _apply(inputs: dict[str, object], corrections: Sequence[Correction]) -> list
         if component is None:
             problems.append(
                 Problem(
-                    f"unknown component {correction.component!r}", row=number, column="component"
+                    N_("the snapshot has no component “%(code)s”"),
+                    row=number,
+                    column="component",
+                    parameters={"code": correction.component},
                 )
             )
             continue
         values = component["values"]
         if correction.unit not in values:
-            problems.append(Problem(f"unknown unit {correction.unit!r}", row=number, column="unit"))
+            problems.append(
+                Problem(
+                    N_("the component has no value for the unit “%(code)s”"),
+                    row=number,
+                    column="unit",
+                    parameters={"code": correction.unit},
+                )
+            )
             continue
         if not math.isfinite(correction.score) or not 0 <= correction.score <= 100:
             problems.append(
-                Problem(f"{correction.score:g} is outside 0–100", row=number, column="score")
+                Problem(
+                    N_("%(score)s is outside 0–100"),
+                    row=number,
+                    column="score",
+                    parameters={"score": f"{correction.score:g}"},
+                )
             )
             continue
         values[correction.unit] = {
@@ -327,14 +364,18 @@ def decide_appeal(
         Missing written reason or bad corrections; nothing is changed.
     """
     if appeal.status != AppealStatus.PENDING:
-        raise ServiceError(f"appeal {appeal.id} was already decided ({appeal.status.value})")
+        raise ServiceError(
+            N_("Appeal %(number)d was already decided (%(status)s)."),
+            parameters={"number": appeal.id, "status": APPEAL_TERMS[appeal.status.value]},
+        )
     reason = reason.strip()
     if not reason:
         raise ValidationError(
-            "the decision needs a written reason", [Problem("required", column="reason")]
+            N_("The decision needs a written reason."),
+            [Problem(N_("required"), column="reason")],
         )
     if corrections and not upheld:
-        raise ValidationError("a rejected appeal changes no score")
+        raise ValidationError(N_("A rejected appeal changes no score."))
     cycle = session.get(Cycle, appeal.snapshot.cycle_id)
     assert cycle is not None
     if upheld:
@@ -343,7 +384,9 @@ def decide_appeal(
         inputs = json.loads(current.content)["inputs"]
         problems = _apply(inputs, corrections)
         if problems:
-            raise ValidationError("the corrections are not valid; nothing was changed", problems)
+            raise ValidationError(
+                N_("The corrections are not valid; nothing was changed."), problems
+            )
         inputs.setdefault("appeals", []).append(
             {
                 "appeal": appeal.id,
@@ -365,7 +408,7 @@ def decide_appeal(
             current,
             inputs,
             actor=actor,
-            reason=f"appeal {appeal.id} ({appeal.unit.code}) upheld: {reason}",
+            reason=SUPERSEDE_REASON.format(number=appeal.id, unit=appeal.unit.code, reason=reason),
         )
         appeal.resulting_snapshot_id = replacement.id
     appeal.status = AppealStatus.UPHELD if upheld else AppealStatus.REJECTED
@@ -407,17 +450,18 @@ def finalize(
     """Make the result final (定案) once the 公示 period is over and no appeal is pending."""
     snapshot = publication.latest_snapshot(session, cycle)
     if snapshot is None or cycle.status != CycleStatus.PUBLISHED:
-        raise ServiceError("only a published cycle can be made final")
+        raise ServiceError(N_("Only a published cycle can be made final."))
     first = session.scalar(
         sa.select(sa.func.min(ResultSnapshot.published_at)).where(
             ResultSnapshot.cycle_id == cycle.id
         )
     )
     if (now or utc_now()) < publicity_ends(first or snapshot.published_at):
-        raise ServiceError("the publicity period is not over yet")
+        raise ServiceError(N_("The publicity period is not over yet."))
     pending = [appeal.id for appeal in cycle_appeals(session, cycle) if appeal.status == "pending"]
     if pending:
         raise ServiceError(
-            "appeals are still pending", [Problem(f"appeal {number}") for number in pending]
+            N_("Appeals are still pending."),
+            [Problem(N_("appeal %(number)d"), parameters={"number": number}) for number in pending],
         )
     cycles.transition_cycle(session, cycle, CycleStatus.FINAL, actor=actor)

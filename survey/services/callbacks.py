@@ -25,7 +25,7 @@ from survey.models import (
 )
 from survey.services import audit
 from survey.services import dispositions as codes
-from survey.services.errors import ServiceError
+from survey.services.errors import N_, ServiceError
 
 
 def _uniform(token: str, purpose: str) -> float:
@@ -89,7 +89,7 @@ def record_result(
 ) -> None:
     """Store the call-back's outcome; any difference flags it as a mismatch."""
     if callback.status != CallbackStatus.PENDING:
-        raise ServiceError("this quality call-back already has a result")
+        raise ServiceError(N_("This quality call-back already has a result."))
     if not reached:
         callback.status = CallbackStatus.UNREACHABLE
     else:

@@ -45,7 +45,7 @@ from survey.models.base import as_utc, utc_now
 from survey.privacy import vault
 from survey.services import audit
 from survey.services import dispositions as codes
-from survey.services.errors import Problem, ServiceError, ValidationError
+from survey.services.errors import N_, Problem, ServiceError, ValidationError
 from survey.services.responses import submission_entry
 
 CONSENT_STEP = "consent"
@@ -113,7 +113,7 @@ def next_window_start(settings: PhoneSettings, moment: datetime) -> datetime:
             return as_utc(moment)
         if local < start:
             return start.astimezone(UTC)
-    raise ServiceError("the calling windows have no opening in the coming week")
+    raise ServiceError(N_("The calling windows have no opening in the coming week."))
 
 
 @dataclass(frozen=True)
@@ -396,7 +396,9 @@ def schedule_of(session: orm.Session, case_id: int) -> CaseSchedule:
     """
     schedule = session.get(CaseSchedule, case_id, with_for_update=True, populate_existing=True)
     if schedule is None:
-        raise ServiceError(f"case {case_id} has no calling schedule")
+        raise ServiceError(
+            N_("Case %(case)s has no calling schedule."), parameters={"case": case_id}
+        )
     return schedule
 
 
@@ -677,7 +679,7 @@ def rater_group_id_of(session: orm.Session, case: FieldworkCase) -> int:
         .where(SampleDraw.id == case.draw_id)
     )
     if group_id is None:
-        raise ServiceError(f"case {case.id} has no frame")
+        raise ServiceError(N_("Case %(case)s has no sampling frame."), parameters={"case": case.id})
     return int(group_id)
 
 
@@ -706,7 +708,7 @@ def complete_interview(
         .join(FieldworkCase, FieldworkCase.cycle_id == Cycle.id)
         .where(FieldworkCase.id == case_id, Cycle.status.in_(CALLING_STATUSES))
     ):
-        raise ServiceError("the survey is closed")
+        raise ServiceError(N_("The survey is closed."))
     session.execute(
         sa.update(FieldworkCase)
         .where(FieldworkCase.id == case_id, FieldworkCase.response_id.is_(None))
@@ -715,7 +717,7 @@ def complete_interview(
     )
     case = session.get(FieldworkCase, case_id, populate_existing=True)
     if case is None:
-        raise ServiceError(f"case {case_id} does not exist")
+        raise ServiceError(N_("Case %(case)s does not exist."), parameters={"case": case_id})
     if case.response_id is not None:
         existing = session.get(Response, case.response_id)
         assert existing is not None
@@ -841,10 +843,16 @@ def update_settings(
     try:
         ZoneInfo(zone)
     except (ValueError, KeyError):
-        problems.append(Problem(f"unknown time zone {zone!r}", column="timezone"))
+        problems.append(
+            Problem(
+                N_("“%(zone)s” is not a known time zone (e.g. Asia/Shanghai)"),
+                column="timezone",
+                parameters={"zone": zone},
+            )
+        )
     for start, end in (("weekday_start", "weekday_end"), ("weekend_start", "weekend_end")):
         if values[start] >= values[end]:  # type: ignore[operator]
-            problems.append(Problem("the window must end after it starts", column=end))
+            problems.append(Problem(N_("the window must end after it starts"), column=end))
     for name, low in (
         ("max_attempts", 1),
         ("retry_busy_minutes", 0),
@@ -856,12 +864,12 @@ def update_settings(
         ("recording_retention_days", 1),
     ):
         if int(values[name]) < low:  # type: ignore[call-overload]
-            problems.append(Problem(f"must be at least {low}", column=name))
+            problems.append(Problem(N_("at least %(n)d"), column=name, parameters={"n": low}))
     share = float(values["quality_callback_share"])  # type: ignore[arg-type]
     if not 0.0 <= share <= 1.0:
-        problems.append(Problem("must be between 0 and 1", column="quality_callback_share"))
+        problems.append(Problem(N_("between 0 and 1"), column="quality_callback_share"))
     if problems:
-        raise ValidationError("the calling rules were not changed", problems)
+        raise ValidationError(N_("The calling rules were not changed."), problems)
     changed = {}
     for name in SETTING_FIELDS:
         if getattr(settings, name) != values[name]:

@@ -25,7 +25,7 @@ from survey.models import (
     ScoreComponent,
 )
 from survey.services import audit
-from survey.services.errors import N_, NotEditableError, Problem, ValidationError
+from survey.services.errors import N_, NotEditableError, Problem, ValidationError, status_term
 from survey.services.tabular import read_table
 
 #: Accepted header spellings, Chinese first (the first is the template's header and
@@ -86,15 +86,22 @@ def import_component(
         Anything wrong in the file; every problem is listed and nothing is stored.
     """
     if component.cycle_id != cycle.id:
-        raise ValidationError(f"component {component.code!r} does not belong to this cycle")
+        raise ValidationError(
+            N_("The component “%(code)s” does not belong to this cycle."),
+            parameters={"code": component.code},
+        )
     if component.is_social_recognition:
         raise NotEditableError(
-            f"{component.name} is computed from the surveys and cannot be imported"
+            N_("“%(name)s” is computed from the surveys and cannot be imported."),
+            parameters={"name": component.name},
         )
     if cycle.status in {CycleStatus.PUBLISHED, CycleStatus.FINAL}:
         raise NotEditableError(
-            f"the results of this cycle are published ({cycle.status.value}); "
-            "components can no longer be imported"
+            N_(
+                "The results of this cycle are published (%(status)s): components can no "
+                "longer be imported."
+            ),
+            parameters={"status": status_term(cycle.status)},
         )
     table = read_table(
         filename, data, columns=COMPONENT_COLUMNS, required=COMPONENT_REQUIRED, encoding=encoding

@@ -35,7 +35,14 @@ from survey.models import (
 from survey.models.base import utc_now
 from survey.models.cycle import new_unit_key
 from survey.services import audit, checkpoints, presets
-from survey.services.errors import NotEditableError, Problem, TransitionError, ValidationError
+from survey.services.errors import (
+    N_,
+    NotEditableError,
+    Problem,
+    TransitionError,
+    ValidationError,
+    status_term,
+)
 
 
 @dataclass(frozen=True)
@@ -55,18 +62,20 @@ class CycleSettings:
 def _validate_settings(session: orm.Session, settings: CycleSettings, cycle_id: int | None) -> None:
     problems: list[Problem] = []
     if not settings.name.strip():
-        problems.append(Problem("name is required", column="name"))
+        problems.append(Problem(N_("a name is required"), column="name"))
     if settings.period_end < settings.period_start:
-        problems.append(Problem("period end is before period start", column="period_end"))
+        problems.append(Problem(N_("the period ends before it starts"), column="period_end"))
     if settings.min_valid_responses < 1:
-        problems.append(Problem("must be at least 1", column="min_valid_responses"))
+        problems.append(
+            Problem(N_("at least %(n)d"), column="min_valid_responses", parameters={"n": 1})
+        )
     clash = session.scalar(
         sa.select(Cycle.id).where(Cycle.name == settings.name.strip(), Cycle.id != (cycle_id or 0))
     )
     if clash is not None:
-        problems.append(Problem("a cycle with this name exists", column="name"))
+        problems.append(Problem(N_("a cycle with this name exists"), column="name"))
     if problems:
-        raise ValidationError("the cycle settings are not valid", problems)
+        raise ValidationError(N_("The cycle settings were not saved."), problems)
 
 
 def create_cycle(
@@ -164,7 +173,10 @@ def update_cycle(
             changed[field] = [str(getattr(cycle, field)), str(new)]
             setattr(cycle, field, new)
     if changed and cycle.status not in (CycleStatus.DRAFT, CycleStatus.FIELDING):
-        raise NotEditableError(f"cycle is {cycle.status.value}; its settings are frozen")
+        raise NotEditableError(
+            N_("The cycle is %(status)s: its settings can no longer change."),
+            parameters={"status": status_term(cycle.status)},
+        )
     session.flush()
     if changed:
         audit.record(
@@ -195,10 +207,13 @@ def transition_cycle(
     the one audit entry names the cycle and counts, never a case.
     """
     if not cycle.can_transition_to(target):
-        raise TransitionError(f"cannot change a {cycle.status.value} cycle to {target.value}")
+        raise TransitionError(
+            N_("A cycle that is %(status)s cannot change to %(target)s."),
+            parameters={"status": status_term(cycle.status), "target": status_term(target)},
+        )
     problems = setup_problems(cycle) if target == CycleStatus.FIELDING else []
     if problems:
-        raise TransitionError("the cycle is not ready for fieldwork", problems)
+        raise TransitionError(N_("The cycle is not ready for fieldwork."), problems)
     previous = cycle.status
     cycle.status = target
     details: dict[str, object] = {"from": previous.value, "to": target.value}
@@ -413,11 +428,11 @@ def setup_problems(cycle: Cycle) -> list[Problem]:
 
     problems: list[Problem] = []
     if not cycle.units:
-        problems.append(Problem("the cycle has no units"))
+        problems.append(Problem(N_("the cycle has no units")))
     if not cycle.items:
-        problems.append(Problem("the questionnaire has no items"))
+        problems.append(Problem(N_("the questionnaire has no items")))
     if not cycle.rater_groups:
-        problems.append(Problem("the cycle has no rater groups"))
+        problems.append(Problem(N_("the cycle has no rater groups")))
     problems.extend(weight_problems(cycle))
     return problems
 
@@ -432,7 +447,7 @@ def apply_scale_preset(
 ) -> None:
     """Replace the cycle's scale levels by a preset's (only while a draft)."""
     if not cycle.is_editable:
-        raise NotEditableError("the scale can only change while the cycle is a draft")
+        raise NotEditableError(N_("The scale can only change while the cycle is a draft."))
     if cycle.id is not None and session.scalar(
         sa.select(sa.func.count()).select_from(ScaleLevel).where(ScaleLevel.cycle_id == cycle.id)
     ):
@@ -445,7 +460,7 @@ def apply_scale_preset(
             .where(ScaleLevel.cycle_id == cycle.id)
         )
         if used:
-            raise NotEditableError("answers already use this scale")
+            raise NotEditableError(N_("Answers already use this scale."))
     cycle.scale_levels.clear()
     session.flush()
     for position, level in enumerate(presets.SCALE_PRESETS[preset], start=1):

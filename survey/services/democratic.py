@@ -33,7 +33,7 @@ from sampling.grading import (
 from survey.models import Ballot, BallotToken, BallotVote, Cycle, Official, Unit
 from survey.models.base import utc_now
 from survey.services import audit
-from survey.services.errors import Problem, ServiceError, ValidationError
+from survey.services.errors import N_, Problem, ServiceError, ValidationError
 
 MAX_TOKENS_PER_REQUEST = 500
 
@@ -49,13 +49,16 @@ def add_official(
     name, title = name.strip(), title.strip()
     if not name:
         raise ValidationError(
-            "the official's name is required", [Problem("required", column="name")]
+            N_("The official's name is required."), [Problem(N_("required"), column="name")]
         )
     exists = session.scalar(
         sa.select(Official.id).where(Official.unit_id == unit.id, Official.name == name)
     )
     if exists is not None:
-        raise ValidationError(f"{name} is already listed for {unit.name}")
+        raise ValidationError(
+            N_("%(name)s is already listed for %(unit)s."),
+            parameters={"name": name, "unit": unit.name},
+        )
     official = Official(cycle_id=unit.cycle_id, unit_id=unit.id, name=name, title=title)
     session.add(official)
     session.flush()
@@ -82,11 +85,20 @@ def issue_tokens(session: orm.Session, unit: Unit, *, count: int, actor: str) ->
     """Issue ``count`` single-use tokens for ``unit``'s raters (returned once, stored hashed)."""
     if not 1 <= count <= MAX_TOKENS_PER_REQUEST:
         raise ValidationError(
-            f"issue between 1 and {MAX_TOKENS_PER_REQUEST} tokens at a time",
-            [Problem("out of range", column="count")],
+            N_("Issue between 1 and %(n)d ballot links at a time."),
+            [
+                Problem(
+                    N_("between 1 and %(n)d"),
+                    column="count",
+                    parameters={"n": MAX_TOKENS_PER_REQUEST},
+                )
+            ],
+            parameters={"n": MAX_TOKENS_PER_REQUEST},
         )
     if not unit_officials(session, unit.id):
-        raise ValidationError(f"{unit.name} has no officials to evaluate yet")
+        raise ValidationError(
+            N_("%(unit)s has no officials to evaluate yet."), parameters={"unit": unit.name}
+        )
     tokens = [secrets.token_urlsafe(24) for _ in range(count)]
     session.add_all(
         BallotToken(
@@ -116,9 +128,9 @@ def open_ballot(session: orm.Session, token: str) -> tuple[BallotToken, list[Off
     """
     row = session.scalar(sa.select(BallotToken).where(BallotToken.token_sha256 == _hash(token)))
     if row is None:
-        raise ServiceError("this ballot link is not valid")
+        raise ServiceError(N_("This ballot link is not valid."))
     if row.used_at is not None:
-        raise ServiceError("this ballot has already been submitted")
+        raise ServiceError(N_("This ballot has already been submitted."))
     return row, unit_officials(session, row.unit_id)
 
 
@@ -138,17 +150,25 @@ def submit_ballot(session: orm.Session, token: str, votes: Mapping[int, str]) ->
         choice = votes.get(official.id)
         if choice is None:
             problems.append(
-                Problem(f"no vote for {official.name}", column=f"official-{official.id}")
+                Problem(
+                    N_("no vote for %(name)s"),
+                    column=f"official-{official.id}",
+                    parameters={"name": official.name},
+                )
             )
         elif choice not in {vote.value for vote in Vote}:
             problems.append(
-                Problem(f"{choice!r} is not a ballot option", column=f"official-{official.id}")
+                Problem(
+                    N_("“%(choice)s” is not a ballot option"),
+                    column=f"official-{official.id}",
+                    parameters={"choice": choice},
+                )
             )
     extra = set(votes) - {official.id for official in officials}
     if extra:
-        problems.append(Problem("votes for officials not on this ballot"))
+        problems.append(Problem(N_("votes for officials not on this ballot")))
     if problems:
-        raise ValidationError("the ballot is incomplete", problems)
+        raise ValidationError(N_("The ballot is incomplete."), problems)
     # Redeem with a conditional update: of two concurrent submissions only one
     # changes the row, the other sees rowcount 0 and is refused.
     redeemed = session.execute(
@@ -158,7 +178,7 @@ def submit_ballot(session: orm.Session, token: str, votes: Mapping[int, str]) ->
         .execution_options(synchronize_session=False)
     )
     if redeemed.rowcount != 1:  # type: ignore[attr-defined]
-        raise ServiceError("this ballot has already been submitted")
+        raise ServiceError(N_("This ballot has already been submitted."))
     ballot = Ballot(
         cycle_id=row.cycle_id,
         unit_id=row.unit_id,

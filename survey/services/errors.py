@@ -15,6 +15,40 @@ def N_(message: str) -> str:  # the name Babel's extractor looks for
     return message
 
 
+class Term(str):
+    """A parameter value that is itself a catalogue message (a cycle status, a kind of weights).
+
+    It reads as its English text on the command line and is translated together
+    with the message that carries it: ``parameters={"status": Term(N_("Draft"))}``.
+    """
+
+
+def fill(template: str, parameters: Mapping[str, object], translate: Callable[[str], str]) -> str:
+    """``template % parameters`` with every :class:`Term` among the values translated too."""
+    if not parameters:
+        return template
+    return template % {
+        name: translate(value) if isinstance(value, Term) else value
+        for name, value in parameters.items()
+    }
+
+
+#: A cycle's status as the catalogue words it (the msgids of survey.i18n.STATUS_LABELS).
+STATUS_TERMS = {
+    "draft": Term(N_("Draft")),
+    "fielding": Term(N_("Fieldwork")),
+    "closed": Term(N_("Closed")),
+    "published": Term(N_("Published")),
+    "final": Term(N_("Final")),
+}
+
+
+def status_term(status: object) -> Term:
+    """The :class:`Term` of a cycle status (a ``CycleStatus`` or its value)."""
+    value = str(getattr(status, "value", status))
+    return STATUS_TERMS.get(value, Term(value))
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with an input: where (row, column/field) and what."""
@@ -28,8 +62,7 @@ class Problem:
 
     def text(self, translate: Callable[[str], str] = str) -> str:
         """The message, translated by ``translate`` and filled in."""
-        template = translate(self.message)
-        return template % self.parameters if self.parameters else template
+        return fill(translate(self.message), self.parameters, translate)
 
     def __str__(self) -> str:
         where = []
@@ -59,8 +92,7 @@ class ServiceError(Exception):
 
     def text(self, translate: Callable[[str], str] = str) -> str:
         """The message, translated by ``translate`` and filled in."""
-        template = translate(self.template)
-        return template % self.parameters if self.parameters else template
+        return fill(translate(self.template), self.parameters, translate)
 
 
 class ValidationError(ServiceError):

@@ -34,7 +34,7 @@ from survey.models import (
 from survey.models.base import as_utc, utc_now
 from survey.privacy import InvalidPhoneNumber, Vault, normalise_phone
 from survey.services import audit
-from survey.services.errors import Problem, ValidationError
+from survey.services.errors import N_, Problem, ValidationError
 from survey.services.responses import (
     ALREADY_ANSWERED,
     EXPIRED,
@@ -64,15 +64,17 @@ def create_poster(
     """A new poster for ``unit``, with an unguessable code from :mod:`secrets`."""
     problems: list[Problem] = []
     if unit.cycle_id != cycle.id:
-        problems.append(Problem("the unit is not in this cycle", column="unit_id"))
+        problems.append(Problem(N_("the unit is not in this cycle"), column="unit_id"))
     if len(service_point) > 200:
-        problems.append(Problem("at most 200 characters", column="service_point"))
+        problems.append(
+            Problem(N_("at most %(n)d characters"), column="service_point", parameters={"n": 200})
+        )
     if open_rater_group(cycle) is None:
         problems.append(
-            Problem("the cycle has no self-selected rater group (服务对象)", column="unit_id")
+            Problem(N_("the cycle has no self-selected rater group (服务对象)"), column="unit_id")
         )
     if problems:
-        raise ValidationError("the poster cannot be created", problems)
+        raise ValidationError(N_("The poster was not created."), problems)
     poster = Poster(
         cycle_id=cycle.id,
         unit_id=unit.id,

@@ -24,7 +24,7 @@ from sqlalchemy import orm
 
 from survey.models import Cycle, CycleStatus, ResultSnapshot
 from survey.services import audit, checkpoints, cycles, scoring
-from survey.services.errors import Problem, ServiceError, ValidationError
+from survey.services.errors import N_, ServiceError, ValidationError, status_term
 from survey.services.scoring import canonical_json
 
 
@@ -117,18 +117,25 @@ def publish(
     """
     if cycle.status != CycleStatus.CLOSED:
         raise ServiceError(
-            f"only a closed cycle can be published (this one is {cycle.status.value})"
+            N_("Only a closed cycle can be published (this one is %(status)s)."),
+            parameters={"status": status_term(cycle.status)},
         )
     if latest_snapshot(session, cycle) is not None:
-        raise ServiceError("this cycle already has a published snapshot; appeals create new ones")
+        raise ServiceError(
+            N_("This cycle already has a published snapshot; upheld appeals create new ones.")
+        )
     inputs = scoring.gather_inputs(
         session, cycle, rules or scoring.rules_for(cycle), decisions=decisions
     )
-    problems = scoring.input_problems(inputs)
+    problems = scoring.scoring_problems(inputs)
     if problems:
+        units = {unit.code: unit.name for unit in cycle.units}
+        groups = {group.code: group.name for group in cycle.rater_groups}
+        components = {component.code: component.name for component in cycle.components}
         raise ValidationError(
-            f"the results cannot be published: {len(problems)} problem(s)",
-            [Problem(message) for message in problems],
+            N_("The results cannot be published: %(count)d problems."),
+            [problem.problem(units, groups, components) for problem in problems],
+            parameters={"count": len(problems)},
         )
     snapshot = _store(session, cycle, inputs, actor=actor, reason="", supersedes=None)
     cycles.transition_cycle(session, cycle, CycleStatus.PUBLISHED, actor=actor)
@@ -148,9 +155,9 @@ def supersede(
     assert cycle is not None
     current = latest_snapshot(session, cycle)
     if current is None or current.id != snapshot.id:
-        raise ServiceError("only the snapshot in force can be superseded")
+        raise ServiceError(N_("Only the snapshot in force can be superseded."))
     if not reason.strip():
-        raise ValidationError("a corrected result needs a written reason")
+        raise ValidationError(N_("A corrected result needs a written reason."))
     return _store(session, cycle, inputs, actor=actor, reason=reason.strip(), supersedes=snapshot)
 
 
@@ -222,10 +229,13 @@ def verify_content(content: str, expected_sha256: str | None = None) -> Verifica
         data = json.loads(content)
         inputs, outputs = data["inputs"], data["outputs"]
     except (ValueError, KeyError, TypeError) as error:
-        raise ValidationError(f"not a minyi results snapshot: {error}") from error
+        raise ValidationError(
+            N_("This is not a minyi results snapshot: %(error)s"), parameters={"error": str(error)}
+        ) from error
     if data.get("format") != scoring.RULES_VERSION:
         raise ValidationError(
-            f"snapshot format {data.get('format')!r} is not {scoring.RULES_VERSION!r}"
+            N_("The snapshot's format “%(format)s” is not “%(expected)s”."),
+            parameters={"format": str(data.get("format")), "expected": scoring.RULES_VERSION},
         )
     digest = sha256_text(content)
     try:

@@ -21,7 +21,7 @@ from sqlalchemy import orm
 from survey.models import Comment, Cycle, Rectification, Unit, User
 from survey.models.base import utc_now
 from survey.services import audit
-from survey.services.errors import Problem, ValidationError
+from survey.services.errors import N_, Problem, ValidationError
 
 MAX_TEXT_LENGTH = 5000
 
@@ -75,12 +75,17 @@ def record_rectification(
     text = text.strip()
     if not text:
         raise ValidationError(
-            "the rectification response is empty", [Problem("required", column="text")]
+            N_("The rectification response is empty."), [Problem(N_("required"), column="text")]
         )
     if len(text) > MAX_TEXT_LENGTH:
         raise ValidationError(
-            f"the response is longer than {MAX_TEXT_LENGTH} characters",
-            [Problem("too long", column="text")],
+            N_("The response is longer than %(n)d characters."),
+            [
+                Problem(
+                    N_("at most %(n)d characters"), column="text", parameters={"n": MAX_TEXT_LENGTH}
+                )
+            ],
+            parameters={"n": MAX_TEXT_LENGTH},
         )
     entry = Rectification(
         cycle_id=unit.cycle_id,

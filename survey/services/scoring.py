@@ -684,6 +684,37 @@ class ScoringProblem:
     component: str | None = None
     groups: tuple[str, ...] = ()
 
+    def problem(
+        self,
+        units: Mapping[str, str] | None = None,
+        groups: Mapping[str, str] | None = None,
+        components: Mapping[str, str] | None = None,
+    ) -> Problem:
+        """The problem as people read it (trial page, publication's refusal): names by codes."""
+        units, groups, components = units or {}, groups or {}, components or {}
+        if self.kind == "component_missing":
+            code = self.component or ""
+            return Problem(
+                N_(
+                    "The component “%(component)s” (%(code)s) has not been imported: import its "
+                    "file on the cycle's page."
+                ),
+                parameters={"component": components.get(code, code), "code": code},
+            )
+        code = self.unit or ""
+        return Problem(
+            N_(
+                "%(unit)s (%(code)s): too few valid responses from %(groups)s, so their weight "
+                "goes to the other groups. Wait for more responses, or record the office's "
+                "decision below."
+            ),
+            parameters={
+                "unit": units.get(code, code),
+                "code": code,
+                "groups": "、".join(groups.get(group, group) for group in self.groups),
+            },
+        )
+
     def __str__(self) -> str:
         if self.kind == "component_missing":
             return f"component {self.component!r} has not been imported"

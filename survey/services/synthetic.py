@@ -61,6 +61,12 @@ class SyntheticSummary:
     comments: int
 
 
+#: The demo office's decision for units with rater groups below the minimum.
+DEMO_DECISION = "演示：同意按比例重新分配权重"
+#: What earlier demos stored (still in their snapshots; pages show it in the reader's language).
+LEGACY_DEMO_DECISION = "演示：同意按比例重新分配权重 redistribution accepted"
+
+
 def generate_responses(
     session: orm.Session, cycle: Cycle, *, seed: int = 20260101
 ) -> SyntheticSummary:
@@ -213,7 +219,7 @@ def load_results_demo(session: orm.Session, *, year: int = 2025) -> ResultSnapsh
             if unit["social"]["redistributed"] or unit["social"]["estimate"] is None
         }
     )
-    decisions = dict.fromkeys(undecided, "演示：同意按比例重新分配权重 redistribution accepted")
+    decisions = dict.fromkeys(undecided, DEMO_DECISION)
     return publication.publish(session, cycle, actor="demo", rules=rules, decisions=decisions)
 
 

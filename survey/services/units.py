@@ -9,7 +9,7 @@ from sqlalchemy import orm
 
 from survey.models import Cycle, Unit, UnitCategory
 from survey.services import audit
-from survey.services.errors import N_, NotEditableError, Problem, ValidationError
+from survey.services.errors import N_, NotEditableError, Problem, ValidationError, status_term
 from survey.services.tabular import read_table
 
 #: Accepted header spellings for the units file, Chinese first (the first is the
@@ -32,7 +32,8 @@ class ImportSummary:
 def _require_editable(cycle: Cycle) -> None:
     if not cycle.is_editable:
         raise NotEditableError(
-            f"units are frozen once fieldwork starts (cycle is {cycle.status.value})"
+            N_("Units can no longer change once fieldwork starts (the cycle is %(status)s)."),
+            parameters={"status": status_term(cycle.status)},
         )
 
 
@@ -58,18 +59,30 @@ def save_category(
     code, name = code.strip(), name.strip()
     problems = []
     if not code:
-        problems.append(Problem("code is required", column="code"))
+        problems.append(Problem(N_("a code is required"), column="code"))
     if not name:
-        problems.append(Problem("name is required", column="name"))
+        problems.append(Problem(N_("a name is required"), column="name"))
     for other in cycle.categories:
         if other is category:
             continue
         if other.code == code:
-            problems.append(Problem(f"category code {code!r} exists", column="code"))
+            problems.append(
+                Problem(
+                    N_("a category with the code “%(code)s” exists"),
+                    column="code",
+                    parameters={"code": code},
+                )
+            )
         if other.name == name:
-            problems.append(Problem(f"category name {name!r} exists", column="name"))
+            problems.append(
+                Problem(
+                    N_("a category named “%(name)s” exists"),
+                    column="name",
+                    parameters={"name": name},
+                )
+            )
     if problems:
-        raise ValidationError("the category is not valid", problems)
+        raise ValidationError(N_("The category was not saved."), problems)
     created = category is None
     if category is None:
         category = UnitCategory(code=code, name=name, position=len(cycle.categories))
@@ -104,19 +117,29 @@ def save_unit(
     code, name = code.strip(), name.strip()
     problems = []
     if not code:
-        problems.append(Problem("code is required", column="code"))
+        problems.append(Problem(N_("a code is required"), column="code"))
     if not name:
-        problems.append(Problem("name is required", column="name"))
+        problems.append(Problem(N_("a name is required"), column="name"))
     category = next((c for c in cycle.categories if c.id == category_id), None)
     if category is None:
-        problems.append(Problem("unknown category", column="category"))
+        problems.append(Problem(N_("choose one of the categories"), column="category_id"))
     if any(u.code == code and u is not unit for u in cycle.units):
-        problems.append(Problem(f"unit code {code!r} exists", column="code"))
+        problems.append(
+            Problem(
+                N_("a unit with the code “%(code)s” exists"),
+                column="code",
+                parameters={"code": code},
+            )
+        )
     parent = next((u for u in cycle.units if u.id == parent_id), None) if parent_id else None
     if parent_id and (parent is None or parent is unit):
-        problems.append(Problem("invalid parent unit", column="parent"))
+        problems.append(
+            Problem(
+                N_("the parent unit is not one of this cycle's other units"), column="parent_id"
+            )
+        )
     if problems:
-        raise ValidationError("the unit is not valid", problems)
+        raise ValidationError(N_("The unit was not saved."), problems)
     created = unit is None
     if unit is None:
         unit = Unit(code=code, name=name, category=category, parent=parent)

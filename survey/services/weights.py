@@ -17,21 +17,41 @@ from survey.models import (
     UnitCategory,
 )
 from survey.services import audit
-from survey.services.errors import NotEditableError, Problem, ValidationError
+from survey.services.errors import N_, NotEditableError, Problem, Term, ValidationError, status_term
 
 #: Weights are typed as decimals with up to four places; allow for float rounding only.
 SUM_TOLERANCE = 1e-6
+#: The questionnaire's item weights (one row, no category).
+ITEM_WEIGHTS = Term(N_("item weights"))
 
 
-def _check_row(label: str, weights: Mapping[str, float]) -> list[Problem]:
+def _check_row(label: Term, category: str | None, weights: Mapping[str, float]) -> list[Problem]:
+    """Each weight in [0, 1] and the row summing to 1; ``category`` names the row if any."""
+    where = {"weights": label, "category": category}
     problems = [
-        Problem(f"{label}: weight of {name} must be between 0 and 1, got {value:g}", column=name)
+        Problem(
+            N_(
+                "%(weights)s of “%(category)s”: the weight of “%(name)s” must be between 0 and 1, "
+                "not %(value)s"
+            )
+            if category is not None
+            else N_("%(weights)s: the weight of “%(name)s” must be between 0 and 1, not %(value)s"),
+            column=name,
+            parameters={**where, "name": name, "value": f"{value:g}"},
+        )
         for name, value in weights.items()
         if not (math.isfinite(value) and 0 <= value <= 1)
     ]
     total = sum(weights.values())
     if not problems and abs(total - 1) > SUM_TOLERANCE:
-        problems.append(Problem(f"{label}: weights sum to {total:.4f}, not 1"))
+        problems.append(
+            Problem(
+                N_("%(weights)s of “%(category)s”: the weights sum to %(total)s, not 1")
+                if category is not None
+                else N_("%(weights)s: the weights sum to %(total)s, not 1"),
+                parameters={**where, "total": f"{total:.4f}"},
+            )
+        )
     return problems
 
 
@@ -39,7 +59,7 @@ def _check_row(label: str, weights: Mapping[str, float]) -> list[Problem]:
 class WeightMatrix:
     """A per-category weight set: which columns it has and where its weights live."""
 
-    label: str
+    label: Term
     action: str
     columns: Callable[[Cycle], Sequence[Any]]
     weights: Callable[[UnitCategory], list[Any]]
@@ -56,7 +76,7 @@ class WeightMatrix:
 
 
 RATER_GROUP_WEIGHTS = WeightMatrix(
-    label="rater-group weights",
+    label=Term(N_("rater-group weights")),
     action="weights.rater_groups",
     columns=lambda cycle: cycle.rater_groups,
     weights=lambda category: category.rater_group_weights,
@@ -64,7 +84,7 @@ RATER_GROUP_WEIGHTS = WeightMatrix(
     make=lambda group, value: RaterGroupWeight(rater_group=group, weight=value),
 )
 COMPONENT_WEIGHTS = WeightMatrix(
-    label="component weights",
+    label=Term(N_("component weights")),
     action="weights.components",
     columns=lambda cycle: cycle.components,
     weights=lambda category: category.component_weights,
@@ -80,18 +100,20 @@ def weight_problems(cycle: Cycle) -> list[Problem]:
         for kind in (RATER_GROUP_WEIGHTS, COMPONENT_WEIGHTS):
             if kind.columns(cycle):
                 problems += _check_row(
-                    f"{kind.label} of {category.name}",
+                    kind.label,
+                    category.name,
                     {kind.column_of(w).name: w.weight for w in kind.weights(category)},
                 )
     if cycle.items:
-        problems += _check_row("item weights", {item.name: item.weight for item in cycle.items})
+        problems += _check_row(ITEM_WEIGHTS, None, {item.name: item.weight for item in cycle.items})
     return problems
 
 
 def _require_editable(cycle: Cycle) -> None:
     if not cycle.is_editable:
         raise NotEditableError(
-            f"weights are frozen once fieldwork starts (cycle is {cycle.status.value})"
+            N_("Weights can no longer change once fieldwork starts (the cycle is %(status)s)."),
+            parameters={"status": status_term(cycle.status)},
         )
 
 
@@ -112,9 +134,9 @@ def set_weights(
     problems: list[Problem] = []
     for category in cycle.categories:
         row = {column.name: matrix.get((category.id, column.id), 0.0) for column in columns}
-        problems += _check_row(f"{kind.label} of {category.name}", row)
+        problems += _check_row(kind.label, category.name, row)
     if problems:
-        raise ValidationError(f"the {kind.label} are not valid", problems)
+        raise ValidationError(N_("The weights were not saved."), problems)
     for category in cycle.categories:
         existing = {kind.column_of(w).id: w for w in kind.weights(category)}
         for column in columns:
@@ -140,10 +162,10 @@ def set_item_weights(
     """Replace item weights (``weights[item_id]``); they must sum to 1."""
     _require_editable(cycle)
     problems = _check_row(
-        "item weights", {item.name: weights.get(item.id, 0.0) for item in cycle.items}
+        ITEM_WEIGHTS, None, {item.name: weights.get(item.id, 0.0) for item in cycle.items}
     )
     if problems:
-        raise ValidationError("the item weights are not valid", problems)
+        raise ValidationError(N_("The weights were not saved."), problems)
     for item in cycle.items:
         item.weight = weights.get(item.id, 0.0)
     session.flush()
@@ -165,13 +187,19 @@ def add_item(
     code = code.strip()
     problems = []
     if not code:
-        problems.append(Problem("code is required", column="code"))
+        problems.append(Problem(N_("a code is required"), column="code"))
     if not name.strip():
-        problems.append(Problem("name is required", column="name"))
+        problems.append(Problem(N_("a name is required"), column="name"))
     if any(item.code == code for item in cycle.items):
-        problems.append(Problem(f"an item with code {code!r} exists", column="code"))
+        problems.append(
+            Problem(
+                N_("an item with the code “%(code)s” exists"),
+                column="code",
+                parameters={"code": code},
+            )
+        )
     if problems:
-        raise ValidationError("the item is not valid", problems)
+        raise ValidationError(N_("The item was not saved."), problems)
     item = Item(
         code=code, name=name.strip(), name_en=name_en.strip(), weight=0.0, position=len(cycle.items)
     )

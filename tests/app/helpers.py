@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import html
 import re
+from functools import cache
+from pathlib import Path
 
+from babel.support import Translations
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 DEMO_PASSWORD = "minyi-demo"
+TRANSLATIONS = Path(__file__).parents[2] / "survey" / "translations"
+
+
+@cache
+def zh_catalogue() -> Translations:
+    """The compiled Chinese catalogue, to read a service message as a view shows it."""
+    return Translations.load(str(TRANSLATIONS), ["zh"])
 
 
 def login(client: FlaskClient, username: str, password: str = DEMO_PASSWORD) -> None:

@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.app.helpers import login
+from tests.app.test_phone_dashboard import SETTINGS
 
 FUNCTION_WORDS = frozenset(
     " ".join(
@@ -216,3 +217,115 @@ def test_every_page_a_role_reaches_is_chinese(
     assert pages[0] >= (3 if role is None else 8), f"only {pages[0]} pages reached"
     report = "\n".join(f"{where}: {'; '.join(found[:5])}" for where, found in problems.items())
     assert not problems, f"English on {len(problems)} pages:\n{report}"
+
+
+def refused(client: FlaskClient, path: str, data: dict[str, str], expected: str) -> str:
+    """Post bad input to a form; the refusal is shown, in Chinese, naming what was wrong."""
+    response = client.post(path, data=data, follow_redirects=True)
+    assert response.status_code < 500, f"POST {path}: HTTP {response.status_code}"
+    page = _Page()
+    page.feed(response.get_data(as_text=True))
+    text = "\n".join(page.text)
+    assert expected in text, f"POST {path}: “{expected}” is not on the page:\n{text[:3000]}"
+    assert english_prose(text) == [], f"POST {path}: English {english_prose(text)}"
+    return text
+
+
+def test_refusals_of_weight_cycle_unit_calling_and_cati_forms_are_chinese(demo_app: Flask) -> None:
+    """Input that passes the form but breaks a service rule: the service's reason, in Chinese."""
+    from datetime import date
+
+    from survey.extensions import db
+    from survey.models import CallMode, ComponentWeight, RaterGroupWeight
+    from survey.services import calling, cycles
+    from tests.app.phone_setup import WEDNESDAY_10AM, Clock, sample_cases, schedule
+
+    demo_app.config["CLOCK"] = Clock(WEDNESDAY_10AM)
+    with demo_app.app_context():
+        for case in sample_cases({"东湖区": ["13800138101"]}):
+            calling.ensure_schedules(db.session)
+            schedule(case.case_id).channel = CallMode.CATI
+        period = {"period_start": date(2030, 1, 1), "period_end": date(2030, 12, 31)}
+        empty = cycles.create_cycle(
+            db.session,
+            cycles.CycleSettings(name="空白周期", year=2030, **period),
+            actor="test",
+            with_defaults=False,
+        )
+        weights = {
+            f"w_{w.category_id}_{w.rater_group_id}": str(w.weight)
+            for w in db.session.scalars(sa.select(RaterGroupWeight))
+        }
+        component_weights = {
+            f"w_{w.category_id}_{w.component_id}": str(w.weight)
+            for w in db.session.scalars(sa.select(ComponentWeight))
+        }
+        db.session.commit()
+        empty_id = empty.id
+    admin = demo_app.test_client()
+    login(admin, "admin")
+    cycle_form = {
+        "name": "2026年度",
+        "year": "2026",
+        "period_start": "2026-12-01",
+        "period_end": "2026-01-01",
+        "scale_preset": "five_level",
+        "dont_know_handling": "exclude",
+        "min_valid_responses": "30",
+    }
+    for path, data, expected in [
+        ("/admin/cycles/1/rater-groups", {**weights, "w_1_1": "0.9"}, "评价主体权重：权重之和为"),
+        (
+            "/admin/cycles/1/components",
+            {**component_weights, "w_1_1": "0.9"},
+            "分项权重：权重之和为",
+        ),
+        (
+            "/admin/cycles/1/questionnaire/weights",
+            {f"item_{i}": "0.3" for i in range(1, 6)},
+            "评价内容权重：权重之和为 1.5000，不等于 1",
+        ),
+        ("/admin/cycles/1/status", {"target": "published", "confirmed": "y"}, "不能变更为“已公示”"),
+        (
+            f"/admin/cycles/{empty_id}/status",
+            {"target": "fielding", "confirmed": "y"},
+            "还没有单位",
+        ),
+        ("/admin/cycles/1/edit", cycle_form, "截止日期早于起始日期"),
+        ("/admin/cycles/1/units", {"code": "G04", "name": "重复", "category_id": "1"}, "已有编码"),
+        ("/admin/cycles/1/questionnaire/items", {"code": "overall", "name": "重复"}, "已有编码"),
+    ]:
+        refused(admin, path, data, expected)
+    pollster = demo_app.test_client()
+    login(pollster, "pollster")
+    values = {**SETTINGS, "timezone": "Mars/Olympus", "weekday_end": "07:00", "max_attempts": "0"}
+    text = refused(pollster, "/cati/cycles/1/settings", values, "拨打规则未修改")
+    assert "“Mars/Olympus”不是有效的时区" in text and "结束时间须晚于开始时间" in text
+    claimed = pollster.post("/cati/claim")
+    assert claimed.status_code == 302
+    case_url = claimed.headers["Location"]
+    assert pollster.post(f"{case_url}/dial").status_code == 302
+    refused(pollster, f"{case_url}/result", {"disposition": "1.1"}, "完成访问需要回答全部问题")
+    refused(pollster, f"{case_url}/result", {"disposition": "2.21"}, "预约")
+    page = pollster.get(case_url).get_data(as_text=True)
+    assert "2.21 受访者不便（预约回电）" in page and "1.1 完成访问" in page
+
+
+def test_refusal_to_publish_is_chinese(results_app: Flask) -> None:
+    """Publishing a closed cycle without its components names each problem in Chinese."""
+    from survey.extensions import db
+    from survey.models import Cycle, CycleStatus
+    from survey.services import cycles, synthetic
+
+    with results_app.app_context():
+        cycle = db.session.scalars(sa.select(Cycle).where(Cycle.year == 2026)).one()
+        cycles.transition_cycle(db.session, cycle, CycleStatus.FIELDING, actor="test")
+        synthetic.generate_responses(db.session, cycle, seed=3)
+        cycles.transition_cycle(db.session, cycle, CycleStatus.CLOSED, actor="test")
+        db.session.commit()
+        cycle_id = cycle.id
+    client = results_app.test_client()
+    login(client, "admin")
+    data = {"grade_scheme": "teams-15-80-5", "confirmed": "y"}
+    text = refused(client, f"/office/cycles/{cycle_id}/publish", data, "结果不能公示：有")
+    assert "尚未导入" in text and "有效回答太少" in text

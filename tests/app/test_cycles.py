@@ -69,7 +69,7 @@ def test_period_must_be_ordered(session: sa.orm.Session) -> None:
     bad = cycles.CycleSettings(
         name="x", year=2027, period_start=date(2027, 12, 1), period_end=date(2027, 1, 1)
     )
-    with pytest.raises(ValidationError, match="not valid"):
+    with pytest.raises(ValidationError, match="The cycle settings were not saved"):
         cycles.create_cycle(session, bad, actor="t")
 
 
@@ -106,7 +106,7 @@ def test_illegal_transition_over_http_changes_nothing(
         data={"target": "published", "confirmed": "y"},
         follow_redirects=True,
     )
-    assert "cannot change a draft cycle to published" in response.get_data(as_text=True)
+    assert "状态为“草稿”的考核周期不能变更为“已公示”。" in response.get_data(as_text=True)
     with demo_app.app_context():
         assert db.session.get(Cycle, 1).status == CycleStatus.DRAFT  # type: ignore[union-attr]
         actions = db.session.scalars(sa.select(AuditLogEntry.action)).all()
@@ -146,7 +146,7 @@ def test_rater_weights_not_summing_to_one_are_refused(
     response = demo_client.post("/admin/cycles/1/rater-groups", data=bad)
     assert response.status_code == 400
     text = response.get_data(as_text=True)
-    assert "rater-group weights of 县市区: weights sum to 1.4000, not 1" in text
+    assert "“县市区”的评价主体权重：权重之和为 1.4000，不等于 1" in text
     assert _weights_form(demo_app, {}) == before
 
 
@@ -172,7 +172,7 @@ def test_item_weights_must_sum_to_one(demo_app: Flask, demo_client: FlaskClient)
         "/admin/cycles/1/questionnaire/weights", data={f"item_{i}": "0.3" for i in range(1, 6)}
     )
     assert response.status_code == 400
-    assert "item weights: weights sum to 1.5000, not 1" in response.get_data(as_text=True)
+    assert "评价内容权重：权重之和为 1.5000，不等于 1" in response.get_data(as_text=True)
     response = demo_client.post(
         "/admin/cycles/1/questionnaire/weights",
         data={

@@ -136,9 +136,9 @@ def test_calling_rules_are_edited_per_cycle_and_bad_input_changes_nothing(
     refused = demo_client.post("/cati/cycles/1/settings", data=bad)
     assert refused.status_code == 400
     page = refused.get_data(as_text=True)
-    assert "“timezone”列：unknown time zone" in page
-    assert "“weekday_end”列：the window must end after it starts" in page
-    assert "“max_attempts”列：must be at least 1" in page
+    assert "“Mars/Olympus”不是有效的时区（例如 Asia/Shanghai）" in page
+    assert "结束时间须晚于开始时间" in page
+    assert "不能小于 1" in page
     with demo_app.app_context():
         settings = db.session.scalars(sa.select(PhoneSettings)).one()
         assert settings.max_attempts == 6 and settings.timezone == "Asia/Shanghai"

@@ -60,7 +60,7 @@ def test_incomplete_ballot_lists_every_problem(demo_session: Any) -> None:
     with pytest.raises(ValidationError) as caught:
         democratic.submit_ballot(demo_session, token, {first.id: "great"})
     problems = [str(problem) for problem in caught.value.problems]
-    assert f"column official-{first.id}: 'great' is not a ballot option" in problems
+    assert f"column official-{first.id}: “great” is not a ballot option" in problems
     assert f"column official-{second.id}: no vote for 赵丽" in problems
     democratic.open_ballot(demo_session, token)  # still unused
 

@@ -14,6 +14,7 @@ from sampling.grading import round_score
 from survey.models import Cycle, CycleStatus, ResultSnapshot
 from survey.services import components, cycles, publication, scoring, synthetic
 from survey.services.errors import ServiceError, ValidationError
+from tests.app.helpers import zh_catalogue
 
 
 def published_cycle(session: Any) -> Cycle:
@@ -129,7 +130,7 @@ def test_no_route_can_change_a_snapshot(results_app: Flask) -> None:
 
 def test_publish_refuses_missing_components_and_undecided_units(results_session: Any) -> None:
     cycle = results_session.scalars(sa.select(Cycle).where(Cycle.year == 2026)).one()
-    with pytest.raises(ServiceError, match="only a closed cycle"):
+    with pytest.raises(ServiceError, match="Only a closed cycle"):
         publication.publish(results_session, cycle, actor="admin")
     cycles.transition_cycle(results_session, cycle, CycleStatus.FIELDING, actor="admin")
     synthetic.generate_responses(results_session, cycle, seed=7)
@@ -137,9 +138,16 @@ def test_publish_refuses_missing_components_and_undecided_units(results_session:
     with pytest.raises(ValidationError) as caught:
         publication.publish(results_session, cycle, actor="admin")
     problems = [str(problem) for problem in caught.value.problems]
-    assert "component 'annual' has not been imported" in problems
-    assert "component 'routine' has not been imported" in problems
-    assert any("below the minimum" in problem and "no decision" in problem for problem in problems)
+    assert any("“年度实绩” (annual) has not been imported" in problem for problem in problems)
+    assert any("“平时实绩” (routine) has not been imported" in problem for problem in problems)
+    assert any("too few valid responses" in problem for problem in problems)
+    # Everything in the refusal is in the catalogue: the view shows it in Chinese.
+    chinese = [problem.text(zh_catalogue().gettext) for problem in caught.value.problems]
+    assert any("“年度实绩”（annual）尚未导入" in problem for problem in chinese)
+    assert any("的有效回答太少" in problem for problem in chinese)
+    assert caught.value.text(zh_catalogue().gettext) == (
+        f"结果不能公示：有 {len(problems)} 个问题。"
+    )
     assert cycle.status == CycleStatus.CLOSED
     count = results_session.scalar(
         sa.select(sa.func.count()).where(ResultSnapshot.cycle_id == cycle.id)
@@ -157,7 +165,12 @@ def test_publish_refuses_missing_components_and_undecided_units(results_session:
                 data=synthetic.component_csv(cycle, component.code, seed=11),
                 actor="admin",
             )
-    undecided = [problem.split()[1] for problem in problems if "no decision" in problem]
+    undecided = [
+        str(problem.parameters["code"])
+        for problem in caught.value.problems
+        if "too few valid responses" in problem.message
+    ]
+    assert undecided
     snapshot = publication.publish(
         results_session, cycle, actor="admin", decisions=dict.fromkeys(undecided, "同意")
     )
@@ -224,7 +237,7 @@ def test_publish_command_refuses_with_the_reason(results_app: Flask) -> None:
     runner = results_app.test_cli_runner()
     result = runner.invoke(args=["results", "publish", str(draft_id)])
     assert result.exit_code == 1
-    assert "only a closed cycle can be published (this one is draft)" in result.output
+    assert "Only a closed cycle can be published (this one is Draft)." in result.output
     result = runner.invoke(args=["results", "publish", "999999"])
     assert result.exit_code != 0 and "no cycle with id 999999" in result.output
     with results_app.app_context():
