@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
-DEMO_ENV := MINYI_ENV_NAME=development
+DEMO_ENV := MINYI_ENV_NAME=development MINYI_SPONSOR=江州市委考核办（演示） MINYI_POLLSTER=江州市民意调查中心（演示）
 
 .PHONY: run test lint typecheck pytest bench translations clean
 
