@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sampling.errors import SamplingError
+
 
 def N_(message: str) -> str:  # the name Babel's extractor looks for
     """Mark a fixed service message for translation; the view translates it.
@@ -13,6 +15,27 @@ def N_(message: str) -> str:  # the name Babel's extractor looks for
     English text and the view that shows it asks the catalogue for it.
     """
     return message
+
+
+def sampling_text(error: SamplingError, translate: Callable[[str], str] = str) -> str:
+    """A problem reported by :mod:`sampling`, in the reader's language.
+
+    ``sampling`` marks its English templates with its own ``N_`` (the
+    catalogue holds them) and keeps the values apart; ``translate`` is the
+    view's ``gettext``.  The default keeps the English of the command line.
+    """
+    return error.text(translate)
+
+
+def fill(template: str, parameters: Mapping[str, object], translate: Callable[[str], str]) -> str:
+    """``template`` translated, with its values; a sampling error among them is translated too."""
+    text = translate(template)
+    if not parameters:
+        return text
+    return text % {
+        name: sampling_text(value, translate) if isinstance(value, SamplingError) else value
+        for name, value in parameters.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -28,8 +51,7 @@ class Problem:
 
     def text(self, translate: Callable[[str], str] = str) -> str:
         """The message, translated by ``translate`` and filled in."""
-        template = translate(self.message)
-        return template % self.parameters if self.parameters else template
+        return fill(self.message, self.parameters, translate)
 
     def __str__(self) -> str:
         where = []
@@ -59,8 +81,7 @@ class ServiceError(Exception):
 
     def text(self, translate: Callable[[str], str] = str) -> str:
         """The message, translated by ``translate`` and filled in."""
-        template = translate(self.template)
-        return template % self.parameters if self.parameters else template
+        return fill(self.template, self.parameters, translate)
 
 
 class ValidationError(ServiceError):
