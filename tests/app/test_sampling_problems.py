@@ -100,12 +100,12 @@ def _raise_sites() -> Iterator[tuple[str, int, str, ast.Call]]:
 
 
 def _templates() -> set[str]:
-    found = set()
+    found: set[str] = set()
     for name in CONVERTED:
         for node in ast.walk(ast.parse((ROOT / name).read_text(encoding="utf-8"))):
-            if isinstance(node, ast.expr) and _is_marked(node) and isinstance(node, ast.Call):
+            if isinstance(node, ast.Call) and _is_marked(node):
                 argument = node.args[0]
-                assert isinstance(argument, ast.Constant)
+                assert isinstance(argument, ast.Constant) and isinstance(argument.value, str)
                 found.add(argument.value)
     return found
 
@@ -152,7 +152,9 @@ def test_every_sampling_template_has_a_chinese_translation() -> None:
 
 @pytest.fixture(scope="module")
 def zh() -> Translations:
-    return Translations.load(str(ROOT / "survey" / "translations"), ["zh"])
+    catalogue = Translations.load(str(ROOT / "survey" / "translations"), ["zh"])
+    assert isinstance(catalogue, Translations)  # not the English fallback
+    return catalogue
 
 
 def _raised(action: object) -> SamplingError:
