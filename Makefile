@@ -49,7 +49,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run_all.py
 
 translations: $(VENV)/.installed-dev
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o survey/translations/messages.pot --no-location --omit-header survey templates
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ -o survey/translations/messages.pot --no-location --omit-header survey sampling templates
 	$(BIN)/pybabel update -i survey/translations/messages.pot -d survey/translations --no-wrap
 	$(BIN)/pybabel compile -d survey/translations
 
