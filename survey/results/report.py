@@ -17,13 +17,13 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-from xml.sax.saxutils import escape
 
 from survey.services.methods import MethodsStatement
 from survey.services.printables import cjk_font
@@ -94,6 +94,8 @@ def report_pdf(
     reason_labels: Mapping[str, str],
     group_names: Mapping[str, str],
     channel_label: Callable[[str], str],
+    decision_text: Callable[[str], str],
+    method_labels: Mapping[str, str],
     translate: Translate,
 ) -> bytes:
     """The whole 通报 as PDF bytes; the same arguments give the same bytes."""
@@ -111,7 +113,7 @@ def report_pdf(
         author=statement.sponsor or "minyi",
         invariant=True,
     )
-    level = int(round(float(data["inputs"]["rules"]["level"]) * 100))
+    level = round(float(data["inputs"]["rules"]["level"]) * 100)
     story: list[Any] = [
         _paragraph(_("%(cycle)s: results report") % {"cycle": cycle_name}, styles["title"]),
         _paragraph(
@@ -172,10 +174,10 @@ def report_pdf(
                 note = (
                     f"{unit['name']}："
                     + _("Below the minimum responses, weight redistributed pro rata:")
-                    + f" {below}"
+                    + below
                 )
                 if decisions.get(unit["unit"]):
-                    note += f" {_('Decision:')} {decisions[unit['unit']]}"
+                    note += f"；{_('Decision:')}{decision_text(decisions[unit['unit']])}"
                 notes.append(note)
         story.append(_table(rows, widths, styles["cell"]))
         story.extend(_paragraph(note, styles["note"]) for note in notes)
@@ -184,7 +186,7 @@ def report_pdf(
         rows = [[_("Unit"), _("Filed"), _("Status"), _("Decision:")]]
         rows += [[a.unit, a.filed, a.status, a.decision] for a in appeals]
         story.append(_table(rows, [45 * mm, 25 * mm, 20 * mm, 90 * mm], styles["cell"]))
-    story.extend(_methods(statement, styles, channel_label, _))
+    story.extend(_methods(statement, styles, channel_label, method_labels, _))
     document.build(story)
     return buffer.getvalue()
 
@@ -193,6 +195,7 @@ def _methods(
     s: MethodsStatement,
     styles: Mapping[str, ParagraphStyle],
     channel_label: Callable[[str], str],
+    method_labels: Mapping[str, str],
     _: Translate,
 ) -> list[Any]:
     """The methods statement in short paragraphs (the page at /results/<cycle>/methods in full)."""
@@ -211,7 +214,8 @@ def _methods(
     ]
     for group in s.groups:
         modes = "、".join(
-            f"{channel_label(channel)} {count}" for channel, count in group.responses_by_channel.items()
+            f"{channel_label(channel)} {count}"
+            for channel, count in group.responses_by_channel.items()
         )
         text = f"{group.name}：{modes or '—'}。"
         for draw in group.draws:
@@ -223,8 +227,8 @@ def _methods(
                 "population": draw.population,
                 "strata": draw.strata,
                 "size": draw.sample_size,
-                "selection": draw.selection,
-                "allocation": draw.allocation,
+                "selection": method_labels.get(draw.selection, draw.selection),
+                "allocation": method_labels.get(draw.allocation, draw.allocation),
                 "reserve": draw.reserve_batches,
             }
             if draw.seed_source:
@@ -234,12 +238,15 @@ def _methods(
                     "seed": draw.seed,
                 }
         if group.margin_median is not None and group.margin_largest is not None:
-            text += f"{_('Margin of error')}：" + _(
-                "±%(median)s points (median), ±%(largest)s at most"
-            ) % {
-                "median": f"{group.margin_median:.1f}",
-                "largest": f"{group.margin_largest:.1f}",
-            }
+            text += (
+                f"{_('Margin of error')}："
+                + _("±%(median)s points (median), ±%(largest)s at most")
+                % {
+                    "median": f"{group.margin_median:.1f}",
+                    "largest": f"{group.margin_largest:.1f}",
+                }
+                + _(".")
+            )
         lines.append(text)
     if s.disposition_counts:
         rates = " · ".join(

@@ -41,6 +41,7 @@ from survey.i18n import select_locale
 from survey.models import Appeal, Cycle, ResultSnapshot
 from survey.results import api, bp, charts
 from survey.results.export import snapshot_workbook
+from survey.results.report import AppealLine, report_pdf
 from survey.services import appeals, publication
 from survey.services.methods import methods_statement
 
@@ -414,6 +415,60 @@ def _render_methods(cycle_id: int) -> str:
         allocation_labels=ALLOCATION_LABELS,
         dont_know_labels=DONT_KNOW_LABELS,
         scheme_labels=GRADE_SCHEME_LABELS,
+    )
+
+
+@bp.get("/<int:cycle_id>/report.pdf")
+def report(cycle_id: int) -> Response:
+    """The printable 考核结果通报 of the result in force (the same bytes for the same snapshot)."""
+    state = cycle_state(cycle_id)
+    if state is None:
+        abort(404)
+    key = ("report", cycle_id, select_locale(), state)
+    response = _cached(key, "application/pdf", lambda: _render_report(cycle_id))
+    # Named by the snapshot it shows (state[2]): a later version is a different file.
+    response.headers["Content-Disposition"] = f'inline; filename="report-{state[2]}.pdf"'
+    return response
+
+
+def _render_report(cycle_id: int) -> bytes:
+    from survey.i18n import channel_label, decision_text, local_date
+
+    cycle, snapshot, data = _published(cycle_id)
+    statement = methods_statement(
+        db.session,
+        cycle,
+        snapshot,
+        sponsor=str(current_app.config["SPONSOR"]),
+        pollster=str(current_app.config["POLLSTER"]),
+        time_zone=str(current_app.config["TIMEZONE"]),
+    )
+    appeal_lines = [
+        AppealLine(
+            unit=appeal.unit.name,
+            filed=local_date(appeal.filed_at),
+            status=str(APPEAL_LABELS[appeal.status.value]),
+            decision=appeal.decision_reason or "",
+        )
+        for appeal in appeals.cycle_appeals(db.session, cycle)
+    ]
+    return report_pdf(
+        cycle_name=cycle.name,
+        data=data,
+        version=snapshot.version,
+        sha256=snapshot.sha256,
+        published_on=local_date(snapshot.published_at),
+        statement=statement,
+        appeals=appeal_lines,
+        grade_labels={code: str(label) for code, label in GRADE_LABELS.items()},
+        reason_labels={code: str(label) for code, label in REASON_LABELS.items()},
+        group_names={group["code"]: group["name"] for group in data["inputs"]["groups"]},
+        channel_label=channel_label,
+        decision_text=decision_text,
+        method_labels={
+            code: str(label) for code, label in (SELECTION_LABELS | ALLOCATION_LABELS).items()
+        },
+        translate=_,
     )
 
 
