@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.utils import get_column_letter
 
+from survey.services.errors import N_
 from survey.services.tabular import neutralise
 
 
@@ -43,41 +44,71 @@ def table_workbook(rows: Sequence[Sequence[object]], *, title: str, widths: Sequ
     return buffer.getvalue()
 
 
+#: Column widths of a category sheet (characters; a CJK character counts about 2).
+CATEGORY_WIDTHS = (6, 10, 26, 10, 12, 12, 12, 8, 30, 30)
+
+
 def snapshot_workbook(
     data: Mapping[str, Any],
     *,
     sha256: str,
     labels: Mapping[str, str],
     translate: Callable[[str], str],
+    reason_labels: Mapping[str, str] | None = None,
+    version: int | None = None,
 ) -> bytes:
-    """One sheet per category plus a sheet that identifies the snapshot."""
+    """An "about" sheet that identifies the snapshot, then one sheet per category.
+
+    Every sheet has a frozen header and set widths; scores are numbers shown
+    with the snapshot's decimals; grades and reasons are words in the reader's
+    language (``labels`` and ``reason_labels``), never codes.
+    """
+    reason_labels = reason_labels or {}
+    rules = data["inputs"].get("rules", {})
+    decimals = int(rules.get("decimals", 2))
+    number_format = "0." + "0" * decimals if decimals else "0"
+    level = round(float(rules.get("level", 0.95)) * 100)
     workbook = Workbook()
     about = workbook.active
     assert about is not None
-    about.title = translate("Snapshot")
+    about.title = translate(N_("About this file"))
     cycle = data["inputs"]["cycle"]
-    for row, (label, value) in enumerate(
-        [
-            (translate("Cycle"), cycle["name"]),
-            (translate("Rules version"), data["format"]),
-            ("SHA-256", sha256),
-        ],
-        start=1,
-    ):
+    facts: list[tuple[str, object]] = [
+        (translate(N_("Cycle")), cycle["name"]),
+        (translate(N_("Version")), version if version is not None else ""),
+        ("SHA-256", sha256),
+        (translate(N_("Rules version")), data["format"]),
+        (translate(N_("Confidence level")), f"{level}%"),
+        (
+            translate(N_("Note")),
+            translate(
+                N_(
+                    "Scores are estimates from samples; the interval is the %(level)s%% "
+                    "confidence interval. Units marked ≈ cannot be told apart from the next "
+                    "unit statistically."
+                )
+            )
+            % {"level": level},
+        ),
+    ]
+    for row, (label, value) in enumerate(facts, start=1):
         safe_cell(about.cell(row=row, column=1), label)
         safe_cell(about.cell(row=row, column=2), value)
+    about.column_dimensions["A"].width = 14
+    about.column_dimensions["B"].width = 80
     header = [
-        translate("Rank"),
-        translate("Unit code"),
-        translate("Unit"),
-        translate("Total score"),
-        translate("95% interval low"),
-        translate("95% interval high"),
-        translate("Social recognition"),
-        translate("Grade"),
-        translate("Reasons"),
-        translate("Notes"),
+        translate(N_("Rank")),
+        translate(N_("Unit code")),
+        translate(N_("Unit")),
+        translate(N_("Total score")),
+        translate(N_("%(level)s%% interval low")) % {"level": level},
+        translate(N_("%(level)s%% interval high")) % {"level": level},
+        translate(N_("Social recognition")),
+        translate(N_("Grade")),
+        translate(N_("Reasons")),
+        translate(N_("Notes")),
     ]
+    separator = translate(N_("; "))
     for category in data["outputs"]["categories"]:
         sheet = workbook.create_sheet(title=category["name"][:31])
         for column, title in enumerate(header, start=1):
@@ -86,25 +117,36 @@ def snapshot_workbook(
             total = unit["total"] or {}
             notes = []
             if unit["social"]["redistributed"]:
-                notes.append(translate("weight redistributed"))
+                notes.append(translate(N_("weight redistributed")))
             if unit.get("next") and not unit["next"]["distinguishable"]:
-                notes.append(translate("not distinguishable from the next unit"))
+                notes.append(translate(N_("not distinguishable from the next unit")))
+            reasons = [
+                reason_labels.get(reason["code"], reason.get("detail") or reason["code"])
+                for index, reason in enumerate(unit["reasons"])
+                if index == 0 or reason["code"] != "quota"
+            ]
             values = [
                 unit["rank"],
                 unit["unit"],
                 unit["name"],
-                total.get("estimate"),
-                None if not total else round(total["ci_low"], 2),
-                None if not total else round(total["ci_high"], 2),
+                None if not total else round(total["estimate"], decimals),
+                None if not total else round(total["ci_low"], decimals),
+                None if not total else round(total["ci_high"], decimals),
                 None
                 if unit["social"]["estimate"] is None
-                else round(unit["social"]["estimate"], 2),
+                else round(unit["social"]["estimate"], decimals),
                 labels.get(unit["grade"] or "", unit["grade"] or ""),
-                "; ".join(reason["detail"] for reason in unit["reasons"]),
-                "; ".join(notes),
+                separator.join(reasons),
+                separator.join(notes),
             ]
             for column, value in enumerate(values, start=1):
-                safe_cell(sheet.cell(row=row, column=column), value)
+                cell = sheet.cell(row=row, column=column)
+                safe_cell(cell, value)
+                if 4 <= column <= 7 and isinstance(value, float):
+                    cell.number_format = number_format
+        for column, width in enumerate(CATEGORY_WIDTHS, start=1):
+            sheet.column_dimensions[get_column_letter(column)].width = width
+        sheet.freeze_panes = "D2"  # the header and the rank, code and name stay in view
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -479,6 +479,8 @@ def export_xlsx(cycle_id: int) -> Response:
         data,
         sha256=snapshot.sha256,
         labels={code: str(label) for code, label in GRADE_LABELS.items()},
+        reason_labels={code: str(label) for code, label in REASON_LABELS.items()},
+        version=snapshot.version,
         translate=_,
     )
     filename = f"results-{cycle.year}-v{snapshot.version}.xlsx"

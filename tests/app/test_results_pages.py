@@ -86,6 +86,48 @@ def test_xlsx_download_opens(results_app: Flask) -> None:
     assert workbook.worksheets[0].cell(row=3, column=2).value == digest
 
 
+def test_xlsx_reads_in_chinese_with_widths_and_a_frozen_header(results_app: Flask) -> None:
+    client = results_app.test_client()
+    identifier = cycle_id(results_app)
+    workbook = load_workbook(io.BytesIO(client.get(f"/results/{identifier}/results.xlsx").data))
+    about = workbook.worksheets[0]
+    assert about.title == "文件说明"
+    assert [about.cell(row=r, column=1).value for r in range(1, 6)] == [
+        "考核周期",
+        "版本",
+        "SHA-256",
+        "计分规则版本",
+        "置信水平",
+    ]
+    assert (about.cell(row=2, column=2).value, about.cell(row=5, column=2).value) == (1, "95%")
+    sheet = workbook["执法监督部门"]
+    header = [cell.value for cell in sheet[1]]
+    assert header == [
+        "排名",
+        "单位编码",
+        "单位",
+        "综合得分",
+        "95%置信区间下限",
+        "95%置信区间上限",
+        "社会公认度",
+        "等次",
+        "依据",
+        "备注",
+    ]
+    assert sheet.freeze_panes == "D2"
+    assert sheet.column_dimensions["C"].width == 26 and sheet.column_dimensions["I"].width == 30
+    rows = {sheet.cell(row=r, column=2).value: r for r in range(2, sheet.max_row + 1)}
+    vetoed = rows["L05"]
+    assert sheet.cell(row=vetoed, column=8).value == "三等"
+    assert sheet.cell(row=vetoed, column=9).value == "约束性指标一票否决"
+    total = sheet.cell(row=vetoed, column=4)
+    assert isinstance(total.value, float) and total.number_format == "0.00"
+    # No English machine text ("position 1 of 8; quota …") in any reason.
+    for row in range(2, sheet.max_row + 1):
+        reason = str(sheet.cell(row=row, column=9).value or "")
+        assert not any("a" <= ch.lower() <= "z" for ch in reason), reason
+
+
 @pytest.mark.parametrize("hostile", ['=HYPERLINK("http://x")', "+1+1", "@SUM(A1)", "-A1+1"])
 def test_xlsx_cells_never_hold_formulas(hostile: str) -> None:
     data: dict[str, Any] = {
