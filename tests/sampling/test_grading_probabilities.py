@@ -257,3 +257,29 @@ def test_bad_settings() -> None:
         grade_probabilities(pair(81, 80), np.eye(2), HALVES, seed=1, estimates=[1.0])
     with pytest.raises(InputError, match="appears twice"):
         grade_probabilities([UnitStanding("A", 1), UnitStanding("A", 2)], np.eye(2), HALVES, seed=1)
+
+
+def test_empty_category() -> None:
+    result = grade_probabilities([], np.zeros((0, 0)), TEAMS_15_80_5, seed=1)
+    assert result.units == () and result.monte_carlo_se == 0.0
+
+
+def test_grade_draws_checks_its_array() -> None:
+    with pytest.raises(InputError, match="draws × 2"):
+        grade_draws(pair(0, 0), np.zeros((3, 3)), HALVES)
+    with pytest.raises(InputError, match="not finite"):
+        grade_draws(pair(0, 0), [[1.0, math.inf]], HALVES)
+
+
+def test_a_grading_that_drifts_from_grade_category_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The guard: if the vectorised grading ever disagrees, nothing is returned."""
+    from sampling.grading import probabilities
+
+    def everybody_top(totals: np.ndarray, plan: object) -> np.ndarray:
+        return np.zeros(totals.shape, dtype=np.int64)
+
+    monkeypatch.setattr(probabilities, "_grade_rows", everybody_top)
+    with pytest.raises(RuntimeError, match="disagrees with grade_category"):
+        grade_probabilities(pair(90, 70), np.eye(2), HALVES, seed=1)
