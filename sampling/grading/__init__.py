@@ -6,6 +6,13 @@ every grade.
 """
 
 from sampling.grading.democratic import BallotTally, Vote, tally
+from sampling.grading.probabilities import (
+    CategoryGradeProbabilities,
+    Robustness,
+    UnitGradeProbabilities,
+    grade_draws,
+    grade_probabilities,
+)
 from sampling.grading.quota import (
     AWARDS_3_5_2,
     OFFICIALS_15_80_4_1,
@@ -34,16 +41,21 @@ __all__ = [
     "PRESETS",
     "TEAMS_15_80_5",
     "BallotTally",
+    "CategoryGradeProbabilities",
     "CategoryGrading",
     "GradeReason",
     "GradeScheme",
     "GradedUnit",
     "GradingRules",
     "ReasonCode",
+    "Robustness",
+    "UnitGradeProbabilities",
     "UnitStanding",
     "Vote",
     "exact_fraction",
     "grade_category",
+    "grade_draws",
+    "grade_probabilities",
     "grade_scheme",
     "quota_counts",
     "round_half_up",
