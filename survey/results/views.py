@@ -279,6 +279,7 @@ def export_xlsx(cycle_id: int) -> Response:
         sha256=snapshot.sha256,
         labels={code: str(label) for code, label in GRADE_LABELS.items()},
         translate=_,
+        reason_labels={code: str(label) for code, label in REASON_LABELS.items()},
     )
     filename = f"results-{cycle.year}-v{snapshot.version}.xlsx"
     return Response(
