@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
-DEMO_ENV := MINYI_ENV_NAME=development
+DEMO_ENV := MINYI_ENV_NAME=development MINYI_SPONSOR=江州市委考核办（演示） MINYI_POLLSTER=江州市民意调查中心（演示）
 
 .PHONY: run test lint typecheck pytest bench translations clean
 
@@ -49,7 +49,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run_all.py
 
 translations: $(VENV)/.installed-dev
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o survey/translations/messages.pot --no-location --omit-header survey templates
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ -o survey/translations/messages.pot --no-location --omit-header survey sampling templates
 	$(BIN)/pybabel update -i survey/translations/messages.pot -d survey/translations --no-wrap
 	$(BIN)/pybabel compile -d survey/translations
 

@@ -12,6 +12,7 @@ from sampling.errors import (
     ConvergenceError,
     DesignError,
     InputError,
+    Problem,
     SamplingError,
     VerificationError,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ConvergenceError",
     "DesignError",
     "InputError",
+    "Problem",
     "SamplingError",
     "VerificationError",
 ]

@@ -20,7 +20,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -31,7 +31,9 @@ def read_header(path: str) -> list[str]:
     with open(path, newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle), None)
     if not header:
-        raise InputError("the file is empty (no header line)", file=path, line=1)
+        raise InputError(
+            N_("the file is empty (no header line)"), code="csv.empty_file", file=path, line=1
+        )
     return header
 
 
@@ -52,7 +54,9 @@ class CsvTable:
         """Raise a clear error when ``name`` is not a column."""
         if name not in self.header:
             raise InputError(
-                f"unknown column {name!r}; available columns: {', '.join(self.header)}",
+                N_("unknown column %(column)r; available columns: %(columns)s"),
+                code="csv.unknown_column",
+                parameters={"column": name, "columns": ", ".join(self.header)},
                 file=self.path,
                 line=1,
             )
@@ -81,7 +85,13 @@ class CsvTable:
             self._raise_first_non_numeric(name, pc.cast(column, pa.string()))
         if column.null_count and not allow_missing:
             first = _first_true(pc.is_null(column))
-            raise InputError("missing value", file=self.path, line=first + 2, column=name)
+            raise InputError(
+                N_("missing value"),
+                code="csv.missing_value",
+                file=self.path,
+                line=first + 2,
+                column=name,
+            )
         if not pa.types.is_float64(column.type):
             column = pc.cast(column, pa.float64())
         return _float_values(column)
@@ -94,9 +104,16 @@ class CsvTable:
                 float(text)
             except ValueError:
                 raise InputError(
-                    f"not a number: {text!r}", file=self.path, line=index + 2, column=name
+                    N_("not a number: %(value)r"),
+                    code="csv.not_a_number",
+                    parameters={"value": text},
+                    file=self.path,
+                    line=index + 2,
+                    column=name,
                 ) from None
-        raise InputError("not a numeric column", file=self.path, column=name)
+        raise InputError(
+            N_("not a numeric column"), code="csv.not_numeric", file=self.path, column=name
+        )
 
     def labels(self, name: str) -> tuple[IntArray, npt.NDArray[Any]]:
         """A label column as (codes, sorted levels); missing labels are an error."""
@@ -106,7 +123,13 @@ class CsvTable:
             import pyarrow.compute as pc
 
             first = _first_true(pc.is_null(column))
-            raise InputError("missing value", file=self.path, line=first + 2, column=name)
+            raise InputError(
+                N_("missing value"),
+                code="csv.missing_value",
+                file=self.path,
+                line=first + 2,
+                column=name,
+            )
         encoded = column.combine_chunks().dictionary_encode()
         # Arrow -> Python conversions (to_numpy, scalars) import pandas, which
         # costs ~0.2 s of start-up: read the buffers directly instead.
@@ -116,7 +139,13 @@ class CsvTable:
             blank = np.char.strip(dictionary.astype(str)) == ""
             if blank.any():
                 first = int(np.flatnonzero(np.isin(indices, np.flatnonzero(blank)))[0])
-                raise InputError("missing value", file=self.path, line=first + 2, column=name)
+                raise InputError(
+                    N_("missing value"),
+                    code="csv.missing_value",
+                    file=self.path,
+                    line=first + 2,
+                    column=name,
+                )
         order = np.argsort(dictionary, kind="stable")
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
@@ -153,12 +182,16 @@ def read_csv(
     from pyarrow import csv as pa_csv
 
     if not Path(path).is_file():
-        raise InputError("file not found", file=path)
+        raise InputError(N_("file not found"), code="csv.not_found", file=path)
     header = read_header(path)
     duplicates = {name for name in header if header.count(name) > 1}
     if duplicates:
         raise InputError(
-            f"duplicate column names: {', '.join(sorted(duplicates))}", file=path, line=1
+            N_("duplicate column names: %(columns)s"),
+            code="csv.duplicate_column",
+            parameters={"columns": ", ".join(sorted(duplicates))},
+            file=path,
+            line=1,
         )
     table_stub = CsvTable(path=path, table=None, header=tuple(header))
     for name in columns:
@@ -189,7 +222,12 @@ def read_csv(
             stub = CsvTable(path=path, table=table, header=tuple(header))
             for name in numeric:
                 stub.numeric(name, allow_missing=True)
-        raise InputError(f"cannot parse the CSV file: {error}", file=path) from None
+        raise InputError(
+            N_("cannot parse the CSV file: %(error)s"),
+            code="csv.unparsable",
+            parameters={"error": str(error)},
+            file=path,
+        ) from None
     return CsvTable(path=path, table=table, header=tuple(header))
 
 
@@ -249,7 +287,13 @@ def write_table_with_column(path: str, source: CsvTable, name: str, values: Floa
     from pyarrow import csv as pa_csv
 
     if name in source.header:
-        raise InputError(f"the data already has a column {name!r}", file=source.path, line=1)
+        raise InputError(
+            N_("the data already has a column %(column)r"),
+            code="csv.column_clash",
+            parameters={"column": name},
+            file=source.path,
+            line=1,
+        )
     table = source.table.append_column(name, pa.array([repr(float(v)) for v in values]))
 
     def write(handle: IO[str]) -> None:

@@ -84,6 +84,10 @@ def default_config(app: Flask) -> dict[str, Any]:
         # Public base URL printed in QR codes and letters, e.g. https://minyi.example.gov.cn;
         # empty: the address the request came in on.
         "PUBLIC_BASE_URL": "",
+        # Named in every methods statement (方法说明): who commissioned the survey and who
+        # carried it out (MINYI_SPONSOR, MINYI_POLLSTER).
+        "SPONSOR": "",
+        "POLLSTER": "",
     }
 
 

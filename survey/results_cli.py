@@ -1,4 +1,9 @@
-"""``minyi results …``: publish, verify and export result snapshots (结果公示与核验)."""
+"""``minyi results …`` and ``minyi components …``: the office's results on the command line.
+
+``results`` publishes, verifies and exports result snapshots (结果公示与核验);
+``components`` imports the other score components (其他考核分项) with the same
+checks as the office's upload page (all-or-nothing, every problem listed).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,17 @@ import tempfile
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from survey.extensions import db
-from survey.models import Cycle, ResultSnapshot
+from survey.models import Cycle, ResultSnapshot, ScoreComponent
+from survey.services.tabular import ENCODINGS
 
 results_group = AppGroup("results", help="Published results: publish, verify, export.")
+components_group = AppGroup(
+    "components", help="Other score components (其他考核分项): list and import."
+)
 
 
 def _snapshot(snapshot_id: int) -> ResultSnapshot:
@@ -113,4 +123,83 @@ def results_export(snapshot_id: int, out: Path) -> None:
     click.echo(f"snapshot {snapshot_id} written to {out} (sha256 {snapshot.sha256})")
 
 
-COMMANDS = (results_group,)
+def _cycle(cycle_id: int) -> Cycle:
+    cycle = db.session.get(Cycle, cycle_id)
+    if cycle is None:
+        raise click.ClickException(f"no cycle with id {cycle_id}")
+    return cycle
+
+
+@components_group.command("list")
+@click.argument("cycle_id", type=int)
+def components_list(cycle_id: int) -> None:
+    """List a cycle's components: code, name, how it is filled, newest imported version."""
+    from survey.services import components as component_service
+
+    cycle = _cycle(cycle_id)
+    imported = component_service.current_imports(db.session, cycle)
+    for component in sorted(cycle.components, key=lambda c: c.code):
+        if component.is_social_recognition:
+            source = "computed from the surveys"
+        elif component.code in imported:
+            version = imported[component.code]
+            source = f"imported, version {version.version} (sha256 {version.file_sha256[:12]}…)"
+        else:
+            source = "not imported yet"
+        click.echo(f"{component.code}\t{component.name}\t{source}")
+
+
+@components_group.command("import")
+@click.argument("cycle_id", type=int)
+@click.argument("component_code")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="auto", show_default=True)
+@click.option("--actor", default="cli", show_default=True)
+def components_import(
+    cycle_id: int, component_code: str, file: Path, encoding: str, actor: str
+) -> None:
+    """Import FILE (CSV or XLSX, one row per unit) as a new version of a component.
+
+    The file is checked whole: any problem (unknown or missing unit, duplicate
+    row, a score that is not a number or outside 0–100, a bad flag) is listed
+    with its row and column and nothing is stored (exit 2).
+    """
+    from survey.services import components as component_service
+    from survey.services.errors import ServiceError
+
+    cycle = _cycle(cycle_id)
+    component = db.session.scalar(
+        sa.select(ScoreComponent).where(
+            ScoreComponent.cycle_id == cycle.id, ScoreComponent.code == component_code
+        )
+    )
+    if component is None:
+        codes = ", ".join(sorted(c.code for c in cycle.components)) or "none"
+        raise click.ClickException(
+            f"cycle {cycle_id} has no component {component_code!r} (its components: {codes})"
+        )
+    try:
+        version = component_service.import_component(
+            db.session,
+            cycle,
+            component,
+            filename=file.name,
+            data=file.read_bytes(),
+            actor=actor,
+            encoding=encoding,
+        )
+    except ServiceError as error:
+        db.session.rollback()
+        click.echo(f"error: {file}: {error.message}", err=True)
+        for problem in error.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+    rows = len(version.values)
+    db.session.commit()
+    click.echo(
+        f"{component.code} version {version.version} imported from {file}: "
+        f"{rows} units (sha256 {version.file_sha256})"
+    )
+
+
+COMMANDS = (results_group, components_group)

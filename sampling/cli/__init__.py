@@ -19,15 +19,17 @@ from sampling.errors import ConvergenceError, SamplingError, VerificationError
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser with every sub-command registered."""
-    from sampling.cli import design_commands, estimation_commands
+    from sampling.cli import design_commands, estimation_commands, smoothing_commands
 
     parser = argparse.ArgumentParser(
         prog="python -m sampling",
-        description="minyi statistics engine: sample size, allocation, draws, estimation.",
+        description="minyi statistics engine: sample size, allocation, draws, estimation, "
+        "small-area smoothing.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     design_commands.register(subparsers)
     estimation_commands.register(subparsers)
+    smoothing_commands.register(subparsers)
     return parser
 
 

@@ -38,6 +38,14 @@ def register(subparsers: Any) -> None:
         help="interval for --proportion (default logit)",
     )
     estimate.add_argument(
+        "--df",
+        choices=["design", "domain"],
+        default="design",
+        dest="degrees_of_freedom",
+        help="t degrees of freedom of a --proportion interval (logit, wilson): the design's "
+        "degf for every domain (default) or each domain's own degf, R svyciprop's default",
+    )
+    estimate.add_argument(
         "--lonely-psu",
         choices=["fail", "certainty", "remove", "adjust"],
         default="fail",
@@ -82,7 +90,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     """``estimate``: one row per domain with estimate, se, ci_low, ci_high, n, deff."""
     import numpy as np
 
-    from sampling.estimation import Domains, ProportionCiMethod, SurveyDesign
+    from sampling.estimation import Domains, ProportionCiMethod, RowSource, SurveyDesign
     from sampling.io import read_csv
 
     by: list[str] = args.by
@@ -103,23 +111,40 @@ def run_estimate(args: argparse.Namespace) -> int:
             )
     else:
         weights = np.ones(table.n_rows)
-    strata = table.labels(args.strata)[0] if args.strata else None
+    strata, stratum_names = table.labels(args.strata) if args.strata else (None, None)
     psu = table.labels(args.psu)[0] if args.psu else None
     fpc = table.numeric(args.fpc) if args.fpc else None
     domains = Domains.from_codes([table.labels(name) for name in by], by) if by else None
-    design = SurveyDesign(weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=args.lonely_psu)
+    # Errors about a row name the file, its line, the column by its name and a
+    # stratum by its value (not by the integer code the design works with).
+    roles = {"strata": args.strata, "psu": args.psu, "fpc": args.fpc, "weights": args.weight}
+    source = RowSource(
+        file=args.data,
+        first_line=2,
+        columns={"values": args.value, **{role: name for role, name in roles.items() if name}},
+        stratum_names=stratum_names,
+    )
+    design = SurveyDesign(
+        weights, strata=strata, psu=psu, fpc=fpc, lonely_psu=args.lonely_psu, source=source
+    )
     if args.proportion:
         method = {
             "logit": ProportionCiMethod.LOGIT,
             "wilson": ProportionCiMethod.WILSON,
             "korn-graubard": ProportionCiMethod.KORN_GRAUBARD,
         }[args.ci_method]
-        result = design.proportion(values, domains, level=args.level, ci_method=method)
+        result = design.proportion(
+            values,
+            domains,
+            level=args.level,
+            ci_method=method,
+            degrees_of_freedom=args.degrees_of_freedom,
+        )
     else:
         result = design.mean(values, domains, level=args.level)
     rows = list(result.rows())
-    for row in rows:
-        row["df"] = result.df
+    for index, row in enumerate(rows):
+        row["df"] = result.interval_df(index)
     columns = [*by, "estimate", "se", "ci_low", "ci_high", "n", "deff", "df"]
     _emit(args.out, lambda handle: _write_rows(handle, rows, columns, args.format))
     return 0

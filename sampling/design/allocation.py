@@ -8,7 +8,10 @@ bound allows and re-allocate the rest" rule, which is the same as
 ``n_h = clip(λ w_h, min_h, N_h)`` with one ``λ`` chosen so that the sizes add up
 (Cochran 1977 §5.9 for the over-allocation case; Lohr 2022 §3.4).  Sizes are
 made whole numbers by the largest-remainder method (Hamilton), which keeps the
-total exact and never breaks a bound.
+total exact and never breaks a bound.  Quotas and remainders are computed in
+exact rational arithmetic (:class:`fractions.Fraction`), so strata whose
+remainders are equal tie exactly and the tie goes to the stratum listed first,
+whatever the magnitudes of the quotas.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -181,8 +185,10 @@ def allocate(
             f"the minimum of {minimum} per stratum needs {int(lower.sum())} units but n = "
             f"{total}: stratum {names[short]!r} (and any after it) cannot get its minimum"
         )
-    quotas = _constrained_quotas(weights, lower.astype(np.float64), population, total)
-    sizes = largest_remainder(quotas, total, upper=population)
+    numerators, denominator = _constrained_quotas(
+        weights, [int(v) for v in lower], [int(v) for v in population], total
+    )
+    sizes = _round_scaled(numerators, denominator, total, [int(v) for v in population])
     return Allocation(
         strata=names,
         population=tuple(int(v) for v in population),
@@ -194,7 +200,10 @@ def allocate(
 
 
 def largest_remainder(
-    quotas: npt.ArrayLike, total: int, *, upper: npt.ArrayLike | None = None
+    quotas: Sequence[Fraction | int] | npt.ArrayLike,
+    total: int,
+    *,
+    upper: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.int64]:
     """Round non-negative ``quotas`` to whole numbers adding up to ``total``.
 
@@ -202,10 +211,19 @@ def largest_remainder(
     units still missing go one each to the largest fractional parts (ties to
     the lower index).  A quota already at its ``upper`` bound never gets one.
 
+    Quotas given as :class:`fractions.Fraction` (or ``int``) are rounded in
+    exact arithmetic, so remainders that are mathematically equal tie exactly
+    and the tie goes to the stratum listed first (floating-point quotas such
+    as 43.636… and 3.636… would differ in their last bits and could give the
+    unit to either).  :func:`allocate` always passes exact quotas.  Floating
+    point quotas are accepted for convenience; they are rounded through their
+    exact binary value after snapping values within 1e-9 of an integer to it.
+
     Parameters
     ----------
     quotas
-        Real quotas whose sum is ``total`` (up to floating-point error).
+        Quotas whose sum is ``total`` (exactly for fractions, up to
+        floating-point error for floats).
     total
         The whole-number total to reach.
     upper
@@ -214,73 +232,182 @@ def largest_remainder(
     Returns
     -------
     numpy.ndarray of int64
+
+    Raises
+    ------
+    DesignError
+        The quotas cannot be rounded to ``total`` within the bounds.
     """
-    values = np.asarray(quotas, dtype=np.float64)
-    # Quotas a hair below an integer through floating-point error count as it.
-    floors = np.floor(values + 1e-9)
-    remainders = values - floors
-    sizes = floors.astype(np.int64)
-    if upper is not None:
-        bound = np.asarray(upper, dtype=np.int64)
-        sizes = np.minimum(sizes, bound)
-        remainders = np.where(sizes >= bound, -np.inf, remainders)
-    missing = total - int(sizes.sum())
-    if missing < 0 or missing > int(np.isfinite(remainders).sum()):
+    exact = _exact_quotas(quotas)
+    bound = None if upper is None else [int(v) for v in np.asarray(upper, dtype=np.int64).tolist()]
+    if bound is not None and len(bound) != len(exact):
+        raise DesignError(f"{len(bound)} upper bounds for {len(exact)} quotas")
+    denominator = math.lcm(*(quota.denominator for quota in exact)) if exact else 1
+    numerators = [quota.numerator * (denominator // quota.denominator) for quota in exact]
+    return _round_scaled(numerators, denominator, total, bound)
+
+
+def _round_scaled(
+    numerators: Sequence[int], denominator: int, total: int, upper: Sequence[int] | None
+) -> npt.NDArray[np.int64]:
+    """Largest remainder on quotas ``numerators[h] / denominator`` (integers only).
+
+    With one common denominator the remainders are the integers
+    ``numerator mod denominator``: equal remainders compare equal, exactly.
+    """
+    sizes: list[int] = []
+    candidates: list[tuple[int, int]] = []  # (−remainder, index)
+    for index, numerator in enumerate(numerators):
+        floor, remainder = divmod(numerator, denominator)
+        if upper is not None and floor >= upper[index]:
+            floor = upper[index]  # at its bound: never gets another unit
+        else:
+            candidates.append((-remainder, index))
+        sizes.append(floor)
+    missing = total - sum(sizes)
+    if missing < 0 or missing > len(candidates):
         raise DesignError(f"cannot round the quotas to a total of {total}")
-    if missing:
-        # Stable sort on the negated remainder: ties go to the lower index.
-        order = np.argsort(-remainders, kind="stable")[:missing]
-        sizes[order] += 1
-    return sizes
+    # Largest remainder first; equal remainders by index (the first listed).
+    candidates.sort()
+    for _, index in candidates[:missing]:
+        sizes[index] += 1
+    return np.asarray(sizes, dtype=np.int64)
+
+
+def _exact_quotas(quotas: Sequence[Fraction | int] | npt.ArrayLike) -> list[Fraction]:
+    if isinstance(quotas, Sequence) and all(
+        isinstance(q, Fraction | int) and not isinstance(q, bool) for q in quotas
+    ):
+        values = [Fraction(q) for q in quotas]
+    else:
+        result: list[Fraction] = []
+        for value in np.asarray(quotas, dtype=np.float64).ravel().tolist():
+            if not math.isfinite(value):
+                raise DesignError(f"a quota must be a finite number, got {value}")
+            nearest = round(value)
+            # Quotas a hair off an integer through floating-point error count as it.
+            result.append(Fraction(nearest) if abs(value - nearest) <= 1e-9 else Fraction(value))
+        values = result
+    if any(value < 0 for value in values):
+        raise DesignError("a quota must not be negative")
+    return values
 
 
 def _constrained_quotas(
-    weights: npt.NDArray[np.float64],
-    lower: npt.NDArray[np.float64],
-    upper: npt.NDArray[np.int64],
+    weights: Sequence[int],
+    lower: Sequence[int],
+    upper: Sequence[int],
     total: int,
-) -> npt.NDArray[np.float64]:
-    upper_float = upper.astype(np.float64)
-    positive = weights > 0
-    quotas = lower.copy()
-    if not positive.any():
-        if total > lower.sum():
-            return _constrained_quotas(upper_float.copy(), lower, upper, total)
-        return quotas
-    capacity = float(upper_float[positive].sum() + lower[~positive].sum())
+) -> tuple[list[int], int]:
+    """Exact quotas ``clip(λ w_h, lower_h, upper_h)`` adding up to ``total``.
+
+    Weights are whole numbers (see :func:`_weights`).  Returns the quotas as
+    numerators over one common denominator, so that their fractional parts can
+    be compared exactly.  ``f(λ) = Σ clip(λ w_h, lo_h, hi_h)`` is continuous,
+    piecewise linear and non-decreasing; a bisection in floating point finds
+    which strata are at a bound, ``λ`` is then solved exactly (a ratio of
+    integers) on that set and the classification checked exactly.  Should the
+    floating-point classification be wrong at a breakpoint, the breakpoints
+    ``lo_h / w_h`` and ``hi_h / w_h`` are walked in rational arithmetic.
+    """
+    count = len(weights)
+    positive = [weight > 0 for weight in weights]
+    if not any(positive):
+        if total > sum(lower):
+            return _constrained_quotas(list(upper), lower, upper, total)
+        return list(lower), 1
+    capacity = sum(upper[h] if positive[h] else lower[h] for h in range(count))
     if capacity <= total:
         # Every stratum with a positive weight is taken whole; the rest goes to
         # the zero-weight strata in proportion to their size.
-        quotas[positive] = upper_float[positive]
-        rest = ~positive
-        if total > capacity:
-            sub = _constrained_quotas(
-                upper_float[rest], lower[rest], upper[rest], total - int(upper[positive].sum())
-            )
-            quotas[rest] = sub
-        return quotas
-    fixed_total = float(lower[~positive].sum())
-    target = total - fixed_total
-    w = weights[positive]
-    lo = lower[positive]
-    hi = upper_float[positive]
-    # f(λ) = Σ clip(λ w, lo, hi) is continuous and non-decreasing: bisect for
-    # the set of strata at their bounds, then solve λ exactly on that set.
-    low_lambda, high_lambda = 0.0, float(np.max(hi / w))
+        numerators = [upper[h] if positive[h] else lower[h] for h in range(count)]
+        if total == capacity:
+            return numerators, 1
+        rest = [h for h in range(count) if not positive[h]]
+        sub, denominator = _constrained_quotas(
+            [upper[h] for h in rest],
+            [lower[h] for h in rest],
+            [upper[h] for h in rest],
+            total - sum(upper[h] for h in range(count) if positive[h]),
+        )
+        numerators = [value * denominator for value in numerators]
+        for h, numerator in zip(rest, sub, strict=True):
+            numerators[h] = numerator
+        return numerators, denominator
+    index = [h for h in range(count) if positive[h]]
+    w = [weights[h] for h in index]
+    lo = [lower[h] for h in index]
+    hi = [upper[h] for h in index]
+    target = total - sum(lower[h] for h in range(count) if not positive[h])
+    solved = _solve_lambda_float(w, lo, hi, target)
+    if solved is None:
+        lam = _solve_lambda_exact(w, lo, hi, target)
+        solved = (lam.numerator, lam.denominator)
+    a, b = solved
+    numerators = [value * b for value in lower]
+    for h, weight, low, high in zip(index, w, lo, hi, strict=True):
+        numerators[h] = min(max(a * weight, low * b), high * b)
+    return numerators, b
+
+
+def _solve_lambda_float(
+    w: list[int], lo: list[int], hi: list[int], target: int
+) -> tuple[int, int] | None:
+    """``λ = a / b`` from a float bisection, or ``None`` if it is not exact."""
+    wf = np.asarray([float(v) for v in w])
+    lof = np.asarray(lo, dtype=np.float64)
+    hif = np.asarray(hi, dtype=np.float64)
+    low_lambda, high_lambda = 0.0, float(np.max(hif / wf))
     for _ in range(200):
         middle = 0.5 * (low_lambda + high_lambda)
-        if float(np.clip(middle * w, lo, hi).sum()) < target:
+        if float(np.clip(middle * wf, lof, hif).sum()) < target:
             low_lambda = middle
         else:
             high_lambda = middle
     lam = 0.5 * (low_lambda + high_lambda)
-    at_lower = lam * w <= lo
-    at_upper = lam * w >= hi
-    free = ~(at_lower | at_upper)
-    if free.any():
-        lam = (target - lo[at_lower].sum() - hi[at_upper].sum()) / w[free].sum()
-    quotas[positive] = np.clip(lam * w, lo, hi)
-    return quotas
+    at_lower = (lam * wf <= lof).tolist()
+    at_upper = (lam * wf >= hif).tolist()
+    free = [h for h in range(len(w)) if not (at_lower[h] or at_upper[h])]
+    if not free:
+        return None
+    fixed = sum(lo[h] for h in range(len(w)) if at_lower[h]) + sum(
+        hi[h] for h in range(len(w)) if at_upper[h] and not at_lower[h]
+    )
+    a, b = target - fixed, sum(w[h] for h in free)
+    # Check the classification exactly: λ w_h within [lo_h, hi_h] for the
+    # free strata, beyond the bound for the others.
+    for h in range(len(w)):
+        value = a * w[h]
+        if at_lower[h]:
+            ok = value <= lo[h] * b
+        elif at_upper[h]:
+            ok = value >= hi[h] * b
+        else:
+            ok = lo[h] * b <= value <= hi[h] * b
+        if not ok:
+            return None
+    return a, b
+
+
+def _solve_lambda_exact(w: list[int], lo: list[int], hi: list[int], target: int) -> Fraction:
+    """The smallest ``λ`` with ``Σ clip(λ w_h, lo_h, hi_h) = target``, exactly."""
+    events: list[tuple[Fraction, int]] = []
+    for weight, low, high in zip(w, lo, hi, strict=True):
+        if high > low:
+            events.append((Fraction(low, weight), weight))
+            events.append((Fraction(high, weight), -weight))
+    # Float first (rounding is monotone), exact only where the floats tie.
+    events.sort(key=lambda event: (float(event[0]), event[0]))
+    value = Fraction(sum(lo))  # f(0): every stratum at its minimum
+    slope = 0
+    position = Fraction(0)
+    for at, change in events:
+        reached = value + slope * (at - position)
+        if slope > 0 and reached >= target:
+            return position + (target - value) / slope
+        value, position = reached, at
+        slope += change
+    raise DesignError(f"cannot allocate a total of {target}")  # pragma: no cover
 
 
 def _parse_method(method: AllocationMethod | str) -> AllocationMethod:
@@ -317,13 +444,21 @@ def _weights(
     strata: Sequence[StratumSpec],
     method: AllocationMethod,
     population: npt.NDArray[np.int64],
-) -> npt.NDArray[np.float64]:
+) -> list[int]:
+    """Allocation weights as whole numbers with the exact ratios of the method's.
+
+    ``N_h`` (proportional), 1 (equal), ``N_h`` times the binary value of
+    ``S_h`` (Neyman) or of the correctly rounded ``S_h / √c_h`` (cost-optimal;
+    exact whenever that quotient is a binary fraction, e.g. ``30 / √9 = 10``),
+    all multiplied by one power of two.  Integers keep the exact arithmetic of
+    the allocation fast for thousands of strata.
+    """
     if method is AllocationMethod.PROPORTIONAL:
-        return population.astype(np.float64)
+        return [int(v) for v in population.tolist()]
     if method is AllocationMethod.EQUAL:
-        return np.where(population > 0, 1.0, 0.0)
-    weights = np.empty(len(strata), dtype=np.float64)
-    for index, spec in enumerate(strata):
+        return [1 if v > 0 else 0 for v in population.tolist()]
+    ratios: list[tuple[int, int]] = []
+    for spec in strata:
         deviation = spec.standard_deviation
         if deviation is None or not math.isfinite(deviation) or deviation < 0:
             raise InputError(
@@ -331,7 +466,7 @@ def _weights(
                 f"S ≥ 0, got {deviation}",
                 column="S",
             )
-        weight = spec.population * deviation
+        per_unit = float(deviation)
         if method is AllocationMethod.OPTIMAL:
             cost = spec.cost
             if cost is None or not math.isfinite(cost) or cost <= 0:
@@ -339,9 +474,14 @@ def _weights(
                     f"stratum {spec.name!r}: optimal allocation needs a cost > 0, got {cost}",
                     column="cost",
                 )
-            weight /= math.sqrt(cost)
-        weights[index] = weight
-    return weights
+            # Correctly rounded: exact whenever S/√c is a binary fraction.
+            per_unit = per_unit / math.sqrt(cost)
+        ratios.append(per_unit.as_integer_ratio())  # denominator: a power of two
+    scale = max((denominator for _, denominator in ratios), default=1)
+    return [
+        int(spec.population) * numerator * (scale // denominator)
+        for spec, (numerator, denominator) in zip(strata, ratios, strict=True)
+    ]
 
 
 def allocation_from_mapping(sizes: Mapping[str, int]) -> dict[str, int]:

@@ -44,7 +44,7 @@ from sampling.design.frame import (
     take_rows,
 )
 from sampling.design.selection import SelectionMethod, select_stratum
-from sampling.errors import DesignError, InputError, VerificationError
+from sampling.errors import N_, DesignError, InputError, Problem, VerificationError
 
 __all__ = [
     "ALGORITHM_VERSION",
@@ -102,7 +102,10 @@ class DrawDesign:
         for name, size in sizes.items():
             if isinstance(size, bool) or int(size) != size or size < 0:
                 raise InputError(
-                    f"stratum {name!r}: n must be a whole number ≥ 0, got {size}", column="n"
+                    N_("stratum %(stratum)r: n must be a whole number ≥ 0, got %(n)s"),
+                    code="draw.invalid_n",
+                    parameters={"stratum": name, "n": size},
+                    column="n",
                 )
             pairs.append((str(name), int(size)))
         try:
@@ -110,10 +113,18 @@ class DrawDesign:
         except ValueError:
             choices = ", ".join(m.value for m in SelectionMethod)
             raise InputError(
-                f"unknown selection {selection!r}; use one of {choices}", column="selection"
+                N_("unknown selection %(selection)r; use one of %(choices)s"),
+                code="draw.unknown_selection",
+                parameters={"selection": selection, "choices": choices},
+                column="selection",
             ) from None
         if isinstance(reserve_batches, bool) or reserve_batches < 0:
-            raise InputError(f"must be a whole number ≥ 0, got {reserve_batches}", column="reserve")
+            raise InputError(
+                N_("must be a whole number ≥ 0, got %(value)s"),
+                code="draw.invalid_reserve",
+                parameters={"value": reserve_batches},
+                column="reserve",
+            )
         return cls(tuple(sorted(pairs)), method, int(reserve_batches))
 
     def to_dict(self) -> dict[str, Any]:
@@ -292,21 +303,41 @@ class Protocol:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise InputError(f"not JSON ({error.msg})", file=source, line=error.lineno) from None
+            raise InputError(
+                N_("not JSON (%(error)s)"),
+                code="protocol.not_json",
+                parameters={"error": error.msg},
+                file=source,
+                line=error.lineno,
+            ) from None
         if not isinstance(data, dict):
-            raise InputError("a protocol is a JSON object", file=source)
+            raise InputError(
+                N_("a protocol is a JSON object"), code="protocol.not_an_object", file=source
+            )
 
         def need(container: Any, key: str, kind: type | tuple[type, ...], path: str) -> Any:
             if not isinstance(container, dict) or key not in container:
-                raise InputError("missing field", file=source, column=path)
+                raise InputError(
+                    N_("missing field"), code="protocol.missing_field", file=source, column=path
+                )
             value = container[key]
             if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-                raise InputError(f"wrong type {type(value).__name__}", file=source, column=path)
+                raise InputError(
+                    N_("wrong type %(type)s"),
+                    code="protocol.wrong_type",
+                    parameters={"type": type(value).__name__},
+                    file=source,
+                    column=path,
+                )
             return value
 
         if need(data, "format", str, "format") != PROTOCOL_FORMAT:
             raise InputError(
-                f"unknown format (expected {PROTOCOL_FORMAT})", file=source, column="format"
+                N_("unknown format (expected %(expected)s)"),
+                code="protocol.unknown_format",
+                parameters={"expected": PROTOCOL_FORMAT},
+                file=source,
+                column="format",
             )
         frame = need(data, "frame", dict, "frame")
         design = need(data, "design", dict, "design")
@@ -320,14 +351,25 @@ class Protocol:
                 need(design, "reserve_batches", int, "design.reserve_batches"),
             )
         except InputError as error:
-            raise InputError(error.message, file=source, column="design") from None
+            raise InputError(
+                error.template,
+                code=error.code,
+                parameters=error.parameters,
+                file=source,
+                column="design",
+            ) from None
         request = data.get("allocation_request")
         provenance = data.get("seed_provenance")
         if provenance is not None and not (
             isinstance(provenance, dict)
             and all(isinstance(value, str) for value in provenance.values())
         ):
-            raise InputError("an object of texts expected", file=source, column="seed_provenance")
+            raise InputError(
+                N_("an object of texts expected"),
+                code="protocol.invalid_provenance",
+                file=source,
+                column="seed_provenance",
+            )
         return cls(
             frame_sha256=need(frame, "sha256", str, "frame.sha256"),
             frame_rows=need(frame, "rows", int, "frame.rows"),
@@ -506,21 +548,31 @@ def draw(
         out, or asks for more than a stratum holds.
     """
     if not isinstance(seed, str):
-        raise InputError("the seed must be text", column="seed")
+        raise InputError(N_("the seed must be text"), code="draw.seed_not_text", column="seed")
     if design.selection is SelectionMethod.PPS and frame.sizes is None:
-        raise InputError("PPS selection needs a size column", column="size")
+        raise InputError(
+            N_("PPS selection needs a size column"), code="draw.pps_without_size", column="size"
+        )
     index = strata_index or index_strata(frame)
     digest = frame_sha256 or frame.sha256()
     sizes = dict(design.allocation)
     populations = index.populations()
     for name, size in design.allocation:
         if name not in populations and size > 0:
-            raise DesignError(f"stratum {name!r} of the allocation has no rows in the frame")
+            raise DesignError(
+                N_("stratum %(stratum)r of the allocation has no rows in the frame"),
+                code="draw.unknown_stratum",
+                parameters={"stratum": name},
+            )
     missing = [name for name in index.names if name not in sizes]
     if missing:
         raise DesignError(
-            f"stratum {missing[0]!r} of the frame ({populations[missing[0]]} rows) has no sample "
-            "size in the allocation"
+            N_(
+                "stratum %(stratum)r of the frame (%(rows)s rows) has no sample size in the "
+                "allocation"
+            ),
+            code="draw.stratum_not_allocated",
+            parameters={"stratum": missing[0], "rows": populations[missing[0]]},
         )
     key = hashlib.sha256(
         b"\0".join(
@@ -540,7 +592,9 @@ def draw(
         members = index.rows_of(number)
         if size > members.size:
             raise DesignError(
-                f"stratum {name!r}: n = {size} exceeds its population N = {members.size}"
+                N_("stratum %(stratum)r: n = %(n)s exceeds its population N = %(population)s"),
+                code="draw.n_exceeds_population",
+                parameters={"stratum": name, "n": size, "population": members.size},
             )
         stream = np.random.Generator(np.random.PCG64(_stratum_seed(key, name)))
         stratum_sizes = None if frame.sizes is None else frame.sizes[members]
@@ -554,7 +608,11 @@ def draw(
                 sizes=stratum_sizes,
             )
         except DesignError as error:
-            raise DesignError(f"stratum {name!r}: {error}") from None
+            raise DesignError(
+                N_("stratum %(stratum)r: %(error)s"),
+                code=error.code,
+                parameters={"stratum": name, "error": error},
+            ) from None
         parts_rows.append(members[selection.positions])
         parts_replicate.append(selection.replicate)
         parts_probability.append(selection.inclusion_probability)
@@ -608,7 +666,9 @@ def sample_table(frame: Frame, result: DrawResult) -> pa.Table:
     clash = [name for name in SAMPLE_COLUMNS if name in frame.table.column_names]
     if clash:
         raise InputError(
-            f"the frame already has a column {clash[0]!r}, which the sample adds",
+            N_("the frame already has a column %(column)r, which the sample adds"),
+            code="draw.column_clash",
+            parameters={"column": clash[0]},
             file=frame.source,
             line=1 if frame.source else None,
             column=clash[0],
@@ -683,28 +743,52 @@ def verify_sample(
     """
     if protocol.algorithm_version != ALGORITHM_VERSION:
         raise VerificationError(
-            f"the protocol uses algorithm {protocol.algorithm_version!r}; this is "
-            f"{ALGORITHM_VERSION!r}"
+            N_("the protocol uses algorithm %(protocol)r; this is %(current)r"),
+            code="verify.algorithm",
+            parameters={"protocol": protocol.algorithm_version, "current": ALGORITHM_VERSION},
         )
     digest = frame.sha256()
     if digest != protocol.frame_sha256:
-        where = f" ({frame.source})" if frame.source else ""
         raise VerificationError(
-            f"frame hash mismatch: the protocol has {protocol.frame_sha256}, the frame{where} "
-            f"gives {digest} (rows: protocol {protocol.frame_rows}, frame {frame.row_count})"
+            N_(
+                "frame hash mismatch: the protocol has %(expected)s, the frame (%(source)s) "
+                "gives %(digest)s (rows: protocol %(protocol_rows)s, frame %(frame_rows)s)"
+            )
+            if frame.source
+            else N_(
+                "frame hash mismatch: the protocol has %(expected)s, the frame gives %(digest)s "
+                "(rows: protocol %(protocol_rows)s, frame %(frame_rows)s)"
+            ),
+            code="verify.frame_digest",
+            parameters={
+                "expected": protocol.frame_sha256,
+                "source": frame.source,
+                "digest": digest,
+                "protocol_rows": protocol.frame_rows,
+                "frame_rows": frame.row_count,
+            },
         )
     result = draw(frame, protocol.design, protocol.seed, frame_sha256=digest)
     if result.sample_sha256 != protocol.sample_sha256:
         raise VerificationError(
-            "re-running the protocol's design and seed on this frame gives sample "
-            f"{result.sample_sha256}, but the protocol records {protocol.sample_sha256}"
+            N_(
+                "re-running the protocol's design and seed on this frame gives sample "
+                "%(digest)s, but the protocol records %(expected)s"
+            ),
+            code="verify.sample_digest",
+            parameters={"digest": result.sample_sha256, "expected": protocol.sample_sha256},
         )
     differences = _sample_differences(frame, result, sample, sample_source)
     if differences:
         shown = differences[:limit]
         more = len(differences) - len(shown)
-        text = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
-        raise VerificationError(f"the sample differs from the draw: {text}")
+        if more > 0:
+            shown.append(Problem("verify.more", N_("and %(more)s more"), {"more": more}))
+        raise VerificationError(
+            N_("the sample differs from the draw: %(differences)s"),
+            code="verify.sample_differs",
+            parameters={"differences": tuple(shown)},
+        )
     return result
 
 
@@ -738,12 +822,16 @@ def verify_files(protocol_path: str, frame_path: str, sample_path: str) -> DrawR
 
 def _sample_differences(
     frame: Frame, result: DrawResult, sample: pa.Table, source: str | None
-) -> list[str]:
+) -> list[Problem]:
     name = source or "sample"
     needed = [frame.id_column, *SAMPLE_COLUMNS]
     for column in needed:
         if column not in sample.column_names:
-            raise VerificationError(f"{name}: no column {column!r}")
+            raise VerificationError(
+                N_("%(file)s: no column %(column)r"),
+                code="verify.no_column",
+                parameters={"file": name, "column": column},
+            )
     expected_table = sample_table(frame, result)
     expected = {
         identifier: row
@@ -753,21 +841,39 @@ def _sample_differences(
         c: expected_table.column(c).to_pylist() for c in expected_table.column_names
     }
     sample_columns = {c: sample.column(c).to_pylist() for c in sample.column_names}
-    differences: list[str] = []
+    differences: list[Problem] = []
     seen: dict[str, int] = {}
     for position, identifier in enumerate(sample_columns[frame.id_column]):
         line = position + 2
         if identifier in seen:
-            differences.append(f"line {line}: id {identifier!r} repeats line {seen[identifier]}")
+            differences.append(
+                Problem(
+                    "verify.repeated_id",
+                    N_("line %(line)s: id %(id)r repeats line %(other)s"),
+                    {"line": line, "id": identifier, "other": seen[identifier]},
+                )
+            )
             continue
         seen[identifier] = line
         row = expected.get(identifier)
         if row is None:
-            differences.append(f"line {line}: id {identifier!r} is not in the draw")
+            differences.append(
+                Problem(
+                    "verify.unknown_id",
+                    N_("line %(line)s: id %(id)r is not in the draw"),
+                    {"line": line, "id": identifier},
+                )
+            )
             continue
         for column, values in expected_columns.items():
             if column not in sample_columns:
-                differences.append(f"column {column!r} is missing")
+                differences.append(
+                    Problem(
+                        "verify.missing_column",
+                        N_("column %(column)r is missing"),
+                        {"column": column},
+                    )
+                )
                 continue
             want, got = values[row], sample_columns[column][position]
             if column in ("inclusion_probability", "design_weight"):
@@ -775,11 +881,23 @@ def _sample_differences(
                     continue
             elif want == got:
                 continue
-            differences.append(f"line {line}: column {column!r} is {got!r}, the draw has {want!r}")
+            differences.append(
+                Problem(
+                    "verify.different_value",
+                    N_("line %(line)s: column %(column)r is %(got)r, the draw has %(want)r"),
+                    {"line": line, "column": column, "got": got, "want": want},
+                )
+            )
     for identifier, row in expected.items():
         if identifier not in seen:
             replicate = expected_columns["replicate"][row]
-            differences.append(f"id {identifier!r} (replicate {replicate}) of the draw is missing")
+            differences.append(
+                Problem(
+                    "verify.missing_id",
+                    N_("id %(id)r (replicate %(replicate)s) of the draw is missing"),
+                    {"id": identifier, "replicate": replicate},
+                )
+            )
     return differences
 
 

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError, Problem
 
 __all__ = [
     "FRAME_DIGEST_VERSION",
@@ -83,6 +83,19 @@ _FIXED_WIDTH_TYPES: list[tuple[pa.DataType, np.dtype[Any]]] = [
 _NUMPY_TYPES = {str(arrow_type): numpy_type for arrow_type, numpy_type in _FIXED_WIDTH_TYPES}
 _ARROW_TYPES = {numpy_type: arrow_type for arrow_type, numpy_type in _FIXED_WIDTH_TYPES}
 
+#: The message for a missing value, by the role of its column.
+_MISSING = {
+    "id": N_("row %(row)s: the id is missing"),
+    "stratum": N_("row %(row)s: the stratum is missing"),
+    "size": N_("row %(row)s: the size is missing"),
+}
+#: The message for a column missing from the header, by its role.
+_NO_COLUMN = {
+    "id": N_("no id column %(column)r in the header (columns: %(found)s)"),
+    "stratum": N_("no stratum column %(column)r in the header (columns: %(found)s)"),
+    "size": N_("no size column %(column)r in the header (columns: %(found)s)"),
+}
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -117,13 +130,34 @@ class Frame:
         """Number of rows."""
         return int(self.table.num_rows)
 
-    def error(self, message: str, row: int | None = None, column: str | None = None) -> InputError:
-        """Build an :class:`InputError` pointing at ``row`` (0-based) and ``column``."""
+    def error(
+        self,
+        problem: Problem,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> InputError:
+        """Build an :class:`InputError` of ``problem`` at ``row`` (0-based) and ``column``."""
         if self.source is None:
-            prefix = f"row {row + 1}: " if row is not None else ""
-            return InputError(prefix + message, column=column)
+            if row is None:
+                return InputError(
+                    problem.template,
+                    code=problem.code,
+                    parameters=problem.parameters,
+                    column=column,
+                )
+            return InputError(
+                N_("row %(row)s: %(problem)s"),
+                code=problem.code,
+                parameters={"row": row + 1, "problem": problem},
+                column=column,
+            )
         return InputError(
-            message, file=self.source, line=None if row is None else row + 2, column=column
+            problem.template,
+            code=problem.code,
+            parameters=problem.parameters,
+            file=self.source,
+            line=None if row is None else row + 2,
+            column=column,
         )
 
     def roles(self) -> list[tuple[str, str]]:
@@ -209,10 +243,21 @@ def read_csv_text_table(
             first = handle.readline().decode("utf-8-sig").rstrip("\r\n")
         column_names = next(csv.reader([first])) if first else []
         if not column_names:
-            raise InputError("the file is empty: a header line is needed", file=name, line=1)
+            raise InputError(
+                N_("the file is empty: a header line is needed"),
+                code="csv.empty_file",
+                file=name,
+                line=1,
+            )
         if len(set(column_names)) != len(column_names):
             duplicate = next(c for c in column_names if column_names.count(c) > 1)
-            raise InputError(f"column {duplicate!r} appears twice in the header", file=name, line=1)
+            raise InputError(
+                N_("column %(column)r appears twice in the header"),
+                code="csv.duplicate_column",
+                parameters={"column": duplicate},
+                file=name,
+                line=1,
+            )
         convert = pacsv.ConvertOptions(
             column_types={
                 column: _DICTIONARY_TEXT if column in dictionary_columns else pa.string()
@@ -222,7 +267,9 @@ def read_csv_text_table(
             quoted_strings_can_be_null=False,
         )
         if not os.path.isfile(name):
-            raise InputError("not a regular file (a pipe or a directory?)", file=name)
+            raise InputError(
+                N_("not a regular file (a pipe or a directory?)"), code="csv.not_a_file", file=name
+            )
         # Without a quote character anywhere no value can hold a line break,
         # so the parser may split blocks at any newline and skip quote
         # handling: much faster, and exact.  Otherwise it must track quotes.
@@ -314,11 +361,15 @@ def frame_from_rows(
         columns["size"] = pa.array(list(sizes), type=pa.string())
     lengths = {len(column) for column in columns.values()}
     if len(lengths) != 1:
-        raise InputError("ids, strata and sizes must have the same length")
+        raise InputError(
+            N_("ids, strata and sizes must have the same length"), code="frame.lengths_differ"
+        )
     for role, column in columns.items():
         if column.null_count:
             row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise InputError(f"row {row + 1}: the {role} is missing", column=role)
+            raise InputError(
+                _MISSING[role], code="frame.missing_value", parameters={"row": row + 1}, column=role
+            )
     table = pa.table(columns)
     return _validated(table, "id", "stratum", "size" if sizes is not None else None, None)
 
@@ -470,13 +521,20 @@ def _validated(
         if column not in table.column_names:
             found = ", ".join(table.column_names)
             raise InputError(
-                f"no {role} column {column!r} in the header (columns: {found})",
+                _NO_COLUMN[role],
+                code="frame.no_column",
+                parameters={"column": column, "found": found},
                 file=source,
                 line=1 if source is not None else None,
                 column=column,
             )
     if table.num_rows == 0:
-        raise InputError("the frame has no rows", file=source, line=2 if source else None)
+        raise InputError(
+            N_("the frame has no rows"),
+            code="frame.no_rows",
+            file=source,
+            line=2 if source else None,
+        )
     pending = None
     if table.num_rows >= _BACKGROUND_DIGEST_ROWS:
         pending = _BackgroundDigest(frame.role_columns())
@@ -484,8 +542,10 @@ def _validated(
         for column in (id_column, stratum_column):
             row = _first_empty_row(table.column(column))
             if row is not None:
-                what = "id" if column == id_column else "stratum"
-                raise frame.error(f"the {what} is empty", row, column)
+                template = (
+                    N_("the id is empty") if column == id_column else N_("the stratum is empty")
+                )
+                raise frame.error(Problem("frame.empty_value", template), row, column)
         _check_unique_ids(frame)
         sizes = _parse_sizes(frame) if size_column is not None else None
     except BaseException:
@@ -549,11 +609,15 @@ def _check_unique_ids(frame: Frame) -> None:
     value = ordered_ids[position].as_py()
     if frame.source is None:
         raise InputError(
-            f"id {value!r} is not unique: rows {rows[0] + 1} and {rows[1] + 1}",
+            N_("id %(id)r is not unique: rows %(first)s and %(second)s"),
+            code="frame.duplicate_id",
+            parameters={"id": value, "first": rows[0] + 1, "second": rows[1] + 1},
             column=frame.id_column,
         )
     raise InputError(
-        f"id {value!r} is not unique: lines {rows[0] + 2} and {rows[1] + 2}",
+        N_("id %(id)r is not unique: lines %(first)s and %(second)s"),
+        code="frame.duplicate_id",
+        parameters={"id": value, "first": rows[0] + 2, "second": rows[1] + 2},
         file=frame.source,
         line=rows[1] + 2,
         column=frame.id_column,
@@ -610,9 +674,12 @@ def _parse_sizes(frame: Frame) -> npt.NDArray[np.float64]:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         shown = text[row].as_py()
-        raise frame.error(
-            f"the size must be a finite number ≥ 0, got {shown!r}", row, frame.size_column
+        problem = Problem(
+            "frame.invalid_size",
+            N_("the size must be a finite number ≥ 0, got %(value)r"),
+            {"value": shown},
         )
+        raise frame.error(problem, row, frame.size_column)
     return sizes
 
 
@@ -628,16 +695,38 @@ def _locate_csv_error(name: str, error: Exception) -> InputError:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
-                return InputError("the file is empty: a header line is needed", file=name, line=1)
+                return InputError(
+                    N_("the file is empty: a header line is needed"),
+                    code="csv.empty_file",
+                    file=name,
+                    line=1,
+                )
             for record in reader:
                 if len(record) != len(header):
                     return InputError(
-                        f"expected {len(header)} fields, found {len(record)}",
+                        N_("expected %(expected)s fields, found %(found)s"),
+                        code="csv.field_count",
+                        parameters={"expected": len(header), "found": len(record)},
                         file=name,
                         line=reader.line_num,
                     )
     except UnicodeDecodeError as decode_error:
-        return InputError(f"not UTF-8 text ({decode_error.reason})", file=name)
+        return InputError(
+            N_("not UTF-8 text (%(reason)s)"),
+            code="csv.not_utf8",
+            parameters={"reason": decode_error.reason},
+            file=name,
+        )
     except csv.Error as csv_error:
-        return InputError(f"malformed CSV ({csv_error})", file=name)
-    return InputError(f"malformed CSV ({error})", file=name)
+        return InputError(
+            N_("malformed CSV (%(error)s)"),
+            code="csv.malformed",
+            parameters={"error": str(csv_error)},
+            file=name,
+        )
+    return InputError(
+        N_("malformed CSV (%(error)s)"),
+        code="csv.malformed",
+        parameters={"error": str(error)},
+        file=name,
+    )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sampling.design.selection import uniform_below
-from sampling.errors import DesignError, InputError
+from sampling.errors import N_, DesignError, InputError
 
 __all__ = [
     "MOBILE_NUMBER_LENGTH",
@@ -106,30 +106,44 @@ def parse_prefixes(
         text = prefix.strip()
         if not (text.isascii() and text.isdigit()):
             raise InputError(
-                f"prefix {prefix!r} must contain digits only",
+                N_("prefix %(prefix)r must contain digits only"),
+                code="prefixes.not_digits",
+                parameters={"prefix": prefix},
                 file=source,
                 line=line,
                 column="prefix",
             )
         if len(text) not in _PREFIX_LENGTHS:
             raise InputError(
-                f"prefix {text!r} has {len(text)} digits; a prefix has 3 to 7",
+                N_("prefix %(prefix)r has %(digits)s digits; a prefix has 3 to 7"),
+                code="prefixes.length",
+                parameters={"prefix": text, "digits": len(text)},
                 file=source,
                 line=line,
                 column="prefix",
             )
         if text[0] != "1" or text[1] not in "3456789":
             raise InputError(
-                f"prefix {text!r} is not a mobile prefix (they start with 13–19)",
+                N_("prefix %(prefix)r is not a mobile prefix (they start with 13–19)"),
+                code="prefixes.not_mobile",
+                parameters={"prefix": text},
                 file=source,
                 line=line,
                 column="prefix",
             )
         if not region.strip():
-            raise InputError("the region is empty", file=source, line=line, column="region")
+            raise InputError(
+                N_("the region is empty"),
+                code="prefixes.empty_region",
+                file=source,
+                line=line,
+                column="region",
+            )
         if text in lines:
             raise InputError(
-                f"prefix {text!r} repeats line {lines[text]}",
+                N_("prefix %(prefix)r repeats line %(other)s"),
+                code="prefixes.repeated",
+                parameters={"prefix": text, "other": lines[text]},
                 file=source,
                 line=line,
                 column="prefix",
@@ -137,8 +151,13 @@ def parse_prefixes(
         for length in range(3, len(text)):
             if text[:length] in lines:
                 raise InputError(
-                    f"prefix {text!r} lies inside prefix {text[:length]!r} "
-                    f"of line {lines[text[:length]]}",
+                    N_("prefix %(prefix)r lies inside prefix %(outer)r of line %(other)s"),
+                    code="prefixes.nested",
+                    parameters={
+                        "prefix": text,
+                        "outer": text[:length],
+                        "other": lines[text[:length]],
+                    },
                     file=source,
                     line=line,
                     column="prefix",
@@ -146,7 +165,9 @@ def parse_prefixes(
         longer = [other for other in lines if other.startswith(text)]
         if longer:
             raise InputError(
-                f"prefix {text!r} contains prefix {longer[0]!r} of line {lines[longer[0]]}",
+                N_("prefix %(prefix)r contains prefix %(inner)r of line %(other)s"),
+                code="prefixes.nested",
+                parameters={"prefix": text, "inner": longer[0], "other": lines[longer[0]]},
                 file=source,
                 line=line,
                 column="prefix",
@@ -154,7 +175,7 @@ def parse_prefixes(
         lines[text] = line
         prefixes.append(NumberPrefix(text, region.strip()))
     if not prefixes:
-        raise InputError("the prefix table is empty", file=source)
+        raise InputError(N_("the prefix table is empty"), code="prefixes.empty", file=source)
     return tuple(prefixes)
 
 
@@ -166,14 +187,19 @@ def read_prefix_table(path: str | os.PathLike[str]) -> tuple[NumberPrefix, ...]:
         header = next(reader, None)
         if header is None or "prefix" not in header or "region" not in header:
             raise InputError(
-                "the header must name columns 'prefix' and 'region'", file=name, line=1
+                N_("the header must name columns 'prefix' and 'region'"),
+                code="prefixes.header",
+                file=name,
+                line=1,
             )
         prefix_at, region_at = header.index("prefix"), header.index("region")
         rows = []
         for record in reader:
             if len(record) != len(header):
                 raise InputError(
-                    f"expected {len(header)} fields, found {len(record)}",
+                    N_("expected %(expected)s fields, found %(found)s"),
+                    code="csv.field_count",
+                    parameters={"expected": len(header), "found": len(record)},
                     file=name,
                     line=reader.line_num,
                 )
@@ -219,11 +245,20 @@ def generate_numbers(
     regions: list[str] = []
     for region, wanted in allocation.items():
         if isinstance(wanted, bool) or int(wanted) != wanted or wanted < 0:
-            raise InputError(f"region {region!r}: the count must be a whole number ≥ 0", column="n")
+            raise InputError(
+                N_("region %(region)r: the count must be a whole number ≥ 0"),
+                code="random_digits.invalid_count",
+                parameters={"region": region},
+                column="n",
+            )
         if wanted == 0:
             continue
         if region not in by_region:
-            raise DesignError(f"region {region!r} has no number prefix")
+            raise DesignError(
+                N_("region %(region)r has no number prefix"),
+                code="random_digits.no_prefix",
+                parameters={"region": region},
+            )
         region_numbers = _region_numbers(by_region[region], int(wanted), generator, exclude, region)
         numbers.extend(region_numbers)
         regions.extend([region] * len(region_numbers))
@@ -241,7 +276,11 @@ def _region_numbers(
     boundaries = np.cumsum(capacities)
     total = int(boundaries[-1])
     if wanted > total:
-        raise DesignError(f"region {region!r}: {wanted} numbers wanted, its prefixes hold {total}")
+        raise DesignError(
+            N_("region %(region)r: %(wanted)s numbers wanted, its prefixes hold %(total)s"),
+            code="random_digits.too_many_wanted",
+            parameters={"region": region, "wanted": wanted, "total": total},
+        )
     chosen: list[str] = []
     seen: set[int] = set()
     # Rejection stays fast while less than half of the space is used; beyond
@@ -272,8 +311,12 @@ def _region_numbers(
             if len(chosen) == wanted:
                 return chosen
     raise DesignError(
-        f"region {region!r}: only {len(chosen)} numbers are allowed after exclusions, "
-        f"{wanted} wanted"
+        N_(
+            "region %(region)r: only %(allowed)s numbers are allowed after exclusions, "
+            "%(wanted)s wanted"
+        ),
+        code="random_digits.too_many_excluded",
+        parameters={"region": region, "allowed": len(chosen), "wanted": wanted},
     )
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import DesignError
+from sampling.errors import N_, DesignError
 
 __all__ = [
     "SelectionMethod",
@@ -147,7 +147,9 @@ def pps_inclusion_probabilities(
     positive = sizes > 0
     if sample_size > int(positive.sum()):
         raise DesignError(
-            f"n = {sample_size} but only {int(positive.sum())} units have a positive size"
+            N_("n = %(n)s but only %(positive)s units have a positive size"),
+            code="selection.too_few_positive_sizes",
+            parameters={"n": sample_size, "positive": int(positive.sum())},
         )
     probabilities = np.zeros(sizes.size, dtype=np.float64)
     if sample_size == 0:
@@ -202,7 +204,11 @@ def select_stratum(
         Size measure per unit (PPS only).
     """
     if not 0 <= sample_size <= population_size:
-        raise DesignError(f"n = {sample_size} is outside 0..N = {population_size}")
+        raise DesignError(
+            N_("n = %(n)s is outside 0..N = %(population)s"),
+            code="selection.n_out_of_range",
+            parameters={"n": sample_size, "population": population_size},
+        )
     probability: npt.NDArray[np.float64]
     if method is SelectionMethod.SRSWOR:
         total = sample_size * (1 + reserve_batches)
@@ -220,11 +226,17 @@ def select_stratum(
             main = np.zeros(0, dtype=np.int64)
     elif method is SelectionMethod.PPS:
         if sizes is None or sizes.size != population_size:
-            raise DesignError("PPS selection needs a size for every unit")
+            raise DesignError(
+                N_("PPS selection needs a size for every unit"), code="selection.missing_sizes"
+            )
         probability = pps_inclusion_probabilities(sizes, sample_size)
         main = _pps_systematic(probability, generator)
     else:  # pragma: no cover - exhaustive over the enum
-        raise DesignError(f"unknown selection method {method!r}")
+        raise DesignError(
+            N_("unknown selection method %(method)r"),
+            code="selection.unknown_method",
+            parameters={"method": method},
+        )
     if reserve_batches:
         eligible = np.ones(population_size, dtype=bool)
         eligible[main] = False

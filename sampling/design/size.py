@@ -36,7 +36,9 @@ class SampleSizeResult:
     Attributes
     ----------
     n
-        Units to issue (draw): ``ceil(n_fpc * design_effect / response_rate)``.
+        Units to issue (draw): ``ceil(completes / response_rate)``, so that the
+        expected number of completes, ``n × response_rate``, is at least
+        ``completes`` (the whole number of interviews actually needed).
     completes
         Completed interviews needed: ``ceil(n_fpc * design_effect)``.
     n0
@@ -129,7 +131,9 @@ def required_sample_size(
     standard deviation ``S`` ``n0 = (z S / e)²`` and ``n = n0 / (1 + n0 / N)``
     (Cochran 1977, eq. 4.1 and §4.6, from ``V = (1 − n/N) S² / n``).  The result
     is multiplied by the design effect (Kish 1965) and divided by the expected
-    response rate, then rounded up.
+    response rate, then rounded up: ``completes = ⌈n_fpc · deff⌉`` and the
+    units to issue are ``⌈completes / response_rate⌉``, so that the issued
+    sample is expected to yield the whole number of completes asked for.
 
     Known values: ``e = 0.05``, 95 %, ``P = 0.5`` gives 385; with
     ``N = 10 000`` it gives 370.
@@ -193,9 +197,10 @@ def required_sample_size(
     if not (math.isfinite(response_rate) and 0.0 < response_rate <= 1.0):
         raise InputError(f"must be in (0, 1], got {response_rate}", column="response-rate")
     completes = _ceil(n_fpc * design_effect)
-    issued = _ceil(n_fpc * design_effect / response_rate)
     if population is not None:
         completes = min(completes, population)
+    issued = _ceil(completes / response_rate)
+    if population is not None:
         issued = min(issued, population)
     return SampleSizeResult(
         n=issued,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from sampling.errors import DesignError, InputError
 from sampling.estimation.intervals import (
+    DegreesOfFreedom,
     ProportionCiMethod,
     check_level,
     proportion_interval,
@@ -71,6 +72,62 @@ class LonelyPsu(enum.StrEnum):
     CERTAINTY = "certainty"
     REMOVE = "remove"
     ADJUST = "adjust"
+
+
+@dataclass(frozen=True)
+class RowSource:
+    """Where the rows of a design come from, so that errors can point at them.
+
+    A design built from a file (the CLI) passes one, and every error about a
+    row then names the file, the line of that row and the column by its name
+    in the file, and a stratum by its value; without it, errors name the row
+    (1-based) and the argument (``fpc``, ``weights`` …).
+
+    Attributes
+    ----------
+    file
+        The file name, as the user gave it.
+    first_line
+        The line of the first row (2 for a CSV file with a header line).
+    columns
+        Column name per role: ``"strata"``, ``"psu"``, ``"fpc"``,
+        ``"weights"``, ``"values"``.
+    stratum_names
+        When ``strata`` are given as integer codes, the value of every code
+        (``stratum_names[code]``), used to name a stratum in messages and in
+        :attr:`SurveyDesign.stratum_labels`.
+    """
+
+    file: str | None = None
+    first_line: int = 1
+    columns: Mapping[str, str] = field(default_factory=dict)
+    stratum_names: npt.ArrayLike | None = None
+
+    def line(self, row: int) -> int:
+        """The line of 0-based ``row``."""
+        return self.first_line + row
+
+    def column(self, role: str) -> str:
+        """The name of the column playing ``role``."""
+        return self.columns.get(role, role)
+
+    def prefix(self, role: str, row: int | None = None) -> str:
+        """``"FILE, line L, column 'C': "``, as :class:`InputError` shows a place."""
+        return str(
+            InputError(
+                "",
+                file=self.file,
+                line=None if row is None else self.line(row),
+                column=self.column(role),
+            )
+        )
+
+
+def _where(source: RowSource | None, role: str, row: int) -> tuple[str, dict[str, Any]]:
+    """Text to append and :class:`InputError` keywords locating ``row`` of ``role``."""
+    if source is None:
+        return f" in row {row + 1}", {"column": role}
+    return "", {"file": source.file, "line": source.line(row), "column": source.column(role)}
 
 
 @dataclass(frozen=True)
@@ -117,6 +174,9 @@ class SurveyDesign:
         sampling with replacement (no finite population correction).
     lonely_psu
         Handling of strata with a single PSU, see :class:`LonelyPsu`.
+    source
+        Where the rows come from (file, lines, column names, stratum values),
+        for error messages; see :class:`RowSource`.
     calibration
         Set by :meth:`poststratify` and :meth:`rake`; not for direct use.
 
@@ -139,10 +199,12 @@ class SurveyDesign:
         fpc: npt.ArrayLike | None = None,
         lonely_psu: LonelyPsu | str = LonelyPsu.FAIL,
         *,
+        source: RowSource | None = None,
         calibration: Calibration | None = None,
     ) -> None:
         self.lonely_psu = LonelyPsu(lonely_psu)
-        self.weights = _check_weights(weights)
+        self.source = source
+        self.weights = _check_weights(weights, source)
         n_rows = self.weights.shape[0]
         self.calibration = calibration
 
@@ -152,6 +214,8 @@ class SurveyDesign:
         else:
             strata_array = _column(strata, n_rows, "strata")
             self.stratum_labels, self.stratum_codes = factorize(strata_array)
+            if source is not None and source.stratum_names is not None:
+                self.stratum_labels = np.asarray(source.stratum_names)[self.stratum_labels]
         n_strata = len(self.stratum_labels)
 
         if psu is None:
@@ -185,10 +249,17 @@ class SurveyDesign:
         lonely_random = lonely & ~census
         if lonely_random.any():
             if self.lonely_psu is LonelyPsu.FAIL:
-                names = ", ".join(str(s) for s in self.stratum_labels[lonely_random])
+                if source is None:
+                    names = ", ".join(str(s) for s in self.stratum_labels[lonely_random])
+                    where = ""
+                else:
+                    h = int(np.flatnonzero(lonely_random)[0])
+                    names = ", ".join(repr(str(s)) for s in self.stratum_labels[lonely_random])
+                    where = source.prefix("strata", self._first_row(h))
                 raise DesignError(
-                    f"stratum {names} has only one PSU, so its variance cannot be estimated; "
-                    "choose a lonely-PSU option (certainty, remove, adjust) or collapse strata"
+                    f"{where}stratum {names} has only one PSU, so its variance cannot be "
+                    "estimated; choose a lonely-PSU option (certainty, remove, adjust) or "
+                    "collapse strata"
                 )
             if self.lonely_psu is LonelyPsu.ADJUST:
                 self.centre[lonely_random] = False
@@ -199,16 +270,24 @@ class SurveyDesign:
         self.df = float(len(self.psu_stratum) - n_strata)
 
     # ------------------------------------------------------------------ set-up
+    def _first_row(self, stratum: int) -> int:
+        return int(np.flatnonzero(self.stratum_codes == stratum)[0])
+
+    def _stratum_name(self, stratum: int) -> str:
+        label = self.stratum_labels[stratum]
+        return repr(str(label)) if self.source is not None else str(label)
+
     def _stratum_population(self, fpc: npt.ArrayLike, n_rows: int) -> FloatArray:
         values = np.asarray(fpc, dtype=np.float64)
+        source = self.source
         if values.shape != (n_rows,):
             raise InputError(f"fpc has {values.size} values for {n_rows} rows", column="fpc")
         bad = ~np.isfinite(values) | (values <= 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            suffix, where = _where(source, "fpc", row)
             raise InputError(
-                f"population size must be a positive number, got {values[row]} in row {row + 1}",
-                column="fpc",
+                f"population size must be a positive number, got {values[row]}{suffix}", **where
             )
         n_strata = len(self.stratum_labels)
         first = np.full(n_strata, -1, dtype=np.int64)
@@ -217,20 +296,26 @@ class SurveyDesign:
         differs = values != per_stratum[self.stratum_codes]
         if differs.any():
             row = int(np.flatnonzero(differs)[0])
-            stratum = self.stratum_labels[self.stratum_codes[row]]
+            h = int(self.stratum_codes[row])
+            suffix, where = _where(source, "fpc", row)
+            elsewhere = "elsewhere" if source is None else f"on line {source.line(int(first[h]))}"
             raise InputError(
-                f"population size {values[row]:g} in row {row + 1} differs from "
-                f"{per_stratum[self.stratum_codes[row]]:g} elsewhere in stratum {stratum}; "
+                f"population size {values[row]:g}{suffix} differs from "
+                f"{per_stratum[h]:g} {elsewhere} in stratum {self._stratum_name(h)}; "
                 "fpc must be constant within a stratum",
-                column="fpc",
+                **where,
             )
         too_small = per_stratum < self.n_psu
         if too_small.any():
             h = int(np.flatnonzero(too_small)[0])
-            raise DesignError(
-                f"stratum {self.stratum_labels[h]}: population size {per_stratum[h]:g} is smaller "
-                f"than the {self.n_psu[h]} sampled PSUs"
+            message = (
+                f"stratum {self._stratum_name(h)}: population size {per_stratum[h]:g} is "
+                f"smaller than the {self.n_psu[h]} sampled PSUs"
             )
+            if source is None:
+                raise DesignError(message)
+            _, where = _where(source, "fpc", int(first[h]))
+            raise InputError(message, **where)
         return per_stratum
 
     @property
@@ -242,7 +327,7 @@ class SurveyDesign:
         """The same design with new weights (e.g. after calibration)."""
         new = object.__new__(SurveyDesign)
         new.__dict__.update(self.__dict__)
-        new.weights = _check_weights(weights)
+        new.weights = _check_weights(weights, self.source)
         if new.weights.shape != self.weights.shape:
             raise InputError("new weights must have one value per row")
         new.calibration = calibration
@@ -405,8 +490,8 @@ class SurveyDesign:
         design).  Linearised variable :math:`z_i = w_i (y_i - \\hat R x_i) /
         \\hat X` (Cochran 1977 §6.3; Lohr 2022 §4.1).
         """
-        x = _values(denominator, self.n_rows, "denominator")
-        y_in = _values(numerator, self.n_rows, "numerator")
+        x = _values(denominator, self.n_rows, "denominator", self.source)
+        y_in = _values(numerator, self.n_rows, "numerator", self.source)
         y_in = np.where(np.isnan(x), np.nan, y_in)
         y, domains, codes = self._prepare(y_in, by)
         x = np.where(codes >= 0, x, 0.0)
@@ -435,26 +520,51 @@ class SurveyDesign:
         *,
         level: float = 0.95,
         ci_method: ProportionCiMethod | str = ProportionCiMethod.LOGIT,
+        degrees_of_freedom: DegreesOfFreedom | str = DegreesOfFreedom.DESIGN,
     ) -> EstimateTable:
         """Proportion of ones in a 0/1 variable per domain (比例), R ``svyciprop``.
 
         The estimate and standard error are those of :meth:`mean`; the
         interval follows ``ci_method`` (see :class:`ProportionCiMethod`).
+
+        Parameters
+        ----------
+        values
+            0/1 values; NaN is missing (excluded, kept in the design).
+        by
+            Domains.
+        level
+            Confidence level.
+        ci_method
+            Interval method.
+        degrees_of_freedom
+            The t quantile's degrees of freedom for the logit, Wald and Wilson
+            intervals.  ``DESIGN`` (default): the whole design's ``degf`` for
+            every domain, as ``svyciprop(..., df = degf(design))``; ``DOMAIN``:
+            each domain's own ``degf`` (PSUs minus strata with a row in the
+            domain), R's default for ``svyciprop`` on a subset or within
+            ``svyby``.  Without domains both are the design's ``degf``.  The
+            degrees of freedom used are in :attr:`EstimateTable.ci_df`.  See
+            :class:`DegreesOfFreedom`.
         """
-        y = _values(values, self.n_rows, "values")
+        y = _values(values, self.n_rows, "values", self.source)
         observed = ~np.isnan(y)
         not_binary = observed & (y != 0.0) & (y != 1.0)
         if not_binary.any():
             row = int(np.flatnonzero(not_binary)[0])
-            raise InputError(
-                f"a proportion needs 0/1 values, got {y[row]:g} in row {row + 1}", column="values"
-            )
+            suffix, where = _where(self.source, "values", row)
+            raise InputError(f"a proportion needs 0/1 values, got {y[row]:g}{suffix}", **where)
         table = self.mean(y, by, level=level)
         method = ProportionCiMethod(ci_method)
+        df_kind = DegreesOfFreedom(degrees_of_freedom)
         _, _, codes = self._prepare(y, table.domains)
         domain_df = self.domain_degrees_of_freedom(codes, len(table))
+        ci_df = domain_df if df_kind is DegreesOfFreedom.DOMAIN else np.full(len(table), self.df)
+        # The design's df as a number: a design without degrees of freedom is
+        # an error, as for means; a domain without any gives no interval (NaN).
+        interval_df = domain_df if df_kind is DegreesOfFreedom.DOMAIN else self.df
         low, high = proportion_interval(
-            table.estimate, table.se, table.n, level, self.df, method, domain_df=domain_df
+            table.estimate, table.se, table.n, level, interval_df, method, domain_df=domain_df
         )
         return EstimateTable(
             statistic=Statistic.PROPORTION,
@@ -467,11 +577,12 @@ class SurveyDesign:
             deff=table.deff,
             df=table.df,
             level=level,
+            ci_df=ci_df,
         )
 
     # ------------------------------------------------------------- internals
     def _prepare(self, values: npt.ArrayLike, by: By) -> tuple[FloatArray, Domains, IntArray]:
-        y = _values(values, self.n_rows, "values")
+        y = _values(values, self.n_rows, "values", self.source)
         domains = self._domains(by)
         codes = np.where(np.isnan(y), -1, domains.codes)
         return np.where(np.isnan(y), 0.0, y), domains, codes
@@ -703,30 +814,33 @@ class SurveyDesign:
         return result
 
 
-def _check_weights(weights: npt.ArrayLike) -> FloatArray:
+def _check_weights(weights: npt.ArrayLike, source: RowSource | None = None) -> FloatArray:
     array = np.asarray(weights, dtype=np.float64)
     if array.ndim != 1:
         raise InputError("weights must be one-dimensional", column="weights")
     bad = ~np.isfinite(array) | (array < 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
+        suffix, where = _where(source, "weights", row)
         raise InputError(
-            f"weights must be finite and non-negative, got {array[row]} in row {row + 1}",
-            column="weights",
+            f"weights must be finite and non-negative, got {array[row]}{suffix}", **where
         )
     if array.size and not (array > 0).any():
         raise InputError("all weights are zero", column="weights")
     return array
 
 
-def _values(values: npt.ArrayLike, n_rows: int, name: str) -> FloatArray:
+def _values(
+    values: npt.ArrayLike, n_rows: int, name: str, source: RowSource | None = None
+) -> FloatArray:
     array = np.asarray(values, dtype=np.float64)
     if array.shape != (n_rows,):
         raise InputError(f"{name} has shape {array.shape}, expected ({n_rows},)", column=name)
     infinite = np.isinf(array)
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
-        raise InputError(f"infinite value in row {row + 1}", column=name)
+        suffix, where = _where(source, name, row)
+        raise InputError(f"infinite value{suffix}", **where)
     return array
 
 

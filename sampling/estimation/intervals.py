@@ -38,6 +38,28 @@ class ProportionCiMethod(enum.StrEnum):
     WALD = "wald"
 
 
+class DegreesOfFreedom(enum.StrEnum):
+    """Degrees of freedom of the t quantile in a domain proportion's interval.
+
+    ``DESIGN``: the whole design's ``degf`` (#PSUs − #strata), the same for
+    every domain, as R ``svyby(..., svyciprop, df = degf(design))`` or
+    ``confint(svyby(...), df = degf(design))``.  It treats the domain as part
+    of the full design, like the intervals of means and totals here.
+    ``DOMAIN``: each domain's own ``degf``, counting only the PSUs and strata
+    that have a row in the domain.  This is R's default for ``svyciprop``
+    (its argument ``df = degf(design)`` is evaluated on the subset design that
+    ``svyby`` or ``subset()`` passes, and ``degf`` of a subset counts only
+    rows with a non-zero weight; Lumley 2010 §2.4 and ``?svyciprop``).  It
+    gives wider intervals for domains spread over few PSUs.
+
+    The Korn–Graubard interval always uses the domain's ``degf`` in its
+    effective-sample-size adjustment, as R ``method = "beta"`` does.
+    """
+
+    DESIGN = "design"
+    DOMAIN = "domain"
+
+
 def check_level(level: float) -> None:
     """Reject a confidence level outside (0, 1)."""
     if not (0.0 < level < 1.0) or math.isnan(level):
@@ -212,12 +234,17 @@ def proportion_interval(
     se: FloatArray,
     n: npt.NDArray[np.int64],
     level: float,
-    df: float,
+    df: float | FloatArray,
     method: ProportionCiMethod,
     *,
     domain_df: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Confidence interval for proportions estimated from a complex sample.
+
+    The logit interval is ``expit(logit(p̂) ± t_{df} · se / (p̂(1 − p̂)))``
+    (R ``svyciprop(method = "logit")``, which fits ``svyglm(y ~ 1,
+    family = quasibinomial)`` and takes a Wald interval on the link scale);
+    the Wald and Wilson intervals use the same ``t_{df}``.
 
     Parameters
     ----------
@@ -226,8 +253,13 @@ def proportion_interval(
     n
         Number of rows behind each estimate (used by Korn–Graubard's
         degrees-of-freedom adjustment, as R does with ``nrow(design)``).
-    level, df
-        Confidence level and design degrees of freedom.
+    level
+        Confidence level.
+    df
+        Degrees of freedom of the t quantile for the logit, Wald and Wilson
+        intervals: one number for every estimate (the design's ``degf``) or
+        one per estimate (each domain's ``degf``, R's ``svyciprop``
+        default); see :class:`DegreesOfFreedom`.  Infinite: normal quantile.
     domain_df
         Degrees of freedom of each domain as its own design, for the
         Korn–Graubard adjustment (R uses ``degf`` of the subset design there);
@@ -252,9 +284,14 @@ def proportion_interval(
 
     with np.errstate(divide="ignore", invalid="ignore"):
         n_effective = np.where(boundary, n.astype(np.float64), p * (1.0 - p) / variance)
-    quantile = t_quantile(level, df)
+    quantile = (
+        _quantiles(level, df, p.shape)
+        if isinstance(df, np.ndarray)
+        else np.full(p.shape, t_quantile(level, float(df)))
+    )
     if method is ProportionCiMethod.WALD:
-        return wald_interval(p, np.sqrt(variance), level, df)
+        half = quantile * np.sqrt(variance)
+        return p - half, p + half
     if method is ProportionCiMethod.WILSON:
         z2 = quantile * quantile
         denominator = 1.0 + z2 / n_effective
@@ -264,7 +301,11 @@ def proportion_interval(
         )
         return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
     alpha = 1.0 - level
-    kg_df = np.full(p.shape, df) if domain_df is None else np.asarray(domain_df, dtype=np.float64)
+    kg_df = (
+        np.broadcast_to(np.asarray(df, dtype=np.float64), p.shape)
+        if domain_df is None
+        else np.asarray(domain_df, dtype=np.float64)
+    )
     if method is ProportionCiMethod.LOGIT:
         with np.errstate(divide="ignore", invalid="ignore"):
             logit = np.log(p / (1.0 - p))
@@ -276,6 +317,21 @@ def proportion_interval(
         kg_low, kg_high = _korn_graubard(p, n_effective, n, alpha, kg_df)
         return np.where(boundary, kg_low, low), np.where(boundary, kg_high, high)
     return _korn_graubard(p, n_effective, n, alpha, kg_df)
+
+
+def _quantiles(level: float, df: float | FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """``t_{df, (1+level)/2}`` per estimate (computed once per distinct ``df``)."""
+    dfs = np.broadcast_to(np.asarray(df, dtype=np.float64), shape)
+    result = np.empty(shape, dtype=np.float64)
+    for value in np.unique(dfs):
+        if value > 0:
+            result[dfs == value] = t_quantile(level, float(value))
+        else:
+            # A domain within a single PSU of each of its strata has no degrees
+            # of freedom (R: qt(·, 0) is NaN): no interval.
+            check_level(level)
+            result[dfs == value] = np.nan
+    return result
 
 
 def _korn_graubard(

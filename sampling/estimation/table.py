@@ -155,6 +155,11 @@ class EstimateTable:
         Confidence level.
     covariance
         Covariance matrix of the estimates, when requested.
+    ci_df
+        Degrees of freedom behind each interval where they may differ by
+        domain (proportions, see
+        :class:`~sampling.estimation.intervals.DegreesOfFreedom`); ``None``:
+        every interval uses ``df``.
     """
 
     statistic: Statistic
@@ -168,6 +173,11 @@ class EstimateTable:
     df: float
     level: float
     covariance: FloatArray | None = field(default=None)
+    ci_df: FloatArray | None = field(default=None)
+
+    def interval_df(self, index: int) -> float:
+        """Degrees of freedom of the interval of domain ``index``."""
+        return self.df if self.ci_df is None else float(self.ci_df[index])
 
     def __len__(self) -> int:
         return int(self.estimate.shape[0])

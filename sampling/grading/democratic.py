@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 
 
 class Vote(enum.StrEnum):
@@ -70,9 +70,17 @@ def tally(
         try:
             vote = Vote(option)
         except ValueError as error:
-            raise InputError(f"unknown ballot option {option!r}") from error
+            raise InputError(
+                N_("unknown ballot option %(option)r"),
+                code="democratic.unknown_option",
+                parameters={"option": option},
+            ) from error
         if count < 0:
-            raise InputError(f"negative count for {vote.value}")
+            raise InputError(
+                N_("negative count for %(option)s"),
+                code="democratic.negative_count",
+                parameters={"option": vote.value},
+            )
         clean[vote] += count
     valid = sum(count for vote, count in clean.items() if vote is not Vote.DONT_KNOW)
     unfavourable = sum(clean[vote] for vote in UNFAVOURABLE)

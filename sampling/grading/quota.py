@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 
 ShareLike = int | str | Fraction | Decimal
 
@@ -28,13 +28,17 @@ def exact_fraction(value: ShareLike | float) -> Fraction:
     hundredths and not the nearest binary double.
     """
     if isinstance(value, bool):
-        raise InputError(f"not a number: {value!r}")
+        raise InputError(
+            N_("not a number: %(value)r"), code="grading.not_a_number", parameters={"value": value}
+        )
     if isinstance(value, float):
         return Fraction(repr(value))
     try:
         return Fraction(value)
     except (ValueError, TypeError, ZeroDivisionError) as error:
-        raise InputError(f"not a number: {value!r}") from error
+        raise InputError(
+            N_("not a number: %(value)r"), code="grading.not_a_number", parameters={"value": value}
+        ) from error
 
 
 def round_half_up(value: Fraction | int) -> int:
@@ -110,24 +114,43 @@ def grade_scheme(
     """
     grade_codes = tuple(grades)
     if len(grade_codes) < 2:
-        raise InputError("a grade scheme needs at least two grades", column="grades")
+        raise InputError(
+            N_("a grade scheme needs at least two grades"),
+            code="grading.too_few_grades",
+            column="grades",
+        )
     if len(set(grade_codes)) != len(grade_codes):
-        raise InputError(f"duplicate grade codes in {grade_codes}", column="grades")
+        raise InputError(
+            N_("duplicate grade codes in %(grades)s"),
+            code="grading.duplicate_grades",
+            parameters={"grades": grade_codes},
+            column="grades",
+        )
     if len(shares) != len(grade_codes):
         raise InputError(
-            f"{len(shares)} shares given for {len(grade_codes)} grades", column="shares"
+            N_("%(shares)s shares given for %(grades)s grades"),
+            code="grading.share_count",
+            parameters={"shares": len(shares), "grades": len(grade_codes)},
+            column="shares",
         )
     parts = tuple(exact_fraction(share) for share in shares)
     for grade, part in zip(grade_codes, parts, strict=True):
         if part <= 0:
-            raise InputError(f"the share of grade {grade!r} must be positive", column="shares")
+            raise InputError(
+                N_("the share of grade %(grade)r must be positive"),
+                code="grading.share_not_positive",
+                parameters={"grade": grade},
+                column="shares",
+            )
     total = sum(parts, Fraction(0))
     normalised = tuple(part / total for part in parts)
     if restricted_grade is None:
         restricted_grade = grade_codes[-2] if len(grade_codes) >= 4 else grade_codes[-1]
     if restricted_grade not in grade_codes:
         raise InputError(
-            f"restricted grade {restricted_grade!r} is not one of {grade_codes}",
+            N_("restricted grade %(grade)r is not one of %(grades)s"),
+            code="grading.unknown_restricted_grade",
+            parameters={"grade": restricted_grade, "grades": grade_codes},
             column="restricted_grade",
         )
     return GradeScheme(name, grade_codes, normalised, restricted_grade)
@@ -170,7 +193,11 @@ def quota_counts(scheme: GradeScheme, units: int) -> tuple[int, ...]:
         grades exceed the category (then the remainder would be negative).
     """
     if units < 0:
-        raise InputError(f"a category cannot have {units} units")
+        raise InputError(
+            N_("a category cannot have %(units)s units"),
+            code="grading.unit_count",
+            parameters={"units": units},
+        )
     largest = max(range(len(scheme.shares)), key=lambda index: (scheme.shares[index], -index))
     counts = [
         0 if index == largest else round_half_up(share * units)
@@ -179,8 +206,12 @@ def quota_counts(scheme: GradeScheme, units: int) -> tuple[int, ...]:
     remainder = units - sum(counts)
     if remainder < 0:
         raise InputError(
-            f"scheme {scheme.name!r} cannot be applied to {units} units: the rounded quotas "
-            f"of the smaller grades ({sum(counts)}) exceed the category"
+            N_(
+                "scheme %(scheme)r cannot be applied to %(units)s units: the rounded quotas "
+                "of the smaller grades (%(quotas)s) exceed the category"
+            ),
+            code="grading.quotas_exceed_category",
+            parameters={"scheme": scheme.name, "units": units, "quotas": sum(counts)},
         )
     counts[largest] = remainder
     return tuple(counts)

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 from sampling.grading.quota import (
     GradeScheme,
     ShareLike,
@@ -160,22 +160,35 @@ def _check(standing: UnitStanding, rules: GradingRules) -> None:
         values.append(("tie_break", standing.tie_break))
     for name, value in values:
         if value is not None and not math.isfinite(value):
-            raise InputError(f"unit {standing.unit!r}: {name} is not a finite number", column=name)
+            raise InputError(
+                N_("unit %(unit)r: %(name)s is not a finite number"),
+                code="grading.not_finite",
+                parameters={"unit": standing.unit, "name": name},
+                column=name,
+            )
     if rules.use_tie_break and standing.tie_break is None:
         raise InputError(
-            f"unit {standing.unit!r}: the rules use a tie-break key but it is missing",
+            N_("unit %(unit)r: the rules use a tie-break key but it is missing"),
+            code="grading.tie_break_missing",
+            parameters={"unit": standing.unit},
             column="tie_break",
         )
     if (standing.unfavourable_votes is None) != (standing.valid_votes is None):
         raise InputError(
-            f"unit {standing.unit!r}: give both unfavourable and valid votes, or neither",
+            N_("unit %(unit)r: give both unfavourable and valid votes, or neither"),
+            code="grading.votes_incomplete",
+            parameters={"unit": standing.unit},
             column="valid_votes",
         )
     votes, valid = standing.unfavourable_votes, standing.valid_votes
     if votes is not None and valid is not None and not 0 <= votes <= valid:
         raise InputError(
-            f"unit {standing.unit!r}: {votes} unfavourable votes "
-            f"out of {valid} valid votes is impossible",
+            N_(
+                "unit %(unit)r: %(votes)s unfavourable votes out of %(valid)s valid votes "
+                "is impossible"
+            ),
+            code="grading.votes_impossible",
+            parameters={"unit": standing.unit, "votes": votes, "valid": valid},
             column="unfavourable_votes",
         )
 
@@ -231,7 +244,12 @@ def grade_category(
     seen: set[str] = set()
     for standing in standings:
         if standing.unit in seen:
-            raise InputError(f"unit {standing.unit!r} appears twice", column="unit")
+            raise InputError(
+                N_("unit %(unit)r appears twice"),
+                code="grading.unit_twice",
+                parameters={"unit": standing.unit},
+                column="unit",
+            )
         seen.add(standing.unit)
         _check(standing, rules)
 

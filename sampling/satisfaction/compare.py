@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 from sampling.estimation import EstimateTable
 from sampling.estimation.intervals import t_quantile
 
@@ -17,7 +17,10 @@ IntArray = npt.NDArray[np.int64]
 
 def _covariance(table: EstimateTable) -> FloatArray:
     if table.covariance is None:
-        raise InputError("the estimates need a covariance matrix: estimate with covariance=True")
+        raise InputError(
+            N_("the estimates need a covariance matrix: estimate with covariance=True"),
+            code="satisfaction.no_covariance",
+        )
     return table.covariance
 
 
@@ -125,7 +128,10 @@ def rank_intervals(
     )
     if method == "simulation":
         if generator is None:
-            raise InputError("rank simulation needs an explicit numpy.random.Generator")
+            raise InputError(
+                N_("rank simulation needs an explicit numpy.random.Generator"),
+                code="satisfaction.no_generator",
+            )
         sample = generator.multivariate_normal(table.estimate, cov, size=draws, method="eigh")
         ranks = count - np.argsort(np.argsort(sample, axis=1), axis=1)
         alpha = (1.0 - level) / 2.0
@@ -143,4 +149,8 @@ def rank_intervals(
         low = 1 + above.sum(axis=1)
         high = count - below.sum(axis=1)
         return RankIntervals(rank, low.astype(np.int64), high.astype(np.int64), method)
-    raise InputError(f"unknown rank interval method {method!r} (simulation, bonferroni)")
+    raise InputError(
+        N_("unknown rank interval method %(method)r (simulation, bonferroni)"),
+        code="satisfaction.unknown_rank_method",
+        parameters={"method": method},
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -63,7 +63,10 @@ def key_drivers(
     units = np.asarray(unit)
     complete = ~np.isnan(y) & ~np.isnan(x).any(axis=1) & (w > 0)
     if complete.sum() <= len(names) + 1:
-        raise InputError("too few complete rows for the key-driver regression")
+        raise InputError(
+            N_("too few complete rows for the key-driver regression"),
+            code="satisfaction.too_few_rows",
+        )
     model = sm.WLS(y[complete], sm.add_constant(x[complete]), weights=w[complete])
     if cluster is None:
         fit = model.fit(cov_type="HC1")

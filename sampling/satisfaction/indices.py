@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 from sampling.estimation import Domains, EstimateTable, ProportionCiMethod, Statistic, SurveyDesign
 from sampling.estimation.intervals import proportion_interval
 
@@ -53,10 +53,18 @@ class Scale:
     def __post_init__(self) -> None:
         unknown = self.satisfied - set(self.points)
         if unknown:
-            raise InputError(f"satisfied levels not on the scale: {', '.join(sorted(unknown))}")
+            raise InputError(
+                N_("satisfied levels not on the scale: %(levels)s"),
+                code="satisfaction.unknown_levels",
+                parameters={"levels": ", ".join(sorted(unknown))},
+            )
         for label, value in self.points.items():
             if value is not None and not 0.0 <= value <= 100.0:
-                raise InputError(f"points of {label!r} must be within 0–100, got {value}")
+                raise InputError(
+                    N_("points of %(label)r must be within 0–100, got %(value)s"),
+                    code="satisfaction.points_out_of_range",
+                    parameters={"label": label, "value": value},
+                )
 
     def encode(
         self, answers: npt.ArrayLike
@@ -77,8 +85,13 @@ class Scale:
                 continue
             if answer not in self.points:
                 raise InputError(
-                    f"answer {answer!r} in row {row + 1} is not on the scale "
-                    f"({', '.join(self.points)})",
+                    N_("answer %(answer)r in row %(row)s is not on the scale (%(levels)s)"),
+                    code="satisfaction.answer_off_scale",
+                    parameters={
+                        "answer": answer,
+                        "row": row + 1,
+                        "levels": ", ".join(self.points),
+                    },
                     column="answer",
                 )
             value = self.points[answer]
@@ -305,22 +318,37 @@ def composite_of_means(
     who rated several of them (Särndal et al. 1992 §5.5).
     """
     if table.covariance is None or len(table.domains.keys) != 2:
-        raise InputError("estimate the unit × item means with covariance=True")
+        raise InputError(
+            N_("estimate the unit × item means with covariance=True"),
+            code="satisfaction.no_covariance",
+        )
     weights_total = float(sum(item_weights.values()))
     if abs(weights_total - 1.0) > 1e-9:
-        raise InputError(f"item weights must sum to 1, got {weights_total:g}")
+        raise InputError(
+            N_("item weights must sum to 1, got %(total)g"),
+            code="scoring.item_weights_sum",
+            parameters={"total": weights_total},
+        )
     unit_keys, item_keys = table.domains.keys
     coefficient = np.array([item_weights.get(k, np.nan) for k in item_keys.tolist()])
     if np.isnan(coefficient).any():
         missing = item_keys[np.isnan(coefficient)][0]
-        raise InputError(f"no item weight for item {missing!r}")
+        raise InputError(
+            N_("no item weight for item %(item)r"),
+            code="scoring.item_weight_missing",
+            parameters={"item": missing},
+        )
     units = np.unique(unit_keys)
     matrix = np.zeros((len(units), len(unit_keys)))
     matrix[np.searchsorted(units, unit_keys), np.arange(len(unit_keys))] = coefficient
     covered = matrix.sum(axis=1)
     if (np.abs(covered - 1.0) > 1e-9).any():
         bad = units[np.abs(covered - 1.0) > 1e-9][0]
-        raise InputError(f"unit {bad!r} has no answers for some weighted items")
+        raise InputError(
+            N_("unit %(unit)r has no answers for some weighted items"),
+            code="scoring.items_unanswered",
+            parameters={"unit": bad},
+        )
     covariance = matrix @ table.covariance @ matrix.T
     # Symmetrise: the product is symmetric up to rounding only.
     return units, matrix @ table.estimate, (covariance + covariance.T) / 2

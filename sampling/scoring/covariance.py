@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from sampling.errors import DesignError, InputError
+from sampling.errors import N_, DesignError, InputError
 from sampling.estimation import Domains, EstimateTable, SurveyDesign
 from sampling.satisfaction.indices import composite_of_means
 from sampling.scoring.social import SubScore
@@ -88,20 +88,35 @@ def design_composites(
     if design.calibration is not None:
         return composite_covariance(design.mean(y, domains, covariance=True), item_weights)
     if len(domains.keys) != 2 or domains.codes.shape != y.shape:
-        raise InputError("composites need (unit, item) domains with one code per row")
+        raise InputError(
+            N_("composites need (unit, item) domains with one code per row"),
+            code="scoring.composite_domains",
+        )
     unit_keys, item_keys = domains.keys
     coefficient = np.array([item_weights.get(k, np.nan) for k in item_keys.tolist()])
     weights_total = float(sum(item_weights.values()))
     if abs(weights_total - 1.0) > 1e-9:
-        raise InputError(f"item weights must sum to 1, got {weights_total:g}")
+        raise InputError(
+            N_("item weights must sum to 1, got %(total)g"),
+            code="scoring.item_weights_sum",
+            parameters={"total": weights_total},
+        )
     if np.isnan(coefficient).any():
         missing = item_keys[np.isnan(coefficient)][0]
-        raise InputError(f"no item weight for item {missing!r}")
+        raise InputError(
+            N_("no item weight for item %(item)r"),
+            code="scoring.item_weight_missing",
+            parameters={"item": missing},
+        )
     units, unit_of_domain = np.unique(unit_keys, return_inverse=True)
     covered = np.bincount(unit_of_domain, weights=coefficient, minlength=len(units))
     if (np.abs(covered - 1.0) > 1e-9).any():
         bad = units[np.abs(covered - 1.0) > 1e-9][0]
-        raise InputError(f"unit {bad!r} has no answers for some weighted items")
+        raise InputError(
+            N_("unit %(unit)r has no answers for some weighted items"),
+            code="scoring.items_unanswered",
+            parameters={"unit": bad},
+        )
     n_domains = len(unit_keys)
     valid = ~np.isnan(y)
     codes = domains.codes[valid]
@@ -111,7 +126,11 @@ def design_composites(
     empty = (np.bincount(codes, minlength=n_domains) == 0) | (weight_sum <= 0)
     if empty.any():
         labels = "; ".join(domains.label(int(d)) for d in np.flatnonzero(empty)[:5])
-        raise DesignError(f"empty domain: {labels} has no non-missing value with a positive weight")
+        raise DesignError(
+            N_("empty domain: %(domains)s has no non-missing value with a positive weight"),
+            code="scoring.empty_domain",
+            parameters={"domains": labels},
+        )
     means = np.bincount(codes, weights=weights * values, minlength=n_domains) / weight_sum
     estimate = np.bincount(unit_of_domain, weights=coefficient * means, minlength=len(units))
     scores = weights * (values - means[codes]) / weight_sum[codes] * coefficient[codes]
@@ -173,7 +192,11 @@ def sub_score_covariance_matrix(
     count = len(scores)
     for group, matrix in group_covariance.items():
         if np.shape(matrix) != (count, count):
-            raise InputError(f"covariance of group {group!r} must be {count}×{count}")
+            raise InputError(
+                N_("covariance of group %(group)r must be %(count)s×%(count)s"),
+                code="scoring.covariance_shape",
+                parameters={"group": group, "count": count},
+            )
     result = np.zeros((count, count))
     for row in range(count):
         for column in range(count):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 from sampling.estimation.intervals import t_quantile
 from sampling.scoring.social import check_weights, interval
 
@@ -80,17 +80,37 @@ def overall_score(
     by_component: dict[str, ComponentScore] = {}
     for component in components:
         if component.component not in weights:
-            raise InputError(f"component {component.component!r} has no weight in this category")
+            raise InputError(
+                N_("component %(component)r has no weight in this category"),
+                code="scoring.component_without_weight",
+                parameters={"component": component.component},
+            )
         if component.component in by_component:
-            raise InputError(f"component {component.component!r} is given twice")
+            raise InputError(
+                N_("component %(component)r is given twice"),
+                code="scoring.component_twice",
+                parameters={"component": component.component},
+            )
         if not math.isfinite(component.score):
-            raise InputError(f"component {component.component!r}: the score is not finite")
+            raise InputError(
+                N_("component %(component)r: the score is not finite"),
+                code="scoring.component_score_not_finite",
+                parameters={"component": component.component},
+            )
         if not math.isfinite(component.variance) or component.variance < 0:
-            raise InputError(f"component {component.component!r}: invalid variance")
+            raise InputError(
+                N_("component %(component)r: invalid variance"),
+                code="scoring.component_variance_invalid",
+                parameters={"component": component.component},
+            )
         by_component[component.component] = component
     missing = [name for name, weight in weights.items() if weight > 0 and name not in by_component]
     if missing:
-        raise InputError(f"missing weighted components: {', '.join(missing)}")
+        raise InputError(
+            N_("missing weighted components: %(components)s"),
+            code="scoring.components_missing",
+            parameters={"components": ", ".join(missing)},
+        )
     parts = []
     variance_terms = []
     for name, weight in weights.items():
@@ -138,7 +158,11 @@ def rank_units(
     """
     for unit, score in scores.items():
         if not math.isfinite(score):
-            raise InputError(f"unit {unit!r}: the score is not finite")
+            raise InputError(
+                N_("unit %(unit)r: the score is not finite"),
+                code="scoring.unit_score_not_finite",
+                parameters={"unit": unit},
+            )
     previous_ranks = previous_ranks or {}
     previous_scores = previous_scores or {}
     ranked = []
@@ -210,9 +234,16 @@ def neighbour_comparisons(
     matrix = np.asarray(covariance, dtype=np.float64)
     count = len(units)
     if len(estimates) != count or (grades is not None and len(grades) != count):
-        raise InputError("units, estimates and grades must have the same length")
+        raise InputError(
+            N_("units, estimates and grades must have the same length"),
+            code="scoring.lengths_differ",
+        )
     if matrix.shape != (count, count) or not np.all(np.isfinite(matrix)):
-        raise InputError(f"the covariance matrix must be a finite {count}×{count} matrix")
+        raise InputError(
+            N_("the covariance matrix must be a finite %(count)s×%(count)s matrix"),
+            code="scoring.covariance_shape",
+            parameters={"count": count},
+        )
     quantile = t_quantile(level, math.inf)
     order = sorted(range(count), key=lambda index: (-estimates[index], index))
     comparisons = []

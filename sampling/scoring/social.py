@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 from sampling.estimation.intervals import t_quantile
 
 WEIGHT_TOLERANCE = 1e-9
@@ -88,7 +89,22 @@ class SubScore:
         return any(part.below_minimum and part.nominal_weight > 0 for part in self.contributions)
 
 
-def check_weights(weights: Mapping[str, float], *, what: str) -> None:
+#: (a weight below 0, a sum other than 1) messages, by what is weighted.
+_WEIGHT_MESSAGES = {
+    "rater-group": (
+        N_("rater-group weight of %(name)r is %(weight)s: must be 0 or more"),
+        N_("rater-group weights sum to %(total).6g, not 1"),
+    ),
+    "component": (
+        N_("component weight of %(name)r is %(weight)s: must be 0 or more"),
+        N_("component weights sum to %(total).6g, not 1"),
+    ),
+}
+
+
+def check_weights(
+    weights: Mapping[str, float], *, what: Literal["rater-group", "component"]
+) -> None:
     """Weights are finite, non-negative and sum to 1.
 
     Raises
@@ -96,14 +112,18 @@ def check_weights(weights: Mapping[str, float], *, what: str) -> None:
     InputError
         Naming the offending weight or the sum.
     """
+    negative, wrong_sum = _WEIGHT_MESSAGES[what]
     for name, weight in weights.items():
         if not math.isfinite(weight) or weight < 0:
             raise InputError(
-                f"{what} weight of {name!r} is {weight}: must be 0 or more", column=name
+                negative,
+                code="scoring.negative_weight",
+                parameters={"name": name, "weight": weight},
+                column=name,
             )
     total = math.fsum(weights.values())
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        raise InputError(f"{what} weights sum to {total:.6g}, not 1")
+        raise InputError(wrong_sum, code="scoring.weights_sum", parameters={"total": total})
 
 
 def interval(estimate: float, variance: float, level: float) -> tuple[float, float, float]:
@@ -147,19 +167,43 @@ def social_recognition_score(
     """
     check_weights(weights, what="rater-group")
     if minimum_responses < 0:
-        raise InputError(f"minimum responses must be 0 or more, not {minimum_responses}")
+        raise InputError(
+            N_("minimum responses must be 0 or more, not %(minimum)s"),
+            code="scoring.negative_minimum",
+            parameters={"minimum": minimum_responses},
+        )
     by_group: dict[str, GroupScore] = {}
     for score in group_scores:
         if score.group not in weights:
-            raise InputError(f"rater group {score.group!r} has no weight in this category")
+            raise InputError(
+                N_("rater group %(group)r has no weight in this category"),
+                code="scoring.group_without_weight",
+                parameters={"group": score.group},
+            )
         if score.group in by_group:
-            raise InputError(f"rater group {score.group!r} is given twice")
+            raise InputError(
+                N_("rater group %(group)r is given twice"),
+                code="scoring.group_twice",
+                parameters={"group": score.group},
+            )
         if score.estimate is not None and not math.isfinite(score.estimate):
-            raise InputError(f"rater group {score.group!r}: the score is not a finite number")
+            raise InputError(
+                N_("rater group %(group)r: the score is not a finite number"),
+                code="scoring.group_score_not_finite",
+                parameters={"group": score.group},
+            )
         if not math.isfinite(score.variance) or score.variance < 0:
-            raise InputError(f"rater group {score.group!r}: variance {score.variance} is invalid")
+            raise InputError(
+                N_("rater group %(group)r: variance %(variance)s is invalid"),
+                code="scoring.group_variance_invalid",
+                parameters={"group": score.group, "variance": score.variance},
+            )
         if score.valid_responses < 0:
-            raise InputError(f"rater group {score.group!r}: negative number of responses")
+            raise InputError(
+                N_("rater group %(group)r: negative number of responses"),
+                code="scoring.group_negative_responses",
+                parameters={"group": score.group},
+            )
         by_group[score.group] = score
 
     def eligible(group: str) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import ConvergenceError, DesignError, InputError
+from sampling.errors import N_, ConvergenceError, DesignError, InputError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -16,13 +16,20 @@ FloatArray = npt.NDArray[np.float64]
 def _weights(weights: npt.ArrayLike, *, allow_zero: bool = True) -> FloatArray:
     array = np.asarray(weights, dtype=np.float64)
     if array.ndim != 1 or array.size == 0:
-        raise InputError("weights must be a non-empty one-dimensional array", column="weights")
+        raise InputError(
+            N_("weights must be a non-empty one-dimensional array"),
+            code="weighting.weights_shape",
+            column="weights",
+        )
     bad = ~np.isfinite(array) | (array < 0 if allow_zero else array <= 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        kind = "non-negative" if allow_zero else "positive"
         raise InputError(
-            f"weights must be finite and {kind}, got {array[row]} in row {row + 1}",
+            N_("weights must be finite and non-negative, got %(value)s in row %(row)s")
+            if allow_zero
+            else N_("weights must be finite and positive, got %(value)s in row %(row)s"),
+            code="weighting.invalid_weight",
+            parameters={"value": array[row], "row": row + 1},
             column="weights",
         )
     return array
@@ -41,7 +48,9 @@ def design_weights(inclusion_probability: npt.ArrayLike) -> FloatArray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"inclusion probability must be in (0, 1], got {probability[row]} in row {row + 1}",
+            N_("inclusion probability must be in (0, 1], got %(value)s in row %(row)s"),
+            code="weighting.invalid_probability",
+            parameters={"value": probability[row], "row": row + 1},
             column="inclusion_probability",
         )
     result: FloatArray = 1.0 / probability
@@ -86,17 +95,27 @@ def adjust_for_nonresponse(
     base = _weights(weights)
     answered = np.asarray(responded, dtype=bool)
     if answered.shape != base.shape:
-        raise InputError("`responded` needs one value per row", column="responded")
+        raise InputError(
+            N_("`responded` needs one value per row"),
+            code="weighting.responded_length",
+            column="responded",
+        )
     labels = np.zeros(base.size, dtype=np.int64) if cells is None else np.asarray(cells)
     if labels.shape != base.shape:
-        raise InputError("`cells` needs one value per row", column="cells")
+        raise InputError(
+            N_("`cells` needs one value per row"), code="weighting.cells_length", column="cells"
+        )
     levels, codes = np.unique(labels, return_inverse=True)
     total = np.bincount(codes, weights=base, minlength=len(levels))
     responding = np.bincount(codes, weights=base * answered, minlength=len(levels))
     empty = (responding <= 0) & (total > 0)
     if empty.any():
         names = ", ".join(str(level) for level in levels[empty])
-        raise DesignError(f"nonresponse cell {names} has no respondent; collapse cells")
+        raise DesignError(
+            N_("nonresponse cell %(cells)s has no respondent; collapse cells"),
+            code="weighting.empty_nonresponse_cell",
+            parameters={"cells": names},
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         factors = np.where(responding > 0, total / responding, 0.0)
     adjusted = np.where(answered, base * factors[codes], 0.0)
@@ -150,14 +169,25 @@ def trim_weights(
     count = int(positive.sum())
     if upper is not None and upper * count < total * (1 - 1e-12):
         raise DesignError(
-            f"upper bound {upper:g} cannot hold the weight total {total:g} over {count} weights"
+            N_(
+                "upper bound %(upper)g cannot hold the weight total %(total)g over "
+                "%(count)s weights"
+            ),
+            code="weighting.upper_bound_too_low",
+            parameters={"upper": upper, "total": total, "count": count},
         )
     if lower is not None and lower * count > total * (1 + 1e-12):
         raise DesignError(
-            f"lower bound {lower:g} exceeds the mean weight {total / count:g}; nothing to trim to"
+            N_("lower bound %(lower)g exceeds the mean weight %(mean)g; nothing to trim to"),
+            code="weighting.lower_bound_too_high",
+            parameters={"lower": lower, "mean": total / count},
         )
     if upper is not None and lower is not None and lower > upper:
-        raise InputError(f"lower bound {lower:g} is above upper bound {upper:g}")
+        raise InputError(
+            N_("lower bound %(lower)g is above upper bound %(upper)g"),
+            code="weighting.bounds_crossed",
+            parameters={"lower": lower, "upper": upper},
+        )
     current = base.copy()
     fixed = np.zeros(base.size, dtype=bool)
     high = np.inf if upper is None else upper
@@ -174,9 +204,16 @@ def trim_weights(
         free = positive & ~fixed
         free_total = float(current[free].sum())
         if free_total <= 0:
-            raise DesignError("every weight hit a bound; the bounds are too tight")
+            raise DesignError(
+                N_("every weight hit a bound; the bounds are too tight"),
+                code="weighting.bounds_too_tight",
+            )
         current[free] *= (total - float(current[fixed].sum())) / free_total
-    raise ConvergenceError(f"weight trimming did not settle within {max_iterations} rounds")
+    raise ConvergenceError(
+        N_("weight trimming did not settle within %(rounds)s rounds"),
+        code="weighting.trimming_diverged",
+        parameters={"rounds": max_iterations},
+    )
 
 
 def effective_sample_size(weights: npt.ArrayLike) -> float:

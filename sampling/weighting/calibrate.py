@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import ConvergenceError, DesignError, InputError
+from sampling.errors import N_, ConvergenceError, DesignError, InputError
 from sampling.weighting.adjust import _weights
 
 FloatArray = npt.NDArray[np.float64]
@@ -43,26 +43,46 @@ def _encode_against(
     row_labels = np.asarray(labels)
     keys = list(totals)
     if not keys:
-        raise InputError(f"no population totals given for {variable}")
+        raise InputError(
+            N_("no population totals given for %(variable)s"),
+            code="weighting.no_totals",
+            parameters={"variable": variable},
+        )
     # Compare as strings so that 1 and "1" (CSV text vs numbers) match.
     key_text = np.array([str(key) for key in keys])
     if len(set(key_text.tolist())) != len(keys):
-        raise InputError(f"duplicate levels in the totals of {variable}")
+        raise InputError(
+            N_("duplicate levels in the totals of %(variable)s"),
+            code="weighting.duplicate_levels",
+            parameters={"variable": variable},
+        )
     order = np.argsort(key_text)
     sorted_text = key_text[order]
     values = np.array([float(totals[key]) for key in keys])[order]
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         level = sorted_text[int(np.flatnonzero(bad)[0])]
-        raise InputError(f"population total of {variable}={level} must be a non-negative number")
+        raise InputError(
+            N_("population total of %(variable)s=%(level)s must be a non-negative number"),
+            code="weighting.invalid_total",
+            parameters={"variable": variable, "level": level},
+        )
     unique_rows, inverse = np.unique(row_labels.astype(str), return_inverse=True)
     position = np.searchsorted(sorted_text, unique_rows)
     position = np.minimum(position, len(sorted_text) - 1)
     unknown = sorted_text[position] != unique_rows
     if unknown.any():
         raise InputError(
-            f"{variable}={unique_rows[unknown][0]} occurs in the data but has no population "
-            f"total (levels with totals: {', '.join(sorted_text.tolist())})"
+            N_(
+                "%(variable)s=%(level)s occurs in the data but has no population total "
+                "(levels with totals: %(levels)s)"
+            ),
+            code="weighting.level_without_total",
+            parameters={
+                "variable": variable,
+                "level": unique_rows[unknown][0],
+                "levels": ", ".join(sorted_text.tolist()),
+            },
         )
     codes = position[inverse].astype(np.int64)
     return codes, sorted_text, values
@@ -91,19 +111,33 @@ def poststratify(
     base = _weights(weights)
     codes, levels, totals = _encode_against(cells, population_totals, variable)
     if codes.shape != base.shape:
-        raise InputError("`cells` needs one value per row", column=variable)
+        raise InputError(
+            N_("`cells` needs one value per row"), code="weighting.cells_length", column=variable
+        )
     sample = np.bincount(codes, weights=base, minlength=len(levels))
     missing = (sample <= 0) & (totals > 0)
     if missing.any():
         raise DesignError(
-            f"post-stratum {variable}={levels[missing][0]} has population count "
-            f"{totals[missing][0]:g} but no sampled weight; collapse cells"
+            N_(
+                "post-stratum %(variable)s=%(level)s has population count %(total)g but no "
+                "sampled weight; collapse cells"
+            ),
+            code="weighting.empty_post_stratum",
+            parameters={
+                "variable": variable,
+                "level": levels[missing][0],
+                "total": totals[missing][0],
+            },
         )
     impossible = (sample > 0) & (totals <= 0)
     if impossible.any():
         raise DesignError(
-            f"post-stratum {variable}={levels[impossible][0]} is in the sample but has a "
-            "zero population count"
+            N_(
+                "post-stratum %(variable)s=%(level)s is in the sample but has a zero "
+                "population count"
+            ),
+            code="weighting.post_stratum_without_population",
+            parameters={"variable": variable, "level": levels[impossible][0]},
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         factors = np.where(sample > 0, totals / sample, 0.0)
@@ -169,28 +203,42 @@ def rake(
     """
     base = _weights(weights)
     if not margins:
-        raise InputError("raking needs at least one margin")
+        raise InputError(N_("raking needs at least one margin"), code="weighting.no_margin")
     if max_iterations < 1:
-        raise InputError("max_iterations must be at least 1")
+        raise InputError(
+            N_("max_iterations must be at least 1"), code="weighting.invalid_iterations"
+        )
     if not tolerance > 0:
-        raise InputError("tolerance must be positive")
+        raise InputError(N_("tolerance must be positive"), code="weighting.invalid_tolerance")
     encoded = []
     for margin in margins:
         codes, levels, totals = _encode_against(margin.labels, margin.totals, margin.variable)
         if codes.shape != base.shape:
-            raise InputError("margin labels need one value per row", column=margin.variable)
+            raise InputError(
+                N_("margin labels need one value per row"),
+                code="weighting.margin_length",
+                column=margin.variable,
+            )
         sample = np.bincount(codes, weights=base, minlength=len(levels))
         unreachable = (sample <= 0) & (totals > 0)
         if unreachable.any():
             raise DesignError(
-                f"margin {margin.variable}={levels[unreachable][0]} has total "
-                f"{totals[unreachable][0]:g} but no sampled weight"
+                N_("margin %(variable)s=%(level)s has total %(total)g but no sampled weight"),
+                code="weighting.unreachable_margin",
+                parameters={
+                    "variable": margin.variable,
+                    "level": levels[unreachable][0],
+                    "total": totals[unreachable][0],
+                },
             )
         impossible = (sample > 0) & (totals <= 0)
         if impossible.any():
             raise DesignError(
-                f"margin {margin.variable}={levels[impossible][0]} is in the sample but has a "
-                "zero population total"
+                N_(
+                    "margin %(variable)s=%(level)s is in the sample but has a zero population total"
+                ),
+                code="weighting.margin_without_population",
+                parameters={"variable": margin.variable, "level": levels[impossible][0]},
             )
         encoded.append((margin.variable, codes, levels, totals))
     grand = [float(totals.sum()) for _, _, _, totals in encoded]
@@ -198,7 +246,11 @@ def rake(
         listing = ", ".join(
             f"{name}: {total:g}" for (name, _, _, _), total in zip(encoded, grand, strict=True)
         )
-        raise DesignError(f"raking margins disagree on the population total ({listing})")
+        raise DesignError(
+            N_("raking margins disagree on the population total (%(totals)s)"),
+            code="weighting.margins_disagree",
+            parameters={"totals": listing},
+        )
 
     current = base.copy()
     error = np.inf
@@ -218,9 +270,13 @@ def rake(
                 margin_levels=tuple(levels for _, _, levels, _ in encoded),
             )
     raise ConvergenceError(
-        f"raking did not converge in {max_iterations} iterations: largest relative margin "
-        f"error {error:.3g} (tolerance {tolerance:g}); the margins may be inconsistent with "
-        "empty cells of the sample"
+        N_(
+            "raking did not converge in %(iterations)s iterations: largest relative margin "
+            "error %(error).3g (tolerance %(tolerance)g); the margins may be inconsistent with "
+            "empty cells of the sample"
+        ),
+        code="weighting.raking_diverged",
+        parameters={"iterations": max_iterations, "error": error, "tolerance": tolerance},
     )
 
 

@@ -40,6 +40,7 @@ from survey.results.export import table_workbook
 from survey.services import audit_log as audit_log_service
 from survey.services import checkpoints, verification
 from survey.services import frames as frame_service
+from survey.services.errors import sampling_text
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")
 PAGE_SIZE = 50
@@ -351,7 +352,8 @@ class VerifyDrawForm(FlaskForm):
 @dataclass(frozen=True)
 class Verdict:
     verified: bool
-    #: What ``python -m sampling verify`` says: ``verified``, or why not.
+    #: What ``python -m sampling verify`` says (``verified``, or why not), in the
+    #: reader's language.
     detail: str
     #: The files could not be read as a protocol, frame and sample at all.
     unreadable: bool = False
@@ -366,9 +368,13 @@ def _verify(protocol: bytes, frame: bytes, sample: bytes) -> Verdict:
         try:
             verify_files(*(str(path) for path in paths))
         except VerificationError as error:
-            return Verdict(False, str(error).replace(folder + "/", ""))
-        except (SamplingError, UnicodeDecodeError) as error:
-            return Verdict(False, str(error).replace(folder + "/", ""), unreadable=True)
+            return Verdict(False, sampling_text(error, _).replace(folder + "/", ""))
+        except SamplingError as error:
+            detail = sampling_text(error, _).replace(folder + "/", "")
+            return Verdict(False, detail, unreadable=True)
+        except UnicodeDecodeError as error:
+            detail = _("not UTF-8 text (%(reason)s)", reason=error.reason)
+            return Verdict(False, detail, unreadable=True)
     return Verdict(True, "verified")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import threading
 from collections import OrderedDict
 from datetime import UTC
@@ -38,9 +39,10 @@ from flask_babel import lazy_gettext as _l
 from survey.extensions import db
 from survey.i18n import select_locale
 from survey.models import Appeal, Cycle, ResultSnapshot
-from survey.results import api, bp
+from survey.results import api, bp, charts
 from survey.results.export import snapshot_workbook
 from survey.services import appeals, publication
+from survey.services.methods import methods_statement
 
 GRADE_LABELS = {
     "first": _l("First grade"),
@@ -50,6 +52,29 @@ GRADE_LABELS = {
     "competent": _l("Competent"),
     "basically_competent": _l("Basically competent"),
     "incompetent": _l("Incompetent"),
+}
+
+SAMPLING_KIND_LABELS = {
+    "probability": _l("Random sample"),
+    "self_selected": _l("Self-selected (open QR codes at service points)"),
+    "listed": _l("Everyone on a list"),
+}
+
+SELECTION_LABELS = {
+    "srswor": _l("simple random sampling without replacement within strata"),
+    "pps": _l("probability proportional to size within strata"),
+}
+
+ALLOCATION_LABELS = {
+    "proportional": _l("proportional allocation"),
+    "neyman": _l("Neyman allocation"),
+    "equal": _l("equal allocation"),
+    "optimal": _l("optimal allocation"),
+}
+
+DONT_KNOW_LABELS = {
+    "exclude": _l("left out of the score"),
+    "count_in_base": _l("kept in the base of the satisfaction rate, never satisfied"),
 }
 
 APPEAL_LABELS = {
@@ -126,10 +151,13 @@ def _state_query() -> sa.Select[Any]:
         .limit(1)
         .scalar_subquery()
     )
+    # Any cycle's newest snapshot: the year-on-year chart shows earlier cycles' results.
+    newest_anywhere = sa.select(sa.func.max(ResultSnapshot.id)).scalar_subquery()
     return sa.select(
         Cycle.name,
         Cycle.status,
         latest,
+        newest_anywhere,
         summary(sa.func.count(of_cycle.c.id)),
         summary(sa.func.max(of_cycle.c.id)),
         summary(sa.func.count(of_cycle.c.decided_at)),
@@ -243,6 +271,85 @@ def category(cycle_id: int, category_code: str) -> Response:
     return response
 
 
+def _score_history(cycle: Cycle) -> dict[int, dict[str, float]]:
+    """Each unit's total in the result in force of every cycle up to ``cycle``'s year."""
+    rows = db.session.execute(
+        sa.select(Cycle.year, ResultSnapshot.content)
+        .join(ResultSnapshot, ResultSnapshot.cycle_id == Cycle.id)
+        .where(Cycle.year <= cycle.year)
+        .order_by(Cycle.year, ResultSnapshot.cycle_id, ResultSnapshot.version)
+    ).all()
+    latest: dict[int, str] = {}
+    for year, content in rows:  # the last one of a year (its newest version) wins
+        latest[year] = content
+    history: dict[int, dict[str, float]] = {}
+    for year, content in latest.items():
+        history[year] = {
+            unit["unit"]: unit["total"]["estimate"]
+            for category in json.loads(content)["outputs"]["categories"]
+            for unit in category["units"]
+            if unit.get("total")
+        }
+    return history
+
+
+def _charts(
+    cycle: Cycle, categories: list[dict[str, Any]], current: dict[str, Any], level: float
+) -> dict[str, Any]:
+    """The category page's three charts, with their text alternatives in the page's language."""
+    present = {unit["grade"] for category in categories for unit in category["units"]}
+    grade_order = [grade for grade in GRADE_LABELS if grade in present]
+    labels = {code: str(label) for code, label in GRADE_LABELS.items()}
+    separator, separator_inner, end = _("; "), _(", "), _(".")
+    return {
+        "scores": charts.score_chart(
+            current,
+            grade_labels=labels,
+            grade_order=grade_order,
+            level=level,
+            texts={
+                "title": _("%(category)s: total scores with %(level)s%% confidence intervals"),
+                "description": _(
+                    "Total scores of %(category)s in rank order, with %(level)s%% "
+                    "confidence intervals and grades: "
+                ),
+                "unit_item": _("%(name)s %(score)s (%(low)s–%(high)s), %(grade)s"),
+                "separator": separator,
+                "end": end,
+            },
+        ),
+        "grades": charts.grade_distribution_chart(
+            categories,
+            grade_labels=labels,
+            grade_order=grade_order,
+            texts={
+                "title": _("Grades by category"),
+                "description": _("Number of units per grade in each category: "),
+                "category_item": _("%(category)s: %(counts)s"),
+                "count_item": _("%(grade)s %(count)s"),
+                "separator": separator,
+                "separator_inner": separator_inner,
+                "end": end,
+            },
+        ),
+        "history": charts.history_chart(
+            current,
+            _score_history(cycle),
+            texts={
+                "title": _("%(category)s: total scores by year"),
+                "description": _(
+                    "Total scores of the units of %(category)s in each published year: "
+                ),
+                "unit_item": _("%(name)s %(series)s"),
+                "year_item": _("%(year)s %(score)s"),
+                "separator": separator,
+                "separator_inner": separator_inner,
+                "end": end,
+            },
+        ),
+    }
+
+
 def _render_category(cycle_id: int, category_code: str) -> str:
     cycle, snapshot, data = _published(cycle_id)
     categories = data["outputs"]["categories"]
@@ -268,6 +375,45 @@ def _render_category(cycle_id: int, category_code: str) -> str:
         level=data["inputs"]["rules"]["level"],
         appeals=category_appeals,
         appeal_labels=APPEAL_LABELS,
+        charts=_charts(cycle, categories, current, data["inputs"]["rules"]["level"]),
+    )
+
+
+@bp.get("/<int:cycle_id>/methods")
+def methods(cycle_id: int) -> Response:
+    """The methods statement (方法说明) of the result in force."""
+    state = cycle_state(cycle_id)
+    if state is None:
+        abort(404)
+    key = ("methods", cycle_id, select_locale(), state)
+    response = _cached(key, "text/html", lambda: _render_methods(cycle_id), store=_anonymous_page())
+    response.vary.add("Cookie")
+    return response
+
+
+def _render_methods(cycle_id: int) -> str:
+    from survey.office.forms import GRADE_SCHEME_LABELS
+
+    cycle, snapshot, data = _published(cycle_id)
+    statement = methods_statement(
+        db.session,
+        cycle,
+        snapshot,
+        sponsor=str(current_app.config["SPONSOR"]),
+        pollster=str(current_app.config["POLLSTER"]),
+        time_zone=str(current_app.config["TIMEZONE"]),
+    )
+    return render_template(
+        "results/methods.html",
+        cycle=cycle,
+        snapshot=snapshot,
+        categories=data["outputs"]["categories"],
+        statement=statement,
+        kind_labels=SAMPLING_KIND_LABELS,
+        selection_labels=SELECTION_LABELS,
+        allocation_labels=ALLOCATION_LABELS,
+        dont_know_labels=DONT_KNOW_LABELS,
+        scheme_labels=GRADE_SCHEME_LABELS,
     )
 
 

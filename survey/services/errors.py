@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sampling.errors import SamplingError
+
 
 def N_(message: str) -> str:  # the name Babel's extractor looks for
     """Mark a fixed service message for translation; the view translates it.
@@ -23,12 +25,27 @@ class Term(str):
     """
 
 
+def sampling_text(error: SamplingError, translate: Callable[[str], str] = str) -> str:
+    """A problem reported by :mod:`sampling`, in the reader's language.
+
+    ``sampling`` marks its English templates with its own ``N_`` (the
+    catalogue holds them) and keeps the values apart; ``translate`` is the
+    view's ``gettext``.  The default keeps the English of the command line.
+    """
+    return error.text(translate)
+
+
 def fill(template: str, parameters: Mapping[str, object], translate: Callable[[str], str]) -> str:
-    """``template % parameters`` with every :class:`Term` among the values translated too."""
+    """``template % parameters`` (``template`` already translated), with every
+    :class:`Term` and every sampling error among the values translated too."""
     if not parameters:
         return template
     return template % {
-        name: translate(value) if isinstance(value, Term) else value
+        name: translate(value)
+        if isinstance(value, Term)
+        else sampling_text(value, translate)
+        if isinstance(value, SamplingError)
+        else value
         for name, value in parameters.items()
     }
 

@@ -420,7 +420,9 @@ def lock_frame(session: orm.Session, frame: SamplingFrame, *, actor: str) -> Sam
     try:
         digest = _frame_object(contacts).sha256()
     except SamplingError as error:
-        raise ValidationError(str(error)) from None
+        raise ValidationError(
+            N_("The frame cannot be locked: %(reason)s"), parameters={"reason": error}
+        ) from None
     frame.sha256 = digest
     frame.status = FrameStatus.LOCKED
     frame.locked_at = utc_now()
@@ -516,7 +518,11 @@ def plan_allocation(
         allocation = allocate_for_frame(
             contacts_frame, total, AllocationMethod(method), minimum=minimum
         )
-    except (SamplingError, ValueError) as error:
+    except SamplingError as error:
+        raise ValidationError(
+            N_("The sample cannot be allocated: %(reason)s"), parameters={"reason": error}
+        ) from None
+    except ValueError as error:
         raise ValidationError(str(error)) from None
     request: dict[str, object] = {
         "method": method,
@@ -606,12 +612,14 @@ def draw_sample(
             "frame_locked_at": as_utc(frame.locked_at).isoformat(timespec="seconds"),
         }
     contacts = _contacts(session, frame)
-    frame_object = _frame_object(contacts)
     try:
+        frame_object = _frame_object(contacts)
         design = DrawDesign.build(plan.allocation, reserve_batches=reserve_batches)
         result = draw(frame_object, design, seed.strip())
     except SamplingError as error:
-        raise ValidationError(str(error)) from None
+        raise ValidationError(
+            N_("The sample cannot be drawn: %(reason)s"), parameters={"reason": error}
+        ) from None
     if result.frame_sha256 != frame.sha256:
         raise ServiceError("the frame changed after it was locked; refusing to draw")
     protocol = Protocol.from_result(

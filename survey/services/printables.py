@@ -138,7 +138,8 @@ class InvitationContent:
     valid_until: str
 
 
-def _font() -> str:
+def cjk_font() -> str:
+    """The embedded CJK font's name in ReportLab, registered on first use."""
     if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
         with resources.as_file(CJK_FONT_FILE) as path:
             pdfmetrics.registerFont(TTFont(CJK_FONT, str(path), subfontIndex=0))
@@ -146,7 +147,7 @@ def _font() -> str:
 
 
 def _centred(pdf: canvas.Canvas, text: str, y: float, size: float) -> None:
-    pdf.setFont(_font(), size)
+    pdf.setFont(cjk_font(), size)
     pdf.drawCentredString(A4[0] / 2, y, text)
 
 
@@ -160,7 +161,7 @@ def _centred_block(
     """
     width = A4[0] - 2 * _POSTER_MARGIN
     for size in sizes:
-        lines = _wrap(text, _font(), size, width)
+        lines = _wrap(text, cjk_font(), size, width)
         if len(lines) <= max_lines:
             break
     for number, line in enumerate(lines):
@@ -182,7 +183,7 @@ def posters_pdf(posters: Sequence[PosterContent]) -> bytes:
     for poster in posters:
         _centred(pdf, "请您评价我们的服务", height - 40 * mm, 30)
         # A long unit name takes two smaller lines instead of running off the paper.
-        one_line = len(_wrap(poster.unit_name, _font(), 22, width - 2 * _POSTER_MARGIN)) == 1
+        one_line = len(_wrap(poster.unit_name, cjk_font(), 22, width - 2 * _POSTER_MARGIN)) == 1
         y = _centred_block(
             pdf, poster.unit_name, height - (58 if one_line else 54) * mm, (22, 18, 15, 12), 2
         )
@@ -218,11 +219,11 @@ def _draw_card_text(
     for size in (9.0, 8.0, 7.0, 6.0, 5.0):
         leading = size * 1.5
         lines = [
-            line for paragraph in paragraphs for line in _wrap(paragraph, _font(), size, width)
+            line for paragraph in paragraphs for line in _wrap(paragraph, cjk_font(), size, width)
         ]
         if top - (len(lines) - 1) * leading >= bottom:
             break
-    pdf.setFont(_font(), size)
+    pdf.setFont(cjk_font(), size)
     for number, line in enumerate(lines):
         pdf.drawString(left, top - number * leading, line)
 
@@ -244,7 +245,7 @@ def invitation_cards_pdf(invitations: Sequence[InvitationContent]) -> bytes:
         pdf.rect(
             left + 4 * mm, top - card_height + 4 * mm, card_width - 8 * mm, card_height - 8 * mm
         )
-        pdf.setFont(_font(), 13)
+        pdf.setFont(cjk_font(), 13)
         pdf.drawString(left + 10 * mm, top - 14 * mm, "民意调查邀请")
         _draw_card_text(
             pdf,

@@ -640,7 +640,7 @@ def _unscorable(answers: CycleAnswers, group: RaterGroup, error: SamplingError) 
             "group": group.name,
             "responses": responses,
             "strata": len(strata),
-            "error": str(error),
+            "error": error,
         },
     )
 

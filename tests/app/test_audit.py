@@ -224,4 +224,4 @@ def test_draw_verification_upload_names_what_is_missing(demo_app: Flask) -> None
         content_type="multipart/form-data",
     )
     text = garbage.get_data(as_text=True)
-    assert garbage.status_code == 200 and "无法将这些文件读取为" in text and "not JSON" in text
+    assert garbage.status_code == 200 and "无法将这些文件读取为" in text and "不是 JSON" in text

@@ -85,7 +85,7 @@ def test_auditor_reads_the_log_and_verifies_a_draw(
     form.locator("input[name=sample]").set_input_files(str(tampered))
     form.get_by_role("button", name="核验这些文件").click()
     verdict = page.locator("#verdict").inner_text()
-    assert "核验未通过" in verdict and f"id '{outsider}' is not in the draw" in verdict
+    assert "核验未通过" in verdict and f"编号 '{outsider}' 不在抽样结果中" in verdict
     assert f"id '{outsider}' is not in the draw" in cli_says
     assert failures == []
 

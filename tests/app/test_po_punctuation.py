@@ -27,7 +27,11 @@ BESIDE_CJK = re.compile(
 CODE_LIKE = re.compile(r"\.[A-Za-z0-9]|[A-Za-z0-9][.:][A-Za-z0-9/]|://")
 
 #: msgid → why its translation keeps an ASCII mark beside Chinese text.
-EXCEPTIONS: dict[str, str] = {}
+EXCEPTIONS: dict[str, str] = {
+    "inclusion probability must be in (0, 1], got %(value)s in row %(row)s": (
+        "(0, 1] is an interval in mathematical notation, written the same in Chinese"
+    ),
+}
 
 
 def ascii_beside_chinese(text: str) -> list[str]:

@@ -169,7 +169,7 @@ def test_card_text_wraps_inside_its_box_and_never_starts_a_line_with_punctuation
 
     from survey.services import printables
 
-    font, size, width = printables._font(), 9.0, 120.0
+    font, size, width = printables.cjk_font(), 9.0, 120.0
     text = (
         "2026年度江州市经济社会发展综合考核暨领导班子和领导干部年度考核社会公认度测评。"
         "扫码用两分钟评价。"

@@ -140,3 +140,43 @@ def test_refusals(demo_session: Any) -> None:
             data=csv_for(cycle),
             actor="admin",
         )
+
+
+def test_cli_imports_a_component_and_refuses_a_bad_file(demo_app: Any, tmp_path: Any) -> None:
+    """``minyi components import``: the page's rules on the command line, all-or-nothing."""
+    from survey.extensions import db
+
+    runner = demo_app.test_cli_runner()
+    with demo_app.app_context():
+        cycle = demo_cycle(db.session)
+        cycle_id, good, units = cycle.id, csv_for(cycle), len(cycle.units)
+        bad = csv_for(cycle, skip="C01", extra="Z99,50\nC02,101\n")
+    listed = runner.invoke(args=["components", "list", str(cycle_id)])
+    assert listed.exit_code == 0, listed.output
+    assert "routine" in listed.output and "not imported yet" in listed.output
+
+    bad_file = tmp_path / "routine-bad.csv"
+    bad_file.write_bytes(bad)
+    refused = runner.invoke(args=["components", "import", str(cycle_id), "routine", str(bad_file)])
+    assert refused.exit_code == 2, refused.output
+    assert "routine-bad.csv" in refused.output
+    assert "unknown unit 'Z99'" in refused.output and "C01" in refused.output
+    assert "appears again" in refused.output and "101" in refused.output
+    with demo_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ComponentImport)) == 0
+
+    unknown = runner.invoke(args=["components", "import", str(cycle_id), "nope", str(bad_file)])
+    assert unknown.exit_code != 0 and "no component 'nope'" in unknown.output
+    assert "routine" in unknown.output  # the codes it does have are listed
+
+    good_file = tmp_path / "routine.csv"
+    good_file.write_bytes(good)
+    done = runner.invoke(
+        args=["components", "import", str(cycle_id), "routine", str(good_file), "--actor", "ops"]
+    )
+    assert done.exit_code == 0, done.output
+    assert f"routine version 1 imported from {good_file}: {units} units" in done.output
+    with demo_app.app_context():
+        stored = db.session.scalars(sa.select(ComponentImport)).one()
+        assert (stored.version, stored.imported_by, len(stored.values)) == (1, "ops", units)
+    assert "imported, version 1" in runner.invoke(args=["components", "list", str(cycle_id)]).output

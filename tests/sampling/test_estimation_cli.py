@@ -214,3 +214,88 @@ def test_rates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     codes.write_text("code,count\n7.1,3\n")
     assert main(["rates", "--counts", str(codes)]) == 2
     assert "line 2" in capsys.readouterr().err
+
+
+def test_estimate_errors_name_stratum_value_and_fpc_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue #23: the design works on integer stratum codes; errors must name a
+    # stratum by its value in the file and the fpc by its column name, with
+    # the file and the line.
+    data = tmp_path / "d.csv"
+    base = ["estimate", str(data), "--value", "y", "--strata", "district", "--fpc", "N_h"]
+    data.write_text("district,N_h,y\nnorth,100,1\nnorth,100,2\nsouth,50,3\nsouth,60,4\n")
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert f"{data}, line 5, column 'N_h': population size 60 differs from 50 on line 4" in err
+    assert "in stratum 'south'" in err
+    data.write_text("district,N_h,y\nnorth,100,1\nnorth,100,2\nsouth,1,3\nsouth,1,4\n")
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert f"{data}, line 4, column 'N_h': stratum 'south': population size 1 is smaller" in err
+    data.write_text("district,N_h,y\nnorth,100,1\nnorth,100,2\nsouth,-5,3\nsouth,-5,4\n")
+    assert main(base) == 2
+    assert f"{data}, line 4, column 'N_h': population size must be a positive" in (
+        capsys.readouterr().err
+    )
+    data.write_text("district,N_h,y\nnorth,100,1\nnorth,100,2\nsouth,50,3\n")
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert f"{data}, line 4, column 'district': stratum 'south' has only one PSU" in err
+    data.write_text("district,N_h,y\nnorth,100,1\nnorth,100,0\nsouth,50,1\nsouth,50,0.5\n")
+    assert main([*base, "--proportion"]) == 2
+    assert f"{data}, line 5, column 'y': a proportion needs 0/1 values, got 0.5" in (
+        capsys.readouterr().err
+    )
+
+
+def test_estimate_proportion_degrees_of_freedom_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The logit interval of a domain proportion with the design's degf (the
+    # default) or each domain's own degf (R svyciprop's default on a subset),
+    # against R: r_reference/domain_df.R wrote domain_df_values.csv.
+    data = tmp_path / "apistrat.csv"
+    with open(HERE / "apistrat.csv", newline="") as source, open(data, "w") as target:
+        reader = csv.DictReader(source)
+        writer = csv.writer(target)
+        writer.writerow(["stype", "pw", "fpc", "yes"])
+        for record in reader:
+            yes = 1 if record["sch.wide"] == "Yes" else 0
+            writer.writerow([record["stype"], record["pw"], record["fpc"], yes])
+    with open(HERE / "domain_df_values.csv", newline="") as handle:
+        reference = list(csv.DictReader(handle))
+
+    def expected(df: str, quantity: str) -> dict[str, float]:
+        return {
+            r["domain"]: float(r["value"])
+            for r in reference
+            if r["method"] == "logit" and r["df"] == df and r["quantity"] == quantity
+        }
+
+    args = [
+        "estimate",
+        str(data),
+        "--value",
+        "yes",
+        "--by",
+        "stype",
+        "--strata",
+        "stype",
+        "--weight",
+        "pw",
+        "--fpc",
+        "fpc",
+        "--proportion",
+    ]
+    for df, option in (("design", []), ("domain", ["--df", "domain"])):
+        assert main([*args, *option]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert [r["stype"] for r in rows] == ["E", "H", "M"]
+        for quantity in ("estimate", "ci_low", "ci_high", "df"):
+            values = expected(df, quantity)
+            for row in rows:
+                assert row[quantity] == pytest.approx(values[row["stype"]], rel=1e-6)
+    # One stratum per domain here: the domain's degf is n_d − 1 (E 100, H 50,
+    # M 50 schools) against 197 for the design, so its intervals are wider.
+    assert [row["df"] for row in rows] == [99.0, 49.0, 49.0]

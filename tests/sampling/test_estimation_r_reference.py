@@ -304,3 +304,61 @@ def test_lonely_psu_fails_by_default() -> None:
     with pytest.raises(DesignError, match="stratum b has only one PSU"):
         SurveyDesign(data["w"], strata=data["stratum"], psu=data["psu"])
     assert LonelyPsu("fail") is LonelyPsu.FAIL
+
+
+@pytest.mark.parametrize(
+    ("method", "r_method"), [(ProportionCiMethod.LOGIT, "logit"), (ProportionCiMethod.WALD, "mean")]
+)
+@pytest.mark.parametrize("df", ["design", "domain"])
+def test_domain_proportion_degrees_of_freedom(
+    strat: SurveyDesign,
+    apistrat: dict[str, np.ndarray],
+    method: ProportionCiMethod,
+    r_method: str,
+    df: str,
+) -> None:
+    # r_reference/domain_df.R: svyciprop on each stype subset with
+    # df = degf(design) ("design", the default here) and with svyciprop's own
+    # default df = degf(subset) ("domain").
+    import csv
+
+    with open(HERE / "domain_df_values.csv", newline="") as handle:
+        reference = [r for r in csv.DictReader(handle) if r["method"] == r_method and r["df"] == df]
+    yes = (apistrat["sch.wide"] == "Yes").astype(float)
+    table = strat.proportion(
+        yes, {"stype": apistrat["stype"]}, ci_method=method, degrees_of_freedom=df
+    )
+    assert table.ci_df is not None
+    columns = {
+        "estimate": table.estimate,
+        "ci_low": table.ci_low,
+        "ci_high": table.ci_high,
+        "df": table.ci_df,
+    }
+    index = {str(k): i for i, k in enumerate(table.domains.keys[0])}
+    assert len(reference) == 12
+    for row in reference:
+        value = columns[row["quantity"]][index[row["domain"]]]
+        assert value == pytest.approx(float(row["value"]), rel=1e-9)
+
+
+def test_domain_without_degrees_of_freedom_has_no_interval() -> None:
+    # Domain "b" is one cluster in each of the two strata (PSUs 2 and 3): its
+    # own degf is 2 PSUs − 2 strata = 0, so with df=domain its logit interval
+    # is undefined (R: qt(·, 0) is NaN), while the design's degf (5 PSUs − 2
+    # strata = 3) still gives one.
+    design = SurveyDesign(
+        np.ones(10),
+        strata=np.array([1, 1, 1, 1, 1, 1, 2, 2, 2, 2]),
+        psu=np.array([1, 1, 2, 2, 5, 5, 3, 3, 4, 4]),
+    )
+    values = np.array([1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+    by = {"d": np.array(["a", "a", "b", "b", "a", "a", "b", "b", "a", "a"])}
+    domain = design.proportion(values, by, degrees_of_freedom="domain")
+    assert domain.ci_df is not None
+    assert domain.ci_df.tolist() == [1.0, 0.0]  # a: PSUs 1, 5, 4 in 2 strata
+    assert domain.se[1] > 0
+    assert np.isfinite(domain.ci_low[0]) and np.isnan(domain.ci_low[1])
+    whole = design.proportion(values, by)
+    assert whole.ci_df is not None and whole.ci_df.tolist() == [3.0, 3.0]
+    assert np.isfinite(whole.ci_low).all()
