@@ -322,3 +322,15 @@ def test_every_grade_reason_of_the_rules_reads_in_chinese_in_exports(demo_app: A
         )
     # A detail the rules did not word is shown as stored.
     assert reason_text({"code": "quota", "detail": "hand-made"}, str) == "hand-made"
+
+
+def test_the_decision_earlier_demos_stored_reads_in_the_pages_language(demo_app: Any) -> None:
+    from survey.i18n import decision_text
+    from survey.services.synthetic import DEMO_DECISION, LEGACY_DEMO_DECISION
+
+    assert not re.search(r"[A-Za-z]", DEMO_DECISION)  # new demos store Chinese only
+    with demo_app.test_request_context("/?lang=zh"):
+        assert decision_text(LEGACY_DEMO_DECISION) == "演示：同意按比例重新分配权重"
+        assert decision_text("同意按比例分配权重") == "同意按比例分配权重"  # the office's words
+    with demo_app.test_request_context("/?lang=en"):
+        assert decision_text(LEGACY_DEMO_DECISION).startswith("Demo: ")
