@@ -8,6 +8,7 @@ otherwise store a string starting with ``=`` as a formula.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,93 @@ from openpyxl.utils import get_column_letter
 
 from survey.services.errors import N_
 from survey.services.tabular import neutralise
+
+#: The grading rules' reason details (fixed English inside published snapshots) and how
+#: they read in the catalogue: the snapshot keeps its text, exports translate it.
+_REASON_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"position (?P<position>\d+) of (?P<count>\d+); quota (?P<quota>\([0-9, ]+\)|\d+); "
+            r"tied with (?P<others>\d+) other unit\(s\) across a grade boundary"
+        ),
+        N_(
+            "rank %(position)s of %(count)s; quota %(quota)s; tied with %(others)s other "
+            "units across a grade boundary"
+        ),
+    ),
+    (
+        re.compile(
+            r"position (?P<position>\d+) of (?P<count>\d+); quota (?P<quota>\([0-9, ]+\)|\d+)"
+        ),
+        N_("rank %(position)s of %(count)s; quota %(quota)s"),
+    ),
+    (
+        re.compile(
+            r"bottom (?P<share>[0-9.]+ %) of the category "
+            r"\(position (?P<position>\d+) of (?P<count>\d+)\)"
+        ),
+        N_("in the bottom %(share)s of the category (rank %(position)s of %(count)s)"),
+    ),
+    (
+        re.compile(
+            r"bottom (?P<share>[0-9.]+ %) in the democratic evaluation \(score (?P<score>[^)]+)\)"
+        ),
+        N_("in the bottom %(share)s of the democratic evaluation (score %(score)s)"),
+    ),
+    (
+        re.compile(
+            r"a quantitative target completed at (?P<completion>[0-9.e+-]+ %), "
+            r"below (?P<threshold>[0-9.e+-]+ %)"
+        ),
+        N_("a quantitative target completed at %(completion)s, below %(threshold)s"),
+    ),
+    (
+        re.compile(
+            r"(?P<unfavourable>\d+) of (?P<votes>\d+) valid votes basically competent or "
+            r"incompetent, above (?P<limit>\S+)"
+        ),
+        N_(
+            "%(unfavourable)s of %(votes)s valid votes basically competent or incompetent, "
+            "above %(limit)s"
+        ),
+    ),
+    (
+        re.compile(
+            r"a constraint indicator failed: the indicator scores zero, one grade down and "
+            r"never the top grade"
+        ),
+        N_(
+            "a constraint indicator failed: it scores zero, the grade goes one down and "
+            "never to the top grade"
+        ),
+    ),
+)
+
+
+def reason_text(
+    reason: Mapping[str, Any],
+    translate: Callable[[str], str],
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """A grade reason for people: its name and its detail in the reader's language.
+
+    A detail the rules did not word (an older or foreign snapshot) is shown as stored.
+    """
+    detail = str(reason.get("detail", ""))
+    for pattern, template in _REASON_DETAILS:
+        match = pattern.fullmatch(detail)
+        if match is not None:
+            values = match.groupdict()
+            if "quota" in values:  # the quota counts per grade, best first: 6/32/2
+                values["quota"] = "/".join(re.findall(r"[0-9]+", values["quota"]))
+            detail = translate(template) % values
+            break
+    label = (labels or {}).get(str(reason.get("code", "")))
+    return (
+        translate(N_("%(reason)s: %(detail)s")) % {"reason": label, "detail": detail}
+        if label
+        else detail
+    )
 
 
 def safe_cell(cell: Cell | MergedCell, value: object) -> None:
@@ -108,7 +196,6 @@ def snapshot_workbook(
         translate(N_("Reasons")),
         translate(N_("Notes")),
     ]
-    separator = translate(N_("; "))
     for category in data["outputs"]["categories"]:
         sheet = workbook.create_sheet(title=category["name"][:31])
         for column, title in enumerate(header, start=1):
@@ -120,11 +207,6 @@ def snapshot_workbook(
                 notes.append(translate(N_("weight redistributed")))
             if unit.get("next") and not unit["next"]["distinguishable"]:
                 notes.append(translate(N_("not distinguishable from the next unit")))
-            reasons = [
-                reason_labels.get(reason["code"], reason.get("detail") or reason["code"])
-                for index, reason in enumerate(unit["reasons"])
-                if index == 0 or reason["code"] != "quota"
-            ]
             values = [
                 unit["rank"],
                 unit["unit"],
@@ -136,8 +218,8 @@ def snapshot_workbook(
                 if unit["social"]["estimate"] is None
                 else round(unit["social"]["estimate"], decimals),
                 labels.get(unit["grade"] or "", unit["grade"] or ""),
-                separator.join(reasons),
-                separator.join(notes),
+                "\n".join(reason_text(r, translate, reason_labels) for r in unit["reasons"]),
+                "\n".join(notes),
             ]
             for column, value in enumerate(values, start=1):
                 cell = sheet.cell(row=row, column=column)

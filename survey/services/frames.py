@@ -175,7 +175,7 @@ def import_frame(
     values are reported with row and column; then the caller rolls back.
     """
     if rater_group.cycle_id != cycle.id:
-        raise ValidationError("the rater group belongs to another cycle")
+        raise ValidationError(N_("The rater group belongs to another cycle."))
     if not name.strip():
         raise ValidationError(
             N_("the frame needs a name"), [Problem(N_("required"), column="name")]
@@ -373,7 +373,7 @@ def import_frame(
 def delete_frame(session: orm.Session, frame: SamplingFrame, *, actor: str) -> None:
     """Remove a frame that is not locked yet (to re-import a corrected file)."""
     if frame.status != FrameStatus.IMPORTED:
-        raise NotEditableError("a locked frame cannot be deleted: its hash may be published")
+        raise NotEditableError(N_("A locked frame cannot be deleted: its hash may be published."))
     session.execute(sa.delete(FrameContact).where(FrameContact.frame_id == frame.id))
     audit.record(
         session,
@@ -492,11 +492,11 @@ def plan_allocation(
     populations = strata_populations(session, frame)
     problems = []
     if not 0 < response_rate <= 1:
-        problems.append(Problem("must be above 0 and at most 1", column="response_rate"))
+        problems.append(Problem(N_("above 0 and at most 1"), column="response_rate"))
     if (total is None) == (margin is None):
-        problems.append(Problem("give either the total n or the target margin", column="total"))
+        problems.append(Problem(N_("give either the total n or the target margin"), column="total"))
     if problems:
-        raise ValidationError("the design is not valid", problems)
+        raise ValidationError(N_("The design is not valid."), problems)
     try:
         if margin is not None:
             total = sum(
@@ -593,12 +593,12 @@ def draw_sample(
     """
     if frame.status != FrameStatus.LOCKED:
         raise NotEditableError(
-            "lock the frame (and publish its hash) before drawing"
+            N_("Lock the frame (and publish its hash) before drawing.")
             if frame.status == FrameStatus.IMPORTED
-            else "a sample was already drawn from this frame"
+            else N_("A sample was already drawn from this frame.")
         )
     if not seed.strip():
-        raise ValidationError("the seed is required", [Problem("required", column="seed")])
+        raise ValidationError(N_("The seed is required."), [Problem(N_("required"), column="seed")])
     provenance: dict[str, str] | None = None
     if seed_source is not None:
         problems = _check_seed_source(frame, seed_source)
@@ -696,7 +696,10 @@ def release_reserve(
         )
     )
     if next_batch is None:
-        raise ServiceError(f"stratum {stratum!r} has no reserve batch left")
+        raise ServiceError(
+            N_("The stratum “%(stratum)s” has no reserve batch left."),
+            parameters={"stratum": stratum},
+        )
     count = session.execute(
         sa.update(FieldworkCase)
         .where(

@@ -238,7 +238,7 @@ def test_draw_needs_a_lock_and_happens_once(demo_app: Flask, demo_client: FlaskC
         },
     )
     assert response.status_code == 400
-    assert "lock the frame" in response.get_data(as_text=True)
+    assert "请先锁定抽样框（并公布其哈希值）再抽样。" in response.get_data(as_text=True)
     _lock_and_draw(demo_client)
     again = demo_client.post(
         _frame_url(demo_client) + "/draw",
@@ -281,7 +281,7 @@ def test_release_reserve_batches_in_order(demo_app: Flask, demo_client: FlaskCli
     page = demo_client.post(
         "/fieldwork/draws/1/release", data=release, follow_redirects=True
     ).get_data(as_text=True)
-    assert "has no reserve batch left" in page
+    assert "分层“临江县”已没有备用样本批次。" in page
     with demo_app.app_context():
         released = db.session.scalars(
             sa.select(FieldworkCase.replicate).where(

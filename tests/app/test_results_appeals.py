@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 
 from survey.models import (
     Appeal,
@@ -126,6 +126,15 @@ def test_upheld_appeal_publishes_a_corrected_snapshot(results_session: Any) -> N
     # The old snapshot is untouched and still verifies.
     assert grade_of(snapshot, "L05") == "third"
     assert publication.verify_snapshot(snapshot).identical
+    # The stored reason is fixed English (the API shows it as stored); pages read it in Chinese.
+    stored = f"appeal {appeal.id} (L05) upheld: 复核属实，撤销一票否决"
+    assert replacement.reason == stored
+    results_session.commit()
+    client = current_app.test_client()
+    assert client.get(f"/api/results/{cycle.id}").get_json()["snapshot"]["reason"] == stored
+    page = client.get(f"/results/{cycle.id}/{unit.category.code}").get_data(as_text=True)
+    assert f"第 {appeal.id} 号申诉（L05）成立：复核属实，撤销一票否决" in page
+    assert "upheld" not in page
 
 
 def test_deadlines(results_session: Any) -> None:

@@ -281,3 +281,56 @@ def test_audit_details_name_their_codes(demo_app: Any) -> None:
             "新状态：调查中",
         ]
         assert detail_notes("{}") == [] and detail_notes("not json") == []
+
+
+def test_every_grade_reason_of_the_rules_reads_in_chinese_in_exports(demo_app: Any) -> None:
+    """The grading engine's reason details stay English in snapshots; exports translate them."""
+    from sampling.grading import TEAMS_15_80_5, UnitStanding, grade_category
+    from survey.results.export import reason_text
+    from survey.results.views import REASON_LABELS
+
+    standings = [
+        UnitStanding(unit=f"U{index:02d}", score=90 - index, democratic_score=80 - index)
+        for index in range(40)
+    ]
+    # A tie across a grade boundary, a failed target, a vote against, a failed constraint.
+    standings[5] = UnitStanding(unit="U05", score=84.0, democratic_score=75)
+    standings[6] = UnitStanding(unit="U06", score=84.0, democratic_score=74)
+    standings[1] = UnitStanding(
+        unit="U01", score=89, lowest_target_completion=0.5, unfavourable_votes=5, valid_votes=9
+    )
+    standings[2] = UnitStanding(unit="U02", score=88, constraint_failed=True)
+    grading = grade_category(standings, TEAMS_15_80_5)
+    reasons = [
+        {"code": reason.code.value, "detail": reason.detail}
+        for unit in grading.units
+        for reason in unit.reasons
+    ]
+    assert {reason["code"] for reason in reasons} == set(REASON_LABELS)
+    with demo_app.test_request_context("/?lang=zh"):
+        from flask_babel import gettext
+
+        labels = {code: str(label) for code, label in REASON_LABELS.items()}
+        for reason in reasons:
+            text = reason_text(reason, gettext, labels)
+            assert reason["detail"] not in text, reason
+            assert not re.search(r"[A-Za-z]{3,}", text), text
+            assert text.startswith(labels[reason["code"]] + "：")
+        quota = next(reason for reason in reasons if reason["code"] == "quota")
+        assert re.fullmatch(
+            r"按比例确定：排名第 \d+（共 40 个）；名额 6/32/2", reason_text(quota, gettext, labels)
+        )
+    # A detail the rules did not word is shown as stored.
+    assert reason_text({"code": "quota", "detail": "hand-made"}, str) == "hand-made"
+
+
+def test_the_decision_earlier_demos_stored_reads_in_the_pages_language(demo_app: Any) -> None:
+    from survey.i18n import decision_text
+    from survey.services.synthetic import DEMO_DECISION, LEGACY_DEMO_DECISION
+
+    assert not re.search(r"[A-Za-z]", DEMO_DECISION)  # new demos store Chinese only
+    with demo_app.test_request_context("/?lang=zh"):
+        assert decision_text(LEGACY_DEMO_DECISION) == "演示：同意按比例重新分配权重"
+        assert decision_text("同意按比例分配权重") == "同意按比例分配权重"  # the office's words
+    with demo_app.test_request_context("/?lang=en"):
+        assert decision_text(LEGACY_DEMO_DECISION).startswith("Demo: ")
