@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm.exc import StaleDataError
 
-from survey.integrations.telephony import Telephony
+from survey.integrations.provider import Telephony
 from survey.models import Poster, PosterVerification
 from survey.privacy import Vault
 from survey.services import posters as poster_service
