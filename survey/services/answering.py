@@ -23,6 +23,7 @@ The steps flush and never commit.  Submission is exactly-once under concurrency
 
 from __future__ import annotations
 
+import abc
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,8 +69,10 @@ __all__ = [
     "open_poster",
     "open_rating",
     "poster_start",
+    "rating_page",
     "request_code",
     "send_page",
+    "welcome",
 ]
 
 
@@ -205,23 +208,27 @@ def _answered_in_parallel() -> Outcome:
 # --- sittings -------------------------------------------------------------------
 
 
-class Sitting:
+class Sitting(abc.ABC):
     """One respondent answering one questionnaire; the door decides how answers are kept."""
 
     questionnaire: Questionnaire
 
+    @abc.abstractmethod
     def owner(self) -> dict[str, int]:
         """Keyword arguments naming the draft's owner (a case or a phone verification)."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def draft(self, session: orm.Session) -> Answers:
         """The saved draft: unit id → answers."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def answered(self, session: orm.Session) -> bool:
         """Fresh from the database: has this sitting's response been stored?"""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def submit(self, session: orm.Session, answers: Answers) -> int:
         """Store the complete answers exactly once; the new response's id."""
         raise NotImplementedError
