@@ -231,6 +231,7 @@ def prepare(environment: dict[str, str]) -> Prepared:
                         mode=CallMode.IVR,
                         placed_by="bench",
                         moment=CALLING_MOMENT,
+                        vault=vault(),
                     )
                     if dial is not None:
                         attempts.append(dial.attempt.id)

@@ -74,12 +74,13 @@ def demo_command(if_empty: bool) -> None:
     click.echo("Demo logins (username / password):")
     for username, _role, description in demo.DEMO_USERS:
         click.echo(f"  {username:<10} / {demo.DEMO_PASSWORD}   {description}")
+    from survey.clock import now
     from survey.services.demo_fieldwork import staff_links
     from survey.services.posters import demo_links
 
     for line in demo_links(db.session, "http://127.0.0.1:5000"):
         click.echo(line)
-    for line in staff_links(db.session, "http://127.0.0.1:5000"):
+    for line in staff_links(db.session, "http://127.0.0.1:5000", now()):
         click.echo(line)
 
 

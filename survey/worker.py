@@ -21,17 +21,17 @@ import sqlalchemy as sa
 from flask.cli import with_appcontext
 from sqlalchemy import orm
 
+from survey.clock import now
 from survey.extensions import db
-from survey.integrations.telephony import CallRequest, Telephony, telephony
-from survey.models import CallAttempt, CallMode, CaseSchedule, PhoneSettings, ScheduleState
-from survey.services import audit, callbacks, calling, checkpoints, verification
-from survey.services import dispositions as codes
+from survey.integrations.provider import Telephony
+from survey.integrations.telephony import telephony
+from survey.models import CallAttempt, CallMode, CaseSchedule, PhoneSettings
+from survey.privacy import vault
+from survey.services import callbacks, calling, checkpoints, dialling, verification
+from survey.services.dialling import STALE_CALL
 from survey.telephony import webhook_url
 
 log = logging.getLogger(__name__)
-
-#: A call still open after this long is considered lost for pacing.
-STALE_CALL = timedelta(hours=1)
 
 #: How often the worker signs the audit chain's head when it moved: entries newer than
 #: the newest checkpoint could be deleted undetected, for at most about this long plus
@@ -78,50 +78,14 @@ def dial_allowance(session: orm.Session, moment: datetime) -> int:
 def place(
     session: orm.Session, adapter: Telephony, plan: calling.DialPlan, *, connect: bool = False
 ) -> bool:
-    """Dial a recorded attempt through the adapter; on failure the case is retried later."""
-    attempt = plan.attempt
-    settings = calling.phone_settings(session, attempt.case.cycle_id)
-    request = CallRequest(
-        to=plan.phone,
-        answer_url=webhook_url("connect" if connect else "voice", attempt=attempt.id),
-        status_callback_url=webhook_url("status", attempt=attempt.id),
-        detect_machine=not connect,
-        record=settings.record_calls,
-        recording_callback_url=webhook_url("recording", attempt=attempt.id),
-    )
-    session.commit()  # the attempt exists before the provider can call back about it
-    try:
-        sid = adapter.place_call(request)
-    except Exception as error:  # any provider failure: count the attempt, retry later
-        log.warning("call for case %s failed: %s", attempt.case_id, error)
-        attempt.status = "failed"
-        attempt.ended_at = calling.now()
-        attempt.disposition = codes.CALL_FAILED
-        schedule = calling.schedule_of(session, attempt.case_id)
-        calling.schedule_retry(session, schedule, codes.CALL_FAILED, calling.now())
-        session.commit()
-        return False
-    session.refresh(attempt)
-    if attempt.call_sid is None:
-        attempt.call_sid = sid
-    schedule = calling.schedule_of(session, attempt.case_id)
-    if schedule.state == ScheduleState.PENDING and schedule.claimed_until is not None:
-        # Hold the case while the call may still be running; the status
-        # callback releases it, and a lost callback frees it after this time.
-        schedule.claimed_until = calling.now() + STALE_CALL
-    # Names the attempt, not the case: closing fieldwork deletes the attempts of
-    # answered cases, so the dial that led to a response cannot be traced to its case
-    # (docs/security.md, "Anonymity after fieldwork").
-    audit.record(
-        session,
-        actor=attempt.placed_by,
-        action="phone.dial",
-        object_type="call_attempt",
-        object_id=attempt.id,
-        details={"mode": attempt.mode.value},
-    )
+    """Dial a recorded attempt (:mod:`survey.services.dialling`); on failure the case is
+    retried later.  Commits twice: the attempt before the provider can call back about
+    it, then what the provider answered."""
+    request = dialling.prepare_call(session, plan, webhook_url, connect=connect)
     session.commit()
-    return True
+    placed = dialling.dial(session, adapter, plan, request, clock=now)
+    session.commit()
+    return placed
 
 
 def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> WorkerReport:
@@ -129,7 +93,7 @@ def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> Worker
     report = WorkerReport()
     report.scheduled = calling.ensure_schedules(session)
     session.commit()
-    moment = calling.now()
+    moment = now()
     allowance = dial_allowance(session, moment)
     claimed = calling.claim_due_cases(
         session, claimant=worker_id, channel=CallMode.IVR, moment=moment, limit=allowance
@@ -141,7 +105,7 @@ def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> Worker
         schedule = session.get(CaseSchedule, case_id)
         assert schedule is not None
         plan = calling.start_attempt(
-            session, schedule, mode=CallMode.IVR, placed_by=worker_id, moment=moment
+            session, schedule, mode=CallMode.IVR, placed_by=worker_id, moment=moment, vault=vault()
         )
         if plan is None:
             session.commit()

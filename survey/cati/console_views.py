@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from survey.admin.common import ViewResult, actor, report
 from survey.cati import bp
 from survey.cati.forms import ActionForm, CallbackForm, answer_field_name, result_form
+from survey.clock import now
 from survey.extensions import db
 from survey.i18n import callback_status_label, disposition_label
 from survey.integrations.telephony import telephony
@@ -31,10 +32,11 @@ from survey.models import (
     ScheduleState,
     Unit,
 )
-from survey.services import audit, callbacks, calling
+from survey.privacy import vault
+from survey.services import audit, callbacks, calling, dialling
 from survey.services import dispositions as codes
 from survey.services.errors import N_, ServiceError
-from survey.worker import place
+from survey.telephony import webhook_url
 
 
 def _my_schedule(case_id: int) -> CaseSchedule:
@@ -46,7 +48,7 @@ def _my_schedule(case_id: int) -> CaseSchedule:
     if (
         schedule.claimed_by != actor()
         or claimed_until is None
-        or calling.as_utc(claimed_until) < calling.now()
+        or calling.as_utc(claimed_until) < now()
     ):
         abort(403)
     return schedule
@@ -64,7 +66,7 @@ def _levels(cycle_id: int) -> list[ScaleLevel]:
 
 @bp.get("/")
 def console() -> str:
-    moment = calling.now()
+    moment = now()
     mine = db.session.scalars(
         sa.select(CaseSchedule).where(
             CaseSchedule.claimed_by == actor(),
@@ -108,7 +110,7 @@ def claim() -> Response:
         db.session,
         claimant=actor(),
         channel=CallMode.CATI,
-        moment=calling.now(),
+        moment=now(),
         limit=1,
         lease=calling.INTERVIEWER_LEASE,
     )
@@ -153,7 +155,7 @@ def dial(case_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     plan = calling.start_attempt(
-        db.session, schedule, mode=CallMode.CATI, placed_by=actor(), moment=calling.now()
+        db.session, schedule, mode=CallMode.CATI, placed_by=actor(), moment=now(), vault=vault()
     )
     if plan is None:
         db.session.commit()
@@ -161,8 +163,13 @@ def dial(case_id: int) -> Response:
         return redirect(url_for("cati.console"))
     # Keep the claim: the interviewer is on the call.
     schedule.claimed_by = actor()
-    schedule.claimed_until = calling.now() + calling.INTERVIEWER_LEASE
-    if place(db.session, telephony(), plan, connect=True):
+    schedule.claimed_until = now() + calling.INTERVIEWER_LEASE
+    request = dialling.prepare_call(db.session, plan, webhook_url, connect=True)
+    # Committed before the provider can call back about the attempt, then what it answered.
+    db.session.commit()
+    placed = dialling.dial(db.session, telephony(), plan, request, clock=now)
+    db.session.commit()
+    if placed:
         flash(_("Dialling attempt %(number)d.", number=plan.attempt.number), "success")
     else:
         flash(_("The call could not be placed; the case will be retried."), "error")
@@ -188,7 +195,7 @@ def result(case_id: int) -> ViewResult:
         flash(_("Dial the case before setting a result."), "error")
         return _case_page(schedule, form, 400)
     code = str(form.disposition.data)
-    moment = calling.now()
+    moment = now()
     try:
         if code == codes.COMPLETE:
             answers: dict[tuple[int, int], int] = {}
@@ -244,7 +251,7 @@ def result(case_id: int) -> ViewResult:
 
 @bp.get("/supervisor")
 def supervisor() -> str:
-    moment = calling.now()
+    moment = now()
     day_start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     productivity = db.session.execute(
         sa.select(
@@ -340,7 +347,7 @@ def callback_result(callback_id: int) -> ViewResult:
             first_level_id=int(form.first_level_id.data) if form.first_level_id.data else None,
             second_level_id=int(form.second_level_id.data) if form.second_level_id.data else None,
             actor=actor(),
-            moment=calling.now(),
+            moment=now(),
         )
     except ServiceError as error:
         report(error, form)

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from survey.admin.common import ViewResult, actor, get_cycle, report
 from survey.cati import bp
 from survey.cati.forms import PhoneSettingsForm
+from survey.clock import now
 from survey.extensions import db
 from survey.models import Cycle
 from survey.services import calling, dispositions
@@ -23,7 +24,7 @@ def dashboard(cycle_id: int) -> str:
         rows=dispositions.rate_table(db.session, cycle.id),
         rate_names=dispositions.RATE_NAMES,
         precision=dispositions.unit_precision(db.session, cycle.id),
-        projection=dispositions.projection(db.session, cycle.id, calling.now()),
+        projection=dispositions.projection(db.session, cycle.id, now()),
     )
 
 

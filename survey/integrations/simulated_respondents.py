@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from survey.integrations.telephony import PlacedCall
+from survey.integrations.provider import PlacedCall
+from survey.integrations.webhook_urls import auth_token
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,7 @@ class SimulatedRespondents:
 
     def answer(self, call: PlacedCall) -> None:
         """Play the call to its end, then post the status callback."""
-        from survey.telephony import auth_token
-
-        with self.app.app_context():
-            token = auth_token()
+        token = auth_token(self.app.config)
         if token is None:
             return
         chance = random.Random(call.sid)

@@ -9,14 +9,17 @@ Configuration (``MINYI_*``): ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
 from survey.config import ConfigurationError
-from survey.integrations.telephony import CallRequest
+from survey.integrations.provider import CallRequest
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 TWILIO_API_ORIGIN = "https://api.twilio.com"
 
@@ -106,3 +109,8 @@ class TwilioTelephony:
 
     def delete_recording(self, recording_sid: str) -> None:
         self.client.recordings(recording_sid).delete()
+
+
+def create(app: Flask) -> TwilioTelephony:
+    """The provider of ``MINYI_TELEPHONY=twilio`` (see ``telephony.PROVIDERS``)."""
+    return TwilioTelephony.from_config(app.config)

@@ -1,8 +1,11 @@
 """Views of the respondent pages: welcome, one page per unit, submit, thanks.
 
-Each view commits at most once.  Anything that cannot be answered (unknown,
-used or expired link, wrong code …) gets its own clear page and changes
-nothing, except a wrong SMS code, which must count as an attempt.
+The answering itself (which page next, what is stored, which error) is
+:mod:`survey.services.answering`; a view reads the form, calls one of its steps,
+commits once when the step stored something (rolls back otherwise), and renders
+the outcome or redirects to it.  Anything that cannot be answered (unknown, used
+or expired link, wrong code …) gets its own clear page and changes nothing, except
+a wrong SMS code, which must count as an attempt.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from werkzeug.wrappers import Response as HttpResponse
 from survey.extensions import csrf, db, hit_limits, limited, limiter, seconds_until
 from survey.i18n import select_locale
 from survey.integrations.telephony import telephony
-from survey.models import Poster, PosterVerification
 from survey.privacy import vault
 from survey.respondent import bp
 from survey.respondent.forms import (
@@ -35,15 +37,25 @@ from survey.respondent.forms import (
     link_form_meta,
     unit_form,
 )
+from survey.services import answering
 from survey.services import posters as poster_service
-from survey.services import responses as response_service
-from survey.services.errors import ServiceError
+from survey.services.answering import (
+    Action,
+    Next,
+    Notice,
+    Outcome,
+    PageSent,
+    PosterPass,
+    PosterSitting,
+    Sitting,
+    StartSent,
+    Stored,
+)
 from survey.services.responses import (
     ALREADY_ANSWERED,
     EXPIRED,
     NOT_OPEN,
     UNKNOWN,
-    Answers,
     Questionnaire,
     RespondentError,
 )
@@ -91,6 +103,29 @@ PHONE_MESSAGES = {
 }
 
 
+POSTER_SESSION_KEY = "minyi_poster"
+
+PHONE_MESSAGES = {
+    poster_service.PHONE_INVALID: _l("Please enter an 11-digit mobile number."),
+    poster_service.PHONE_NOT_MAINLAND_MOBILE: _l("Please enter a mainland China mobile number."),
+    poster_service.PHONE_WAIT: _l(
+        "A code was just sent. Please wait a minute before asking again."
+    ),
+}
+
+#: Pages with only a message: notice → (HTTP status, title, text).
+NOTICE_PAGES: dict[Notice, tuple[Any, Any]] = {
+    Notice.NOT_ACCEPTED: (
+        _l("Not accepted"),
+        _l("This form could not be accepted. Please reload the page and try again."),
+    ),
+    Notice.NOT_SERVED_HERE: (
+        _l("Thank you"),
+        _l("This survey asks people who have just been served here. Thank you for your interest."),
+    ),
+}
+
+
 def _english() -> bool:
     return select_locale() == "en"
 
@@ -99,23 +134,33 @@ def _message(title: Any, text: Any, status: int = 200) -> tuple[str, int]:
     return render_template("respondent/message.html", title=title, text=text), status
 
 
-def _problem_page(error: RespondentError) -> tuple[str, int]:
+def _problem_page(error: RespondentError | None) -> tuple[str, int]:
     db.session.rollback()
+    assert error is not None
     status, title, text = PROBLEM_PAGES[error.reason]
     return _message(title, text, status)
 
 
-def _unit_at(questionnaire: Questionnaire, number: int) -> Any:
-    if not 1 <= number <= len(questionnaire.units):
-        return None
-    return questionnaire.units[number - 1]
+def _stored(outcome: Outcome) -> Outcome:
+    """Commit what the step stored, once; roll back a step that refused.
 
-
-def _first_open_page(questionnaire: Questionnaire, answers: Answers) -> int:
-    for number, unit in enumerate(questionnaire.units, start=1):
-        if unit.id not in answers or not answers[unit.id].is_complete(questionnaire):
-            return number
-    return len(questionnaire.units)
+    A lost race that only shows at the commit (the unique constraints held) means
+    whoever won has answered.
+    """
+    if outcome.stored == Stored.NOTHING:
+        if outcome.error is not None or outcome.invalid:
+            db.session.rollback()
+        return outcome
+    try:
+        db.session.commit()
+    except (sa.exc.IntegrityError, StaleDataError):
+        if outcome.stored not in (Stored.DRAFT, Stored.RESPONSE):
+            raise
+        db.session.rollback()
+        return Outcome(
+            Next.PROBLEM, error=RespondentError(ALREADY_ANSWERED, "answered in parallel")
+        )
+    return outcome
 
 
 def _render_unit(
@@ -204,100 +249,46 @@ def _blank_unit_page(questionnaire: Questionnaire, number: int, link_token: str)
     )
 
 
-def _handle_unit_post(
-    questionnaire: Questionnaire,
+def _page_sent(form: UnitPageForm) -> PageSent:
+    """What the unit page's form holds, for :func:`answering.send_page`."""
+    valid = form.validate_on_submit()
+    return PageSent(
+        action=Action.of(request.form.get("action")),
+        valid=valid,
+        valid_levels=form.levels(valid_only=True),
+        levels=form.levels(valid_only=False),
+        comment=form.comment.data or "",
+        blocked=bool(form.comment.errors or (form.meta.csrf and "csrf_token" in form.errors)),
+    )
+
+
+def _unit_post(
+    sitting: Sitting,
     number: int,
     *,
-    owner: dict[str, int],
     page_url: Callable[[int], str],
-    submit: Callable[[Answers], int],
-    is_answered: Callable[[], bool],
-    draft: Callable[[], Answers],
     form_meta: dict[str, Any],
-) -> ViewResult:
-    """One unit page sent: back / save keep what is valid; next / submit need it all.
-
-    ``form_meta`` chooses the page's CSRF protection (:func:`link_form_meta` for links).
-    """
-    unit = questionnaire.units[number - 1]
-    action = request.form.get("action", "next")
+) -> tuple[Outcome, ViewResult]:
+    """A unit page sent (``form_meta`` chooses its CSRF protection,
+    :func:`link_form_meta` for links): the step's outcome, stored, and the page."""
+    questionnaire = sitting.questionnaire
     form = unit_form(questionnaire, english=_english(), meta=form_meta)
-    valid = form.validate_on_submit()
-    if action in ("back", "save"):
-        if form.comment.errors or (form.meta.csrf and "csrf_token" in form.errors):
-            return _render_unit(questionnaire, number, form, status=400)
-        unit_answers = response_service.parse_unit_answers(
-            questionnaire,
-            unit.id,
-            form.levels(valid_only=True),
-            form.comment.data or "",
-            require_all=False,
+    outcome = _stored(answering.send_page(db.session, sitting, number, _page_sent(form)))
+    if outcome.next == Next.PROBLEM:
+        return outcome, _problem_page(outcome.error)
+    if outcome.next == Next.THANKS:
+        return outcome, redirect(url_for("respondent.thanks"))
+    if outcome.notice == Notice.SAVED:
+        saved_form = unit_form(
+            questionnaire, english=_english(), saved=outcome.saved, formdata=None, meta=form_meta
         )
-        response_service.save_draft(db.session, unit.id, unit_answers, **owner)
-        db.session.commit()
-        if action == "back":
-            return redirect(page_url(max(1, number - 1)))
-        return _render_unit(
-            questionnaire,
-            number,
-            unit_form(
-                questionnaire,
-                english=_english(),
-                saved=unit_answers,
-                formdata=None,
-                meta=form_meta,
-            ),
-            notice=_(
-                "Your answers are saved. Open the same link again to continue, "
-                "until the survey closes."
-            ),
+        notice = _(
+            "Your answers are saved. Open the same link again to continue, until the survey closes."
         )
-    if not valid:
-        return _render_unit(questionnaire, number, form, status=400)
-    try:
-        unit_answers = response_service.parse_unit_answers(
-            questionnaire,
-            unit.id,
-            form.levels(valid_only=False),
-            form.comment.data or "",
-            require_all=True,
-        )
-    except ServiceError:
-        db.session.rollback()
-        return _render_unit(questionnaire, number, form, status=400)
-    if number < len(questionnaire.units):
-        response_service.save_draft(db.session, unit.id, unit_answers, **owner)
-        db.session.commit()
-        return redirect(page_url(number + 1))
-    # The last page: merge in memory and submit; the draft row is only written
-    # when something is still missing, so parallel submits never fight over it.
-    answers = dict(draft())
-    answers[unit.id] = unit_answers
-    try:
-        response_service.check_complete(questionnaire, answers)
-    except ServiceError:
-        # Missing answers may mean a parallel request has just submitted (and
-        # deleted the draft): then this one is a resubmission.
-        if is_answered():
-            return _problem_page(RespondentError(ALREADY_ANSWERED, "answered in parallel"))
-        try:
-            response_service.save_draft(db.session, unit.id, unit_answers, **owner)
-            db.session.commit()
-        except (sa.exc.IntegrityError, StaleDataError):
-            db.session.rollback()
-            return _problem_page(RespondentError(ALREADY_ANSWERED, "answered in parallel"))
-        return redirect(page_url(_first_open_page(questionnaire, answers)))
-    try:
-        submit(answers)
-        db.session.commit()
-    except RespondentError as error:
-        return _problem_page(error)
-    except (sa.exc.IntegrityError, StaleDataError):
-        # Lost a race the conditional update did not see (the unique
-        # constraints held): whoever won has answered.
-        db.session.rollback()
-        return _problem_page(RespondentError(ALREADY_ANSWERED, "answered in parallel"))
-    return redirect(url_for("respondent.thanks"))
+        return outcome, _render_unit(questionnaire, number, saved_form, notice=notice)
+    if outcome.invalid:
+        return outcome, _render_unit(questionnaire, number, form, status=outcome.status)
+    return outcome, redirect(page_url(outcome.page))
 
 
 # --- invitation links -----------------------------------------------------------
@@ -317,44 +308,32 @@ def _read_only_session() -> orm.Session:
 
 @bp.get("/s/<token>")
 def invitation(token: str) -> ViewResult:
-    try:
-        _case, questionnaire, answers = response_service.open_invitation_with_draft(
-            _read_only_session(), token
-        )
-    except RespondentError as error:
-        return _problem_page(error)
+    sitting = answering.open_invitation(_read_only_session(), token)
+    if isinstance(sitting, Outcome):
+        return _problem_page(sitting.error)
+    outcome = answering.welcome(sitting)
     return render_template(
         "respondent/welcome.html",
-        questionnaire=questionnaire,
-        start_url=url_for(
-            "respondent.invitation_unit",
-            token=token,
-            number=_first_open_page(questionnaire, answers),
-        ),
-        resuming=bool(answers),
+        questionnaire=sitting.questionnaire,
+        start_url=url_for("respondent.invitation_unit", token=token, number=outcome.page),
+        resuming=outcome.resuming,
         channel="invitation",
     )
 
 
 @bp.get("/s/<token>/<int:number>")
 def invitation_unit(token: str, number: int) -> ViewResult:
-    try:
-        _case, questionnaire, answers = response_service.open_invitation_with_draft(
-            _read_only_session(), token
-        )
-    except RespondentError as error:
-        return _problem_page(error)
-    unit = _unit_at(questionnaire, number)
-    if unit is None:
-        return _problem_page(RespondentError(UNKNOWN, "no such page"))
-    saved = answers.get(unit.id)
+    sitting = answering.open_invitation(_read_only_session(), token, page=number)
+    if isinstance(sitting, Outcome):
+        return _problem_page(sitting.error)
+    saved = sitting.saved(number)
     if saved is None:
-        return _blank_unit_page(questionnaire, number, token)
+        return _blank_unit_page(sitting.questionnaire, number, token)
     return _render_unit(
-        questionnaire,
+        sitting.questionnaire,
         number,
         unit_form(
-            questionnaire,
+            sitting.questionnaire,
             english=_english(),
             saved=saved,
             formdata=None,
@@ -367,26 +346,16 @@ def invitation_unit(token: str, number: int) -> ViewResult:
 @csrf.exempt
 @bp.post("/s/<token>/<int:number>")
 def invitation_unit_post(token: str, number: int) -> ViewResult:
-    try:
-        case, questionnaire, answers = response_service.open_invitation_with_draft(
-            db.session, token
-        )
-    except RespondentError as error:
-        return _problem_page(error)
-    if _unit_at(questionnaire, number) is None:
-        return _problem_page(RespondentError(UNKNOWN, "no such page"))
-    return _handle_unit_post(
-        questionnaire,
+    sitting = answering.open_invitation(db.session, token, page=number)
+    if isinstance(sitting, Outcome):
+        return _problem_page(sitting.error)
+    _outcome, page = _unit_post(
+        sitting,
         number,
-        owner={"case_id": case.id},
         page_url=lambda page: url_for("respondent.invitation_unit", token=token, number=page),
-        submit=lambda complete: response_service.submit_invitation(
-            db.session, case, questionnaire, complete, had_draft=bool(answers)
-        ),
-        is_answered=lambda: response_service.case_answered(db.session, case.id),
-        draft=lambda: answers,
         form_meta=link_form_meta(token),
     )
+    return page
 
 
 @bp.get("/thanks")
@@ -434,102 +403,94 @@ def _show_simulated_sms() -> bool:
     )
 
 
-def _pending(code: str) -> dict[str, Any] | None:
+def _poster_pass(code: str) -> PosterPass | None:
+    """What this browser keeps for the poster ``code`` (in the signed session cookie)."""
     state = session.get(POSTER_SESSION_KEY)
     if isinstance(state, dict) and state.get("code") == code:
-        return state
+        return PosterPass(code, int(state["verification"]), bool(state.get("verified")))
     return None
 
 
-def _verification(poster: Poster, *, verified: bool) -> PosterVerification | None:
-    state = _pending(poster.code)
-    if state is None or (verified and not state.get("verified")):
-        return None
-    verification = db.session.get(PosterVerification, int(state["verification"]))
-    if (
-        verification is None
-        or verification.cycle_id != poster.cycle_id
-        or verification.unit_id != poster.unit_id
-    ):
-        return None
-    return verification
+def _keep_poster_pass(outcome: Outcome) -> None:
+    if outcome.poster_pass is not None:
+        kept = outcome.poster_pass
+        session[POSTER_SESSION_KEY] = {
+            "code": kept.code,
+            "verification": kept.verification_id,
+            "verified": kept.verified,
+        }
+    elif outcome.ended:
+        session.pop(POSTER_SESSION_KEY, None)
 
 
-def _poster_start(poster: Poster, questionnaire: Questionnaire, form: PosterStartForm) -> str:
+def _open_poster(code: str) -> PosterSitting | ViewResult:
+    sitting = answering.open_poster(db.session, code, _poster_pass(code))
+    if isinstance(sitting, Outcome):
+        return _problem_page(sitting.error)
+    return sitting
+
+
+def _poster_start(sitting: PosterSitting, form: PosterStartForm) -> str:
     return render_template(
-        "respondent/poster_start.html", poster=poster, questionnaire=questionnaire, form=form
+        "respondent/poster_start.html",
+        poster=sitting.poster,
+        questionnaire=sitting.questionnaire,
+        form=form,
     )
 
 
 @bp.get("/q/<code>")
 def poster(code: str) -> ViewResult:
-    try:
-        poster, questionnaire = poster_service.open_poster(db.session, code)
-    except RespondentError as error:
-        return _problem_page(error)
-    verification = _verification(poster, verified=True)
-    if verification is not None and verification.completed_at is None:
+    sitting = _open_poster(code)
+    if not isinstance(sitting, PosterSitting):
+        return sitting
+    if answering.poster_start(sitting).next == Next.PAGE:
         return redirect(url_for("respondent.poster_rate", code=code))
-    return _poster_start(poster, questionnaire, PosterStartForm())
+    return _poster_start(sitting, PosterStartForm())
 
 
 @bp.post("/q/<code>")
 @limited(_sms_ip_limit)
 @limited(_sms_poster_limit, key_func=_poster_key)
 def poster_post(code: str) -> ViewResult:
-    try:
-        poster, questionnaire = poster_service.open_poster(db.session, code)
-    except RespondentError as error:
-        return _problem_page(error)
+    sitting = _open_poster(code)
+    if not isinstance(sitting, PosterSitting):
+        return sitting
     form = PosterStartForm()
     if not form.validate_on_submit():
-        return _poster_start(poster, questionnaire, form), 400
-    if form.website.data:
-        return _message(
-            _l("Not accepted"),
-            _l("This form could not be accepted. Please reload the page and try again."),
-            400,
+        return _poster_start(sitting, form), 400
+    sent = StartSent(
+        honeypot=bool(form.website.data),
+        served_here=form.served_here.data == "yes",
+        phone=form.phone.data or "",
+    )
+    outcome = _stored(
+        answering.request_code(
+            db.session, vault(), telephony(), sitting, sent, before_sending=_limit_sms_number
         )
-    if form.served_here.data != "yes":
-        return _message(
-            _l("Thank you"),
-            _l(
-                "This survey asks people who have just been served here. "
-                "Thank you for your interest."
-            ),
-        )
-    try:
-        sent = poster_service.request_code(
-            db.session,
-            vault(),
-            telephony(),
-            poster,
-            form.phone.data or "",
-            before_sending=_limit_sms_number,
-        )
-    except RespondentError as error:
-        return _problem_page(error)
-    except ServiceError as error:
-        db.session.rollback()
+    )
+    if outcome.next == Next.PROBLEM:
+        return _problem_page(outcome.error)
+    if outcome.next == Next.MESSAGE:
+        assert outcome.notice is not None
+        title, text = NOTICE_PAGES[outcome.notice]
+        return _message(title, text, outcome.status)
+    if outcome.invalid:
         form.phone.errors = [
-            str(PHONE_MESSAGES.get(problem.message, problem.message)) for problem in error.problems
+            str(PHONE_MESSAGES.get(problem.message, problem.message))
+            for problem in outcome.problems
         ]
-        return _poster_start(poster, questionnaire, form), 400
-    db.session.commit()
-    session[POSTER_SESSION_KEY] = {
-        "code": code,
-        "verification": sent.verification.id,
-        "verified": False,
-    }
+        return _poster_start(sitting, form), outcome.status
+    _keep_poster_pass(outcome)
     if _show_simulated_sms():
-        session["minyi_simulated_sms"] = sent.code
+        session["minyi_simulated_sms"] = outcome.sent_code
     return redirect(url_for("respondent.poster_verify", code=code))
 
 
-def _verify_page(poster: Poster, form: CodeForm) -> str:
+def _verify_page(sitting: PosterSitting, form: CodeForm) -> str:
     return render_template(
         "respondent/poster_verify.html",
-        poster=poster,
+        poster=sitting.poster,
         form=form,
         simulated_code=session.get("minyi_simulated_sms") if _show_simulated_sms() else None,
     )
@@ -537,13 +498,12 @@ def _verify_page(poster: Poster, form: CodeForm) -> str:
 
 @bp.get("/q/<code>/verify")
 def poster_verify(code: str) -> ViewResult:
-    try:
-        poster, _questionnaire = poster_service.open_poster(db.session, code)
-    except RespondentError as error:
-        return _problem_page(error)
-    if _verification(poster, verified=False) is None:
+    sitting = _open_poster(code)
+    if not isinstance(sitting, PosterSitting):
+        return sitting
+    if answering.code_page(sitting).next == Next.POSTER_START:
         return redirect(url_for("respondent.poster", code=code))
-    return _verify_page(poster, CodeForm())
+    return _verify_page(sitting, CodeForm())
 
 
 CODE_MESSAGES = {
@@ -557,52 +517,43 @@ CODE_MESSAGES = {
 
 @bp.post("/q/<code>/verify")
 def poster_verify_post(code: str) -> ViewResult:
-    try:
-        poster, _questionnaire = poster_service.open_poster(db.session, code)
-    except RespondentError as error:
-        return _problem_page(error)
-    verification = _verification(poster, verified=False)
-    if verification is None:
+    sitting = _open_poster(code)
+    if not isinstance(sitting, PosterSitting):
+        return sitting
+    if answering.code_page(sitting).next == Next.POSTER_START:
         return redirect(url_for("respondent.poster", code=code))
     form = CodeForm()
     if not form.validate_on_submit():
-        return _verify_page(poster, form), 400
-    try:
-        outcome = poster_service.check_code(db.session, vault(), verification, form.code.data or "")
-    except RespondentError as error:
-        return _problem_page(error)
-    # The attempt is counted whatever the outcome.
-    db.session.commit()
-    if outcome != poster_service.CodeCheck.VERIFIED:
-        form.code.errors = [str(CODE_MESSAGES[outcome])]
-        return _verify_page(poster, form), 400
-    session[POSTER_SESSION_KEY] = {"code": code, "verification": verification.id, "verified": True}
+        return _verify_page(sitting, form), 400
+    outcome = _stored(answering.check_code(db.session, vault(), sitting, form.code.data or ""))
+    if outcome.next == Next.PROBLEM:
+        return _problem_page(outcome.error)
+    if outcome.next == Next.CODE:
+        assert outcome.code_check is not None
+        form.code.errors = [str(CODE_MESSAGES[outcome.code_check])]
+        return _verify_page(sitting, form), outcome.status
+    _keep_poster_pass(outcome)
     session.pop("minyi_simulated_sms", None)
     return redirect(url_for("respondent.poster_rate", code=code))
 
 
-def _poster_sitting(code: str) -> tuple[Questionnaire, PosterVerification] | ViewResult:
-    try:
-        poster, questionnaire = poster_service.open_poster(db.session, code)
-    except RespondentError as error:
-        return _problem_page(error)
-    verification = _verification(poster, verified=True)
-    if verification is None:
+def _rating(code: str) -> PosterSitting | ViewResult:
+    """The poster's sitting ready to rate, or the page to show instead."""
+    sitting = answering.open_rating(db.session, code, _poster_pass(code))
+    if isinstance(sitting, PosterSitting):
+        return sitting
+    if sitting.next == Next.POSTER_START:
         return redirect(url_for("respondent.poster", code=code))
-    if verification.completed_at is not None:
-        return _problem_page(RespondentError(ALREADY_ANSWERED, "answered"))
-    return questionnaire, verification
+    return _problem_page(sitting.error)
 
 
 @bp.get("/q/<code>/rate")
 def poster_rate(code: str) -> ViewResult:
-    sitting = _poster_sitting(code)
-    if not isinstance(sitting, tuple) or not isinstance(sitting[1], PosterVerification):
+    sitting = _rating(code)
+    if not isinstance(sitting, PosterSitting):
         return sitting
-    questionnaire, verification = sitting
-    saved = response_service.load_draft(db.session, verification_id=verification.id).get(
-        questionnaire.units[0].id
-    )
+    questionnaire = sitting.questionnaire
+    saved = answering.rating_page(db.session, sitting)
     return _render_unit(
         questionnaire, 1, unit_form(questionnaire, english=_english(), saved=saved, formdata=None)
     )
@@ -610,22 +561,14 @@ def poster_rate(code: str) -> ViewResult:
 
 @bp.post("/q/<code>/rate")
 def poster_rate_post(code: str) -> ViewResult:
-    sitting = _poster_sitting(code)
-    if not isinstance(sitting, tuple) or not isinstance(sitting[1], PosterVerification):
+    sitting = _rating(code)
+    if not isinstance(sitting, PosterSitting):
         return sitting
-    questionnaire, verification = sitting
-    result = _handle_unit_post(
-        questionnaire,
+    outcome, page = _unit_post(
+        sitting,
         1,
-        owner={"verification_id": verification.id},
         page_url=lambda _page: url_for("respondent.poster_rate", code=code),
-        submit=lambda answers: response_service.submit_open(
-            db.session, verification, questionnaire, answers
-        ),
-        is_answered=lambda: response_service.verification_answered(db.session, verification.id),
-        draft=lambda: response_service.load_draft(db.session, verification_id=verification.id),
         form_meta={},
     )
-    if isinstance(result, HttpResponse) and result.location == url_for("respondent.thanks"):
-        session.pop(POSTER_SESSION_KEY, None)
-    return result
+    _keep_poster_pass(outcome)
+    return page

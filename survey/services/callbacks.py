@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from survey.integrations.telephony import Telephony
+from survey.integrations.provider import Telephony
 from survey.models import (
     Answer,
     CallAttempt,

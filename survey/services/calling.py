@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Sequence
+import threading
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -41,8 +42,8 @@ from survey.models import (
     ScheduleState,
     Unit,
 )
-from survey.models.base import as_utc, utc_now
-from survey.privacy import vault
+from survey.models.base import as_utc
+from survey.privacy import InvalidPhoneNumber, Vault, normalise_phone
 from survey.services import audit
 from survey.services import dispositions as codes
 from survey.services.errors import N_, Problem, ServiceError, ValidationError
@@ -60,13 +61,6 @@ CALLING_STATUSES = (CycleStatus.DRAFT, CycleStatus.FIELDING)
 #: How long a claimed case stays with its worker or interviewer.
 WORKER_LEASE = timedelta(minutes=10)
 INTERVIEWER_LEASE = timedelta(minutes=30)
-
-
-def now() -> datetime:
-    """The current UTC time, or the configured test clock."""
-    clock: Callable[[], datetime] | None = current_app.config.get("CLOCK")
-    moment = clock() if clock is not None else utc_now()
-    return as_utc(moment)
 
 
 # --- settings and calling windows -------------------------------------------------
@@ -285,8 +279,11 @@ def start_attempt(
     mode: CallMode,
     placed_by: str,
     moment: datetime,
+    vault: Vault,
 ) -> DialPlan | None:
     """Check the rules and record a new attempt; ``None`` when the case must not be dialled.
+
+    ``vault`` decrypts the number to dial.
 
     The last checks happen here, right before dialling: a number put on the
     do-not-call list after sampling is never dialled, no case gets more
@@ -326,7 +323,7 @@ def start_attempt(
     )
     session.add(attempt)
     session.flush()
-    return DialPlan(attempt=attempt, phone=vault().decrypt(contact.phone_encrypted))
+    return DialPlan(attempt=attempt, phone=vault.decrypt(contact.phone_encrypted))
 
 
 def finalise(session: orm.Session, schedule: CaseSchedule, code: str) -> None:
@@ -591,17 +588,27 @@ def _read_keypad_setup(session: orm.Session, cycle_id: int) -> KeypadSetup:
     )
 
 
+#: engine → cycle id → keypad setup (see :func:`keypad_setup`).
+_keypad_setups: weakref.WeakKeyDictionary[sa.Engine, dict[int, KeypadSetup]] = (
+    weakref.WeakKeyDictionary()
+)
+_keypad_setups_lock = threading.Lock()
+
+
 def keypad_setup(session: orm.Session, cycle_id: int, status: CycleStatus) -> KeypadSetup:
     """The cycle's keypad setup, read once per process after the cycle left draft.
 
     Units, items and scale are frozen once fieldwork starts (``Cycle.is_editable``)
     and a cycle never returns to draft, so the copy can never go stale; a draft
-    cycle is read afresh every time.  Kept per app: tests run many databases in
-    one process.
+    cycle is read afresh every time.  Kept per database engine: tests run many
+    databases in one process.
     """
     if status == CycleStatus.DRAFT:
         return _read_keypad_setup(session, cycle_id)
-    cache: dict[int, KeypadSetup] = current_app.extensions.setdefault("minyi_keypad_setups", {})
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, sa.Engine) else bind.engine
+    with _keypad_setups_lock:
+        cache = _keypad_setups.setdefault(engine, {})
     setup = cache.get(cycle_id)
     if setup is None:
         setup = cache[cycle_id] = _read_keypad_setup(session, cycle_id)
@@ -793,12 +800,10 @@ def route_to_interviewer(session: orm.Session, attempt: CallAttempt, moment: dat
     session.flush()
 
 
-def find_case_by_caller(session: orm.Session, caller: str) -> FieldworkCase | None:
+def find_case_by_caller(session: orm.Session, vault: Vault, caller: str) -> FieldworkCase | None:
     """The open case whose number hashes like the caller ID (inbound calls)."""
-    from survey.privacy import InvalidPhoneNumber, normalise_phone
-
     try:
-        digest = vault().phone_hash(normalise_phone(caller))
+        digest = vault.phone_hash(normalise_phone(caller))
     except InvalidPhoneNumber:
         return None
     return session.scalars(

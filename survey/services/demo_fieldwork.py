@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -152,9 +153,9 @@ def queue_demo_cati_cases(session: orm.Session, cycle: Cycle) -> list[int]:
     return sorted(case_ids)
 
 
-def staff_links(session: orm.Session, base_url: str) -> list[str]:
-    """Lines for the console: where the interviewer and the liaison start in the demo."""
-    moment = calling.now()
+def staff_links(session: orm.Session, base_url: str, moment: datetime) -> list[str]:
+    """Lines for the console: where the interviewer and the liaison start in the demo
+    (the calling hours around ``moment``)."""
     waiting = session.scalar(
         sa.select(sa.func.count())
         .select_from(CaseSchedule)

@@ -21,7 +21,7 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from survey.integrations.telephony import Telephony
+from survey.integrations.provider import Telephony
 from survey.models import (
     Cycle,
     CycleStatus,

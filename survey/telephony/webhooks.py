@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from flask import Response as HttpResponse
 from flask import current_app, request
 
+from survey.clock import now
 from survey.extensions import db
 from survey.models import (
     CallAttempt,
@@ -38,6 +39,7 @@ from survey.models import (
     FieldworkCase,
     PhoneSettings,
 )
+from survey.privacy import vault
 from survey.security import MAX_URL_INTEGER
 from survey.services import calling
 from survey.telephony import bp, webhook_url
@@ -263,7 +265,7 @@ def _next(call: Call) -> HttpResponse:
         call.case.id,
         answers,
         channel=Channel.PHONE_IVR,
-        moment=calling.now(),
+        moment=now(),
         attempt=call.attempt,
     )
     return _goodbye(THANKS)
@@ -323,7 +325,7 @@ def ivr() -> HttpResponse:
                     db.session, call.attempt, opt_out=stored == calling.KEY_OPT_OUT, actor="ivr"
                 )
             elif stored == calling.KEY_INTERVIEWER:
-                calling.route_to_interviewer(db.session, call.attempt, calling.now())
+                calling.route_to_interviewer(db.session, call.attempt, now())
             result = _next(call)
     else:
         question = call.question(step)
@@ -380,7 +382,7 @@ def status() -> tuple[str, int]:
             attempt,
             request.form.get("CallStatus", ""),
             request.form.get("AnsweredBy") or None,
-            calling.now(),
+            now(),
         )
         db.session.commit()
     return "", 204
@@ -405,7 +407,7 @@ def inbound() -> HttpResponse:
         return _hangup()
     attempt = db.session.query(CallAttempt).filter_by(call_sid=call_sid).one_or_none()
     if attempt is None:
-        case = calling.find_case_by_caller(db.session, request.form.get("From", ""))
+        case = calling.find_case_by_caller(db.session, vault(), request.form.get("From", ""))
         if case is None:
             return _goodbye(NOT_IN_SAMPLE)
         number = db.session.query(CallAttempt).filter_by(case_id=case.id).count() + 1
@@ -415,7 +417,7 @@ def inbound() -> HttpResponse:
             mode=CallMode.INBOUND,
             call_sid=call_sid,
             placed_by="inbound",
-            started_at=calling.now(),
+            started_at=now(),
             status="in-progress",
         )
         db.session.add(attempt)
@@ -426,7 +428,7 @@ def inbound() -> HttpResponse:
 
 
 def _tomorrow_at(hour: int, zone: str) -> datetime:
-    local = calling.now().astimezone(ZoneInfo(zone)) + timedelta(days=1)
+    local = now().astimezone(ZoneInfo(zone)) + timedelta(days=1)
     return datetime.combine(local.date(), time(hour, 0), tzinfo=ZoneInfo(zone))
 
 
