@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -482,15 +482,3 @@ def _weights(
         int(spec.population) * numerator * (scale // denominator)
         for spec, (numerator, denominator) in zip(strata, ratios, strict=True)
     ]
-
-
-def allocation_from_mapping(sizes: Mapping[str, int]) -> dict[str, int]:
-    """Validate an explicit ``{stratum: n_h}`` allocation and return a copy."""
-    result: dict[str, int] = {}
-    for name, size in sizes.items():
-        if isinstance(size, bool) or int(size) != size or size < 0:
-            raise InputError(
-                f"stratum {name!r}: n must be a whole number ≥ 0, got {size}", column="n"
-            )
-        result[str(name)] = int(size)
-    return result
