@@ -214,3 +214,27 @@ def test_admin_creates_a_cycle_through_the_form(app: Flask, client: FlaskClient)
         assert [lvl.points for lvl in cycle.scale_levels][:5] == [100, 75, 50, 25, 0]
         assert cycle.min_valid_responses == 25
         assert len(cycle.rater_groups) == 5
+
+
+def test_every_label_of_the_setup_pages_names_one_control(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    """The units page holds three forms: their 编码 and 名称 boxes once shared the ids
+    "code" and "name", so the category form's labels named the unit form's boxes."""
+    import re
+
+    with demo_app.app_context():
+        cycle_id = db.session.scalars(sa.select(Cycle.id).where(Cycle.year == 2026)).one()
+    login(demo_client, "admin")
+    for path in (
+        "/admin/cycles/new",
+        f"/admin/cycles/{cycle_id}/units",
+        f"/admin/cycles/{cycle_id}/questionnaire",
+        f"/admin/cycles/{cycle_id}/rater-groups",
+        f"/office/cycles/{cycle_id}",
+        "/admin/users/new",
+    ):
+        text = demo_client.get(path).get_data(as_text=True)
+        ids = re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', text)
+        for target in re.findall(r'<label[^>]*\bfor="([^"]+)"', text):
+            assert ids.count(target) == 1, (path, target)
