@@ -25,3 +25,12 @@ def sign_in(page: Any, base: str, username: str) -> None:
     page.get_by_label("密码").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_load_state()
+
+
+def english_on(page: Any) -> list[str]:
+    """The English prose on the page the browser shows now (see test_chinese_pages)."""
+    from tests.app.test_chinese_pages import _Page, english_prose
+
+    parsed = _Page()
+    parsed.feed(page.content())
+    return [f"{page.url}: {run}" for run in english_prose("\n".join(parsed.text))]
