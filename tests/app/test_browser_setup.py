@@ -231,6 +231,7 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     office.read()
     assert "不会保存" in page.locator("#not-stored").inner_text()
     page.locator("#trial-ready").wait_for()
+    assert "称职" in page.locator("table").first.inner_text()  # the scheme chosen: officials
     publish = page.locator("#publish")
     publish.get_by_role("checkbox").check()
     publish.get_by_role("button", name="公布以上结果").click()
@@ -293,6 +294,7 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     public.wait_for_load_state()
     note = public.locator(".results .note").first.inner_text()
     assert "第2版" in note and "替代第1版" in note
+    assert "称职" in public.locator("#results-table").inner_text()
     english.extend(english_on(public))
     public_context.close()
     context.close()
