@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 DEMO_PASSWORD = "minyi-demo"
@@ -16,6 +16,20 @@ def watch_errors(page: Any, failures: list[str], allowed: Collection[str] = ()) 
             failures.append(f"{response.status} {response.url}")
 
     page.on("response", check)
+
+
+def refused(page: Any, failures: list[str], click: Callable[[], None]) -> None:
+    """``click`` sends a form that comes back refused (HTTP 400, with its errors).
+
+    That one 400 is the expected answer: it is taken off ``failures``, and anything
+    else recorded meanwhile stays there (an earlier failure is never cleared away).
+    """
+    before = len(failures)
+    with page.expect_response(lambda response: response.status == 400) as refusal:
+        click()
+    page.wait_for_load_state()
+    assert failures[before:] == [f"400 {refusal.value.url}"], failures[before:]
+    del failures[before:]
 
 
 def sign_in(page: Any, base: str, username: str) -> None:
