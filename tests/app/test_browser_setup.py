@@ -205,6 +205,8 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     page.get_by_label("英文名称").fill("Efficiency")
     page.get_by_role("button", name="添加").click()
     office.saved("评价内容已添加")
+    page.get_by_role("button", name="保存权重").click()  # as spread, shown with four places
+    office.saved("权重已保存")
     for item, weight in ITEM_WEIGHTS.items():
         page.get_by_label(item, exact=True).fill(weight)
     page.get_by_role("button", name="保存权重").click()
