@@ -217,6 +217,7 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     assert page.locator(".warning").count() == 0
     facts = page.locator("dl.facts").inner_text()
     assert "办事效率" in facts and "群众" in facts
+    assert "答卷" in facts and "整改反馈" not in facts  # survey answers, not rectification replies
     _change_status(page, "fielding")
     office.read()
 
