@@ -257,6 +257,12 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     assert "不会保存" in page.locator("#not-stored").inner_text()
     page.locator("#trial-ready").wait_for()
     assert "称职" in page.locator("table").first.inner_text()  # the scheme chosen: officials
+    # Tables for the categories with units only (the standard 党委部门 has none here).
+    assert page.locator("section.results h2").all_inner_texts()[:3] == [
+        "县市区",
+        "政务部门",
+        "开发区管委会",
+    ]
     publish = page.locator("#publish")
     publish.get_by_role("checkbox").check()
     publish.get_by_role("button", name="公布以上结果").click()
@@ -321,6 +327,8 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     note = public.locator(".results .note").first.inner_text()
     assert "第2版" in note and "替代第1版" in note
     assert "称职" in public.locator("#results-table").inner_text()
+    tabs = public.locator("nav.tabs a").all_inner_texts()
+    assert tabs == ["县市区", "政务部门", "开发区管委会"]
     english.extend(english_on(public))
     public_context.close()
     context.close()
