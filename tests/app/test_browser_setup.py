@@ -181,6 +181,7 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     page.get_by_role("button", name="保存权重").click()
     office.saved("权重已保存")
     office.nav("考核分项")
+    assert "预设：县市区 20/45/20/15 · " in page.locator("p.hint").last.inner_text()
     for component, weight in COMPONENT_WEIGHTS.items():
         page.get_by_label(f"开发区管委会 · {component}").fill(weight)
     # A slip first (0.1 for 0.15): the row is refused, its sum shown, every value kept.
@@ -196,6 +197,7 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
 
     # Questionnaire: the scale, an item of its own, and the item weights.
     office.nav("问卷")
+    assert "“不了解”答案：不计入基数" in page.locator("p.hint").last.inner_text()
     page.get_by_label("评价等次").select_option(label="五级线性 100/75/50/25/0")
     page.get_by_role("button", name="应用预设").click()
     office.saved("评价等次已保存")
