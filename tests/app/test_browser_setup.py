@@ -4,7 +4,10 @@ production serves it (Secure session cookie, CSRF on, server-side sessions):
 new cycle → a category added by hand → units imported and one added → the new
 category's rater-group and component weights → the questionnaire (scale, an
 item added, item weights) → the overview says nothing is missing → fieldwork
-opens; the citizens answer; fieldwork closes → the components are imported →
+opens → a pollster (created by the office) prints a poster, and a citizen scans
+it and answers the questionnaire as set up, with a comment; the other citizens'
+answers are written by the synthetic-responses service (marked so); fieldwork
+closes → the components are imported →
 试算 with a chosen grade scheme → publish → a liaison (created by the office)
 appeals → the office upholds it → the public page shows version 2.
 
@@ -14,6 +17,7 @@ click produces fails the journey.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.app.browser import DEMO_PASSWORD, english_on, refused, sign_in, watch_errors
+from tests.app.test_respondent_browser import PHONE_VIEWPORT, answer_unit_page, decode
 from tests.app.test_results_appeals import real_pdf
 from tests.conftest import LiveServer
 
@@ -96,6 +101,20 @@ def _card(page: Any, title: str) -> Any:
     return page.locator("section.card", has_text=title)
 
 
+def _new_user(page: Any, office: Office, username: str, role: str, unit: str = "") -> None:
+    page.get_by_role("link", name="用户", exact=True).click()
+    office.read()
+    page.get_by_role("link", name="新建用户").click()
+    office.read()
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("角色").select_option(role)
+    if unit:
+        page.get_by_label("所属单位（仅联络员）").select_option(label=unit)
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="保存").click()
+    office.saved("用户已创建")
+
+
 def _change_status(page: Any, target: str) -> None:
     form = page.locator(f"#to-{target}")
     assert "不可撤销" in form.inner_text()
@@ -108,7 +127,7 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     live_server: LiveServer, chromium: Any, tmp_path: Path
 ) -> None:
     from survey.extensions import db
-    from survey.models import Cycle, CycleStatus, ResultSnapshot
+    from survey.models import Comment, Cycle, CycleStatus, ResultSnapshot
     from survey.services import synthetic
 
     base, app = live_server.url, live_server.app
@@ -224,9 +243,52 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     office.read()
 
     cycle_id = int(cycle_url.rstrip("/").rsplit("/", 1)[-1])
-    with app.app_context():  # the citizens' part: they answer during fieldwork
+
+    # The office gives a pollster an account; the pollster prints the zone's poster.
+    _new_user(page, office, "dz-pollster", "pollster")
+    pollster_context = chromium.new_context(locale="zh-CN")
+    pollster = pollster_context.new_page()
+    pollster.set_default_timeout(20_000)
+    watch_errors(pollster, failures)
+    sign_in(pollster, base, "dz-pollster")
+    pollster.goto(f"{base}/fieldwork/cycles/{cycle_id}/printables")
+    english.extend(english_on(pollster))
+    pollster.select_option("select[name=unit_id]", label="D01 临川经济技术开发区管委会")
+    pollster.fill("input[name=service_point]", "开发区政务服务大厅")
+    pollster.get_by_role("button", name="创建海报").click()
+    pollster.get_by_text("海报已创建").wait_for()
+    png = pollster.locator("tr", has_text="开发区政务服务大厅").get_by_role("link", name="PNG")
+    poster_url = decode(pollster.request.get(f"{base}{png.get_attribute('href')}").body())
+    pollster_context.close()
+
+    # A person just served at the hall scans it: the questionnaire as set up above.
+    phone = chromium.new_context(locale="zh-CN", viewport=PHONE_VIEWPORT, is_mobile=True)
+    citizen = phone.new_page()
+    citizen.set_default_timeout(20_000)
+    watch_errors(citizen, failures)
+    citizen.goto(poster_url)
+    citizen.get_by_role("radio", name="是").check()
+    citizen.fill("input[name=phone]", "13712345678")
+    citizen.get_by_role("button", name="获取验证码").click()
+    citizen.get_by_label("验证码").wait_for()
+    (sms,) = app.extensions["minyi_telephony"].outbox
+    citizen.get_by_label("验证码").fill(re.search(r"\d{6}", sms.body).group(0))  # type: ignore[union-attr]
+    citizen.get_by_role("button", name="验证").click()
+    citizen.get_by_role("heading", name="临川经济技术开发区管委会").wait_for()
+    english.extend(english_on(citizen))
+    questions = citizen.locator("fieldset.question")
+    assert questions.count() == 6 and "办事效率" in questions.last.inner_text()
+    assert "不了解" in questions.first.inner_text()
+    answer_unit_page(citizen)
+    citizen.fill("textarea[name=comment]", "大厅窗口办事效率高")
+    citizen.get_by_role("button", name="提交").click()
+    citizen.get_by_role("heading", name="谢谢您！").wait_for()
+    phone.close()
+
+    with app.app_context():  # the other citizens' part: the rest answer during fieldwork
         cycle = db.session.get(Cycle, cycle_id)
         assert cycle is not None and cycle.status == CycleStatus.FIELDING
+        assert db.session.scalars(sa.select(Comment.text)).all() == ["大厅窗口办事效率高"]
         synthetic.generate_responses(db.session, cycle, seed=27)
         db.session.commit()
         files = {
@@ -234,7 +296,10 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
             for component in cycle.components
             if not component.is_social_recognition
         }
-    page.reload()
+    page.get_by_role("link", name="考核周期", exact=True).click()
+    office.read()
+    page.get_by_role("link", name=CYCLE).click()
+    office.read()
     _change_status(page, "closed")
     office.read()
 
@@ -271,19 +336,7 @@ def test_office_sets_up_a_cycle_and_runs_it_in_the_browser(
     office.saved("已公示")
 
     # The office gives the development zone's liaison an account.
-    page.get_by_role("link", name="用户").click()
-    office.read()
-    page.get_by_role("link", name="新建用户").click()
-    office.read()
-    page.get_by_label("用户名").fill("dz-liaison")
-    page.get_by_label("显示名称").fill("开发区联络员")
-    page.get_by_label("角色").select_option("liaison")
-    page.get_by_label("所属单位（仅联络员）").select_option(
-        label=f"{CYCLE} · D01 临川经济技术开发区管委会"
-    )
-    page.get_by_label("密码").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="保存").click()
-    office.saved("用户已创建")
+    _new_user(page, office, "dz-liaison", "liaison", unit=f"{CYCLE} · D01 临川经济技术开发区管委会")
 
     liaison_context = chromium.new_context(locale="zh-CN")
     liaison = liaison_context.new_page()
