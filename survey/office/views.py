@@ -80,6 +80,8 @@ def _cycle_page(cycle: Cycle, **forms: object) -> str:
         appeal_labels=APPEAL_LABELS,
         status=rectification.cycle_status(db.session, cycle),
         import_form=forms.get("import_form") or ImportForm(),
+        # The component whose upload was refused: its row shows why.
+        refused_component=forms.get("refused_component"),
         trial_form=TrialForm(formdata=None),
     )
 
@@ -103,7 +105,7 @@ def component_import(cycle_id: int, component_id: int) -> ViewResult:
     component = _component(cycle, component_id)
     form = ImportForm()
     if not form.validate_on_submit():
-        return _cycle_page(cycle, import_form=form), 400
+        return _cycle_page(cycle, import_form=form, refused_component=component.id), 400
     filename, data = form.file.data.filename or "upload", form.file.data.read()
     encoding = form.encoding.data or "auto"
     return import_steps.preview_page(

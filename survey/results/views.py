@@ -251,7 +251,9 @@ def index() -> str:
 @bp.get("/<int:cycle_id>/")
 def cycle_results(cycle_id: int) -> Any:
     _cycle, _snapshot, data = _published(cycle_id)
-    first = data["outputs"]["categories"][0]["code"]
+    # The first category with units: one without any has no tab either.
+    categories = data["outputs"]["categories"]
+    first = next((entry for entry in categories if entry["units"]), categories[0])["code"]
     return redirect(url_for("results.category", cycle_id=cycle_id, category_code=first))
 
 
