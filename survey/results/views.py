@@ -369,6 +369,7 @@ def _render_category(cycle_id: int, category_code: str) -> str:
         history=_history(cycle),
         categories=categories,
         category=current,
+        outputs=data["outputs"],
         groups=groups,
         decisions=data["inputs"]["decisions"],
         grade_labels=GRADE_LABELS,

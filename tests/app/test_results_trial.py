@@ -104,7 +104,7 @@ def test_trial_then_publish_the_same_results(results_app: Flask) -> None:
     ).get_data(as_text=True)
     assert 'id="trial-ready"' in page and 'id="publish"' in page
     assert _counts(results_app) == before
-    shown = dict(re.findall(r'<tr data-unit="(\w+)">\s*<td>(\d+|—)</td>', page))
+    shown = dict(re.findall(r'<tr data-unit="(\w+)">\s*<td class="rank"[^>]*>(\d+|—)</td>', page))
     unconfirmed = client.post(
         f"/office/cycles/{cycle_id}/publish",
         data={"grade_scheme": "teams-15-80-5", "decision": "同意按比例分配权重"},
