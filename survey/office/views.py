@@ -257,7 +257,11 @@ def publish(cycle_id: int) -> ViewResult:
         decisions: dict[str, str] = {}
         if (form.decision.data or "").strip():
             run = scoring.trial(
-                db.session, cycle, rules, accept_redistribution=form.decision.data or ""
+                db.session,
+                cycle,
+                rules,
+                accept_redistribution=form.decision.data or "",
+                with_probabilities=False,
             )
             decisions = run.inputs["decisions"]
         snapshot = publication.publish(

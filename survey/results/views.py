@@ -410,6 +410,7 @@ def _render_methods(cycle_id: int) -> str:
         cycle=cycle,
         snapshot=snapshot,
         categories=data["outputs"]["categories"],
+        outputs=data["outputs"],
         statement=statement,
         kind_labels=SAMPLING_KIND_LABELS,
         selection_labels=SELECTION_LABELS,
@@ -522,6 +523,8 @@ def _api_body(cycle_id: int) -> bytes:
                 {"id": entry.id, "version": entry.version, "sha256": entry.sha256}
                 for entry in _history(cycle)
             ],
+            "format": data["format"],
+            "smoothing": data["outputs"].get("smoothing"),
             "categories": data["outputs"]["categories"],
         }
     ).get_data()

@@ -818,12 +818,19 @@ class Trial:
 
 
 def trial(
-    session: orm.Session, cycle: Cycle, rules: ResultRules, *, accept_redistribution: str = ""
+    session: orm.Session,
+    cycle: Cycle,
+    rules: ResultRules,
+    *,
+    accept_redistribution: str = "",
+    with_probabilities: bool = True,
 ) -> Trial:
     """Compute the results as publishing would, without writing anything.
 
     ``accept_redistribution`` is recorded as the decision for every unit whose
     rater groups fell below their minimum (the office's one decision for all).
+    ``with_probabilities=False`` skips the Monte Carlo of the grade
+    probabilities, when only the decisions are wanted (publishing computes them).
     """
     inputs = gather_inputs(session, cycle, rules)
     if accept_redistribution.strip():
@@ -836,7 +843,7 @@ def trial(
         }
         if decisions:
             inputs = {**inputs, "decisions": dict(sorted(decisions.items()))}
-    outputs = compute_outputs(inputs)
+    outputs = compute_outputs(inputs, with_probabilities=with_probabilities)
     return Trial(inputs, outputs, scoring_problems(inputs, outputs))
 
 

@@ -237,9 +237,33 @@ def test_published_snapshot_verifies_with_smoothing_on_and_off(
     assert any(f"[{code}].grade_probability.probability" in text for text in altered.differences)
 
 
-def test_verify_command_re_computes_a_smoothed_snapshot(results_app: Flask) -> None:
-    snapshot = _publish(results_app, smoothing="fay-herriot")
-    result = results_app.test_cli_runner().invoke(args=["results", "verify", str(snapshot.id)])
+def test_publish_and_verify_commands_with_smoothing(results_app: Flask) -> None:
+    from survey.extensions import db
+
+    cycle_id = _closed_cycle(results_app, with_components=True)
+    runner = results_app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "results",
+            "publish",
+            str(cycle_id),
+            "--accept-redistribution",
+            "同意按比例分配权重",
+            "--smoothing",
+            "fay-herriot",
+            "--robust-threshold",
+            "0.9",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with results_app.app_context():
+        snapshot = db.session.scalars(
+            sa.select(ResultSnapshot).where(ResultSnapshot.cycle_id == cycle_id)
+        ).one()
+        rules = publication.snapshot_data(snapshot)["inputs"]["rules"]
+        snapshot_id = snapshot.id
+    assert rules["smoothing"] == "fay-herriot" and rules["robust_threshold"] == "0.90"
+    result = runner.invoke(args=["results", "verify", str(snapshot_id)])
     assert result.exit_code == 0 and "identical" in result.output, result.output
 
 
@@ -302,6 +326,13 @@ def test_trial_and_public_pages_show_probabilities_and_smoothing_in_chinese(
             assert ("不稳健" in row) == (probability["probability"] < 0.99)
             flagged += "不稳健" in row
     assert flagged  # the demo has close calls at this threshold
+    methods = client.get(
+        f"/results/{cycle_id}/methods", headers={"Accept-Language": "zh"}
+    ).get_data(as_text=True)
+    assert "经 Fay–Herriot 小域估计模型平滑" in methods and "等次概率" in methods
+    api = client.get(f"/api/results/{cycle_id}").get_json()
+    assert api["format"] == scoring.RULES_VERSION and api["smoothing"]["applied"]
+    assert api["categories"] == categories
 
 
 def test_public_page_of_an_old_snapshot_has_no_probabilities(results_app: Flask) -> None:
@@ -333,3 +364,7 @@ def test_public_page_of_an_old_snapshot_has_no_probabilities(results_app: Flask)
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and 'data-unit="C01"' in text
     assert "等次概率" not in text and "不稳健" not in text and "平滑" not in text
+    methods = results_app.test_client().get(
+        f"/results/{cycle_id}/methods", headers={"Accept-Language": "zh"}
+    )
+    assert methods.status_code == 200 and "等次概率" not in methods.get_data(as_text=True)
