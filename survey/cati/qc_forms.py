@@ -13,6 +13,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from survey.admin.forms import IrreversibleForm
@@ -46,9 +47,9 @@ class ReviewResultForm(FlaskForm):
     status = RadioField(
         _l("Outcome"),
         choices=[
-            ("confirmed", _l("Confirmed")),
-            ("mismatch", _l("Mismatch")),
-            ("unreachable", _l("Unreachable")),
+            SelectChoice("confirmed", _l("Confirmed")),
+            SelectChoice("mismatch", _l("Mismatch")),
+            SelectChoice("unreachable", _l("Unreachable")),
         ],
         validators=[InputRequired()],
     )

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from wtforms.fields.choices import SelectChoice
 
 from survey.admin.common import ViewResult, actor, get_cycle, report
 from survey.cati import bp
@@ -46,7 +47,9 @@ def _draws(cycle: Cycle) -> list[SampleDraw]:
 def _sms_form(cycle: Cycle, draws: list[SampleDraw]) -> SmsBatchForm:
     form = SmsBatchForm()
     form.draw_id.choices = [
-        (draw.id, _("Draw %(id)d of frame “%(frame)s”", id=draw.id, frame=draw.frame.name))
+        SelectChoice(  # type: ignore[arg-type]
+            draw.id, _("Draw %(id)d of frame “%(frame)s”", id=draw.id, frame=draw.frame.name)
+        )
         for draw in draws
     ]
     return form

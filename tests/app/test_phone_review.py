@@ -74,6 +74,7 @@ def review_app(demo_app: Flask) -> Flask:
     phones = [f"138001390{index:02d}" for index in range(sum(COMPLETES.values()) + 2)]
     with demo_app.app_context():
         made = sample_cases({"东湖区": phones})
+        calling.ensure_schedules(db.session)
         cases = iter(made)
         for interviewer, count in COMPLETES.items():
             for index in range(count):
@@ -158,7 +159,7 @@ def test_review_draw_outcomes_voiding_and_scoring(
         before = scoring.load_answers(db.session, cycle)
         assert response_id in before.response_id.tolist()
         precision_before = {
-            u.unit_id: u.respondents for u in dispositions.unit_precision(db.session, 1)
+            u.unit_code: u.respondents for u in dispositions.unit_precision(db.session, 1)
         }
     # A second draw finds only the interviews not yet in a review.
     with review_app.app_context():
@@ -193,7 +194,7 @@ def test_review_draw_outcomes_voiding_and_scoring(
             db.session, cycle, before
         )
         precision_after = {
-            u.unit_id: u.respondents for u in dispositions.unit_precision(db.session, 1)
+            u.unit_code: u.respondents for u in dispositions.unit_precision(db.session, 1)
         }
         assert sum(precision_after.values()) < sum(precision_before.values())
         # The mismatch flags 李四 for the next draw.
@@ -232,7 +233,11 @@ def test_review_draw_refuses_a_future_seed_in_chinese(
     )
     assert refused.status_code == 400
     text = refused.get_data(as_text=True)
-    assert "不能是将来" in text and "0 到 1" in text
+    assert (
+        "公开发布日期不能晚于今天" in text
+        and "0 到 1" in text
+        and "请填写随机数种子的公开来源" in text
+    )
     with review_app.app_context():
         assert db.session.scalars(sa.select(ReviewDraw)).all() == []
 
