@@ -96,17 +96,19 @@ def send_sms_batch(cycle_id: int) -> ViewResult:
     except ServiceError as error:
         report(error, form)
         return _sms_page(cycle, form, 400)
-    # Committed before the provider is called: a status callback finds its message.
+    # Committed before the provider is called: a status callback finds its message;
+    # and no transaction is open during the network calls (dialling's pattern).
     db.session.commit()
-    accepted, failed = sms_invitations.send_prepared(
+    messages = sms_invitations.outgoing(
         db.session,
-        telephony(),
         vault(),
         current_app.config,
         batch.messages,
         link=lambda token: _public_url("respondent.invitation", token=token),
-        moment=moment,
     )
+    db.session.commit()
+    results = sms_invitations.hand_over(telephony(), messages)
+    accepted, failed = sms_invitations.record_handover(db.session, results, moment)
     db.session.commit()
     flash(
         _(

@@ -149,6 +149,9 @@ def prepare_batch(
     """
     if draw.frame.cycle_id != cycle.id:
         raise ServiceError(N_("This draw belongs to another cycle."))
+    # Two batches of one draw at once (a double click, two pollsters) would invite
+    # every case twice: the draw's row is locked until the view commits.
+    session.get(SampleDraw, draw.id, with_for_update=True, populate_existing=True)
     settings = calling.phone_settings(session, cycle.id)
     if not calling.in_calling_window(settings, moment):
         raise ServiceError(
@@ -188,6 +191,106 @@ def prepare_batch(
     return batch
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One prepared message as the provider gets it (read before the network call)."""
+
+    message_id: int
+    to: str
+    body: str
+    status_callback_url: str
+
+
+def outgoing(
+    session: orm.Session,
+    vault: Vault,
+    config: Mapping[str, Any],
+    message_ids: list[int],
+    *,
+    link: Callable[[str], str],
+) -> list[Outgoing]:
+    """The pending messages' numbers, texts and callback URLs (reads only).
+
+    ``link`` makes the public invitation URL of a case token.
+    """
+    result = []
+    for message_id in message_ids:
+        message = session.get(SmsMessage, message_id)
+        if message is None or message.status != SmsStatus.PENDING:
+            continue
+        case = message.case
+        contact = session.get(FrameContact, case.contact_id)
+        cycle = session.get(Cycle, case.cycle_id)
+        assert contact is not None and cycle is not None
+        result.append(
+            Outgoing(
+                message_id=message.id,
+                to=vault.decrypt(contact.phone_encrypted),
+                body=SMS_TEMPLATE.format(cycle=cycle.name, url=link(case.token)),
+                status_callback_url=webhook_urls.webhook_url(
+                    config, "sms_status", message=message.id
+                ),
+            )
+        )
+    return result
+
+
+def hand_over(adapter: Telephony, messages: list[Outgoing]) -> list[tuple[int, str | None]]:
+    """Send each message (no database: call it outside any transaction).
+
+    Returns (message id, provider's MessageSid or None when the provider refused).
+    """
+    results: list[tuple[int, str | None]] = []
+    for message in messages:
+        try:
+            sid: str | None = adapter.send_sms(
+                message.to, message.body, message.status_callback_url
+            )
+        except Exception:
+            sid = None
+        results.append((message.message_id, sid))
+    return results
+
+
+def record_handover(
+    session: orm.Session, results: list[tuple[int, str | None]], moment: datetime
+) -> tuple[int, int]:
+    """Store what the provider answered; return (accepted, failed).
+
+    One conditional ``UPDATE`` per message: a status callback may already have
+    stored a later state (another process, while the provider answered), and
+    ``pending`` becomes ``queued`` only if nothing came yet.  A message the
+    provider refused is ``failed`` with no error code (nothing was sent).
+    """
+    accepted = failed = 0
+    for message_id, sid in results:
+        if sid is None:
+            session.execute(
+                sa.update(SmsMessage)
+                .where(SmsMessage.id == message_id, SmsMessage.status == SmsStatus.PENDING)
+                .values(status=SmsStatus.FAILED, status_at=moment)
+                .execution_options(synchronize_session=False)
+            )
+            failed += 1
+            continue
+        session.execute(
+            sa.update(SmsMessage)
+            .where(SmsMessage.id == message_id)
+            .values(
+                message_sid=sid,
+                sent_at=moment,
+                status=sa.case(
+                    (SmsMessage.status == SmsStatus.PENDING, SmsStatus.QUEUED.value),
+                    else_=SmsMessage.status,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        accepted += 1
+    session.expire_all()
+    return accepted, failed
+
+
 def send_prepared(
     session: orm.Session,
     adapter: Telephony,
@@ -198,37 +301,13 @@ def send_prepared(
     link: Callable[[str], str],
     moment: datetime,
 ) -> tuple[int, int]:
-    """Hand pending messages to the provider; return (accepted, failed).
+    """:func:`outgoing`, :func:`hand_over` and :func:`record_handover` in one session.
 
-    ``link`` makes the public invitation URL of a case token.  A message the
-    provider refuses is stored as ``failed`` (no error code: nothing was sent).
+    For callers whose provider cannot call back meanwhile (the simulator, a
+    command); the web view commits between the steps instead.
     """
-    accepted = failed = 0
-    for message_id in message_ids:
-        message = session.get(SmsMessage, message_id)
-        if message is None or message.status != SmsStatus.PENDING:
-            continue
-        case = message.case
-        contact = session.get(FrameContact, case.contact_id)
-        assert contact is not None
-        cycle = session.get(Cycle, case.cycle_id)
-        assert cycle is not None
-        body = SMS_TEMPLATE.format(cycle=cycle.name, url=link(case.token))
-        callback = webhook_urls.webhook_url(config, "sms_status", message=message.id)
-        try:
-            sid = adapter.send_sms(vault.decrypt(contact.phone_encrypted), body, callback)
-        except Exception:
-            message.status = SmsStatus.FAILED
-            message.status_at = moment
-            failed += 1
-            continue
-        message.message_sid = sid
-        message.sent_at = moment
-        if message.status == SmsStatus.PENDING:
-            message.status = SmsStatus.QUEUED
-        accepted += 1
-    session.flush()
-    return accepted, failed
+    messages = outgoing(session, vault, config, message_ids, link=link)
+    return record_handover(session, hand_over(adapter, messages), moment)
 
 
 def apply_status(
@@ -244,7 +323,7 @@ def apply_status(
     Callbacks may come late, twice or out of order: a state never goes back
     (sent after delivered is ignored) and a final state is kept.
     """
-    message = session.get(SmsMessage, message_id, with_for_update=True)
+    message = session.get(SmsMessage, message_id, with_for_update=True, populate_existing=True)
     if message is None or not message_sid or message.message_sid not in (None, message_sid):
         return False
     new = _STATUS_OF.get(status)

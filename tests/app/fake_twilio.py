@@ -56,6 +56,9 @@ class FakeTwilio:
         self.calls: list[FakeCall] = []
         self.messages: list[dict[str, str]] = []
         self.deleted_recordings: list[str] = []
+        #: Delivery states posted to a message's StatusCallback *before* the create
+        #: request is answered (Twilio may call back before its API reply arrives).
+        self.report_before_reply: list[str] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -108,8 +111,11 @@ class FakeTwilio:
                     self._reply(201, _call_json(call, "queued"))
                 elif self.path == prefix + "Messages.json":
                     sid = "SM" + uuid.uuid4().hex
+                    message = {"sid": sid, **form}
                     with fake._lock:
-                        fake.messages.append({"sid": sid, **form})
+                        fake.messages.append(message)
+                    if fake.report_before_reply and "StatusCallback" in form:
+                        fake.report_message(message, fake.report_before_reply)
                     self._reply(201, {"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued"})
                 else:
                     self._reply(404, {"code": 20404, "message": "not found", "status": 404})

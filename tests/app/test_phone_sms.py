@@ -148,6 +148,27 @@ def test_pollster_sends_a_batch_and_signed_status_callbacks_are_stored(rig: Phon
     assert len(fake.messages) == 2
 
 
+def test_a_callback_arriving_before_the_api_reply_is_kept(rig: PhoneRig) -> None:
+    """Twilio may report a message before its API reply reaches the app: the later
+    state stays (the view stores the MessageSid with a conditional UPDATE)."""
+    app, fake = rig.app, rig.twilio
+    with app.app_context():
+        sample_cases({"东湖区": ["13800138231", "13800138232"]})
+    fake.report_before_reply = ["sent", "delivered"]
+    client = app.test_client()
+    login(client, "pollster")
+    sent = client.post("/cati/cycles/1/sms", data={"draw_id": 1, "confirmed": "y"})
+    assert sent.status_code == 302
+    assert len(fake.messages) == 2
+    with app.app_context():
+        stored = db.session.scalars(sa.select(SmsMessage).order_by(SmsMessage.id)).all()
+        assert [message.status for message in stored] == [SmsStatus.DELIVERED] * 2
+        assert sorted(m.message_sid or "" for m in stored) == sorted(
+            m["sid"] for m in fake.messages
+        )
+        assert all(message.sent_at is not None for message in stored)
+
+
 def test_no_sms_outside_the_calling_hours(demo_app: Flask) -> None:
     demo_app.config["CLOCK"] = Clock(WEDNESDAY_10AM + timedelta(hours=12))  # 22:00 in Shanghai
     with demo_app.app_context():
