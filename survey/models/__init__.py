@@ -10,6 +10,14 @@ from survey.models.cycle import (
     DontKnowHandling,
     ScalePreset,
 )
+from survey.models.fieldwork_qc import (
+    InterviewReview,
+    ReviewDraw,
+    ReviewStatus,
+    SmsMessage,
+    SmsStatus,
+    VoidedResponse,
+)
 from survey.models.questionnaire import Item, ScaleLevel
 from survey.models.rater import RaterGroup, RaterGroupWeight, SamplingKind
 from survey.models.response import Answer, Channel, Comment, Response
@@ -79,6 +87,7 @@ __all__ = [
     "FieldworkCase",
     "FrameContact",
     "FrameStatus",
+    "InterviewReview",
     "Item",
     "IvrStep",
     "Official",
@@ -92,6 +101,8 @@ __all__ = [
     "Response",
     "ResponseDraft",
     "ResultSnapshot",
+    "ReviewDraw",
+    "ReviewStatus",
     "Role",
     "SampleDraw",
     "SamplingFrame",
@@ -100,8 +111,11 @@ __all__ = [
     "ScalePreset",
     "ScheduleState",
     "ScoreComponent",
+    "SmsMessage",
+    "SmsStatus",
     "StaffSession",
     "Unit",
     "UnitCategory",
     "User",
+    "VoidedResponse",
 ]

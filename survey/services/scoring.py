@@ -71,6 +71,7 @@ from survey.models import (
     Response,
     SamplingKind,
     ScaleLevel,
+    VoidedResponse,
 )
 from survey.services import components as component_service
 from survey.services.errors import N_, Problem, ValidationError
@@ -132,6 +133,11 @@ class ResultRules:
         return asdict(self)
 
 
+def _not_voided() -> sa.ColumnElement[bool]:
+    """Leaves out responses voided after a review (复核作废, :mod:`survey.services.review`)."""
+    return ~sa.exists().where(VoidedResponse.response_id == Response.id)
+
+
 def rules_for(cycle: Cycle, **overrides: Any) -> ResultRules:
     """Default rules of ``cycle`` (minimum responses and don't-know handling from it)."""
     settings: dict[str, Any] = {
@@ -188,7 +194,7 @@ def load_answers(session: orm.Session, cycle: Cycle) -> CycleAnswers:
                 Response.stratum,
                 Response.design_weight,
             )
-            .where(Response.cycle_id == cycle.id)
+            .where(Response.cycle_id == cycle.id, _not_voided())
             .order_by(Response.id)
         )
         .all()
@@ -283,7 +289,7 @@ def _answer_columns(
     result = connection.execute(
         sa.select(Answer.response_id, Answer.unit_id, Answer.item_id, Answer.scale_level_id)
         .join(Response, Answer.response_id == Response.id)
-        .where(Response.cycle_id == cycle.id)
+        .where(Response.cycle_id == cycle.id, _not_voided())
     )
     blocks = [np.empty((0, 4), dtype=np.int32)]
     while chunk := result.fetchmany(200_000):
