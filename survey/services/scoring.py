@@ -133,7 +133,7 @@ class ResultRules:
         return asdict(self)
 
 
-def _not_voided() -> sa.ColumnElement[bool]:
+def not_voided() -> sa.ColumnElement[bool]:
     """Leaves out responses voided after a review (复核作废, :mod:`survey.services.review`)."""
     return ~sa.exists().where(VoidedResponse.response_id == Response.id)
 
@@ -194,7 +194,7 @@ def load_answers(session: orm.Session, cycle: Cycle) -> CycleAnswers:
                 Response.stratum,
                 Response.design_weight,
             )
-            .where(Response.cycle_id == cycle.id, _not_voided())
+            .where(Response.cycle_id == cycle.id, not_voided())
             .order_by(Response.id)
         )
         .all()
@@ -289,7 +289,7 @@ def _answer_columns(
     result = connection.execute(
         sa.select(Answer.response_id, Answer.unit_id, Answer.item_id, Answer.scale_level_id)
         .join(Response, Answer.response_id == Response.id)
-        .where(Response.cycle_id == cycle.id, _not_voided())
+        .where(Response.cycle_id == cycle.id, not_voided())
     )
     blocks = [np.empty((0, 4), dtype=np.int32)]
     while chunk := result.fetchmany(200_000):
