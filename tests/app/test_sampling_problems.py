@@ -52,6 +52,14 @@ CONVERTED = [
     "sampling/design/draw.py",
     "sampling/design/selection.py",
     "sampling/design/random_digits.py",
+    "sampling/design/allocation.py",
+    "sampling/design/size.py",
+    "sampling/estimation/design.py",
+    "sampling/estimation/intervals.py",
+    "sampling/estimation/replicate.py",
+    "sampling/estimation/table.py",
+    "sampling/smoothing/fay_herriot.py",
+    "sampling/rates.py",
     *(
         str(path.relative_to(ROOT))
         for area in ("scoring", "grading", "weighting", "satisfaction")
@@ -275,6 +283,38 @@ def test_a_refused_draw_is_explained_in_chinese(demo_app: Flask, demo_client: Fl
     shown = _page_problems(page)
     assert f"无法分配样本：&#39;stratum&#39;：第 {row} 行：分层值为空" in shown, shown
     assert not [text for text in shown if english_prose(text)], shown
+
+
+def test_an_allocation_that_cannot_meet_its_minimum_is_explained_in_chinese(
+    demo_client: FlaskClient,
+) -> None:
+    login(demo_client, "pollster")
+    upload_frame(demo_client, frame_csv())
+    assert demo_client.post(_frame_url(demo_client) + "/lock", data={"confirmed": "y"}).status_code
+    response = demo_client.post(
+        _frame_url(demo_client) + "/draw",
+        data={
+            "method": "proportional",
+            "total": "40",
+            "response_rate": "1",
+            "minimum": "30",
+            "reserve_batches": "1",
+            **seed_fields("03 07 12 18 25 31 09"),
+            "confirmed": "y",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    shown = _page_problems(page)
+    # Strata in the frame's order (东湖区 120, 临江县 20, 西城区 60): the minimums
+    # 30 + 20 + 30 need 80 units, and the second stratum is where n = 40 runs out.
+    expected = (
+        "无法分配样本：每层至少 30 个单位共需 80 个单位，但 n = 40："
+        "层 &#39;临江县&#39;（及其后各层）达不到最少样本量"
+    )
+    assert expected in shown, shown
+    assert not [text for text in shown if english_prose(text)], shown
+    assert "cannot get its minimum" not in page and "per stratum needs" not in page
 
 
 def test_the_auditor_reads_why_a_tampered_sample_fails_in_chinese(
