@@ -435,7 +435,10 @@ class SurveyDesign:
         from sampling.weighting import Margin, rake
 
         if self.calibration is not None:
-            raise DesignError("the design is already calibrated; calibrate once, in one step")
+            raise DesignError(
+                N_("the design is already calibrated; calibrate once, in one step"),
+                code="estimation.calibrated_twice",
+            )
         result = rake(
             self.weights,
             [Margin(name, labels, totals) for name, (labels, totals) in margins.items()],

@@ -309,7 +309,7 @@ def test_an_allocation_that_cannot_meet_its_minimum_is_explained_in_chinese(
     # Strata in the frame's order (东湖区 120, 临江县 20, 西城区 60): the minimums
     # 30 + 20 + 30 need 80 units, and the second stratum is where n = 40 runs out.
     expected = (
-        "无法分配样本：每层至少 30 个单位共需 80 个单位，但 n = 40："
+        "无法分配样本：每层至少 30 个单位，共需 80 个单位，但 n = 40："
         "层 &#39;临江县&#39;（及其后各层）达不到最少样本量"
     )
     assert expected in shown, shown
