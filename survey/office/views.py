@@ -205,7 +205,7 @@ def trial(cycle_id: int) -> ViewResult:
 def _trial_page(
     cycle: Cycle, choices: TrialForm, publish_form: PublishForm | None = None
 ) -> ViewResult:
-    rules = scoring.rules_for(cycle, grade_scheme=choices.grade_scheme.data)
+    rules = choices.rules(cycle)
     try:
         run = scoring.trial(
             db.session, cycle, rules, accept_redistribution=choices.decision.data or ""
@@ -254,12 +254,16 @@ def publish(cycle_id: int) -> ViewResult:
     form = PublishForm()
     if not form.validate_on_submit():
         return _trial_page(cycle, form, publish_form=form)
-    rules = scoring.rules_for(cycle, grade_scheme=form.grade_scheme.data)
+    rules = form.rules(cycle)
     try:
         decisions: dict[str, str] = {}
         if (form.decision.data or "").strip():
             run = scoring.trial(
-                db.session, cycle, rules, accept_redistribution=form.decision.data or ""
+                db.session,
+                cycle,
+                rules,
+                accept_redistribution=form.decision.data or "",
+                with_probabilities=False,
             )
             decisions = run.inputs["decisions"]
         snapshot = publication.publish(
