@@ -10,6 +10,7 @@ from survey.models.cycle import (
     DontKnowHandling,
     ScalePreset,
 )
+from survey.models.loop import FollowUp, FollowUpContact
 from survey.models.questionnaire import Item, ScaleLevel
 from survey.models.rater import RaterGroup, RaterGroupWeight, SamplingKind
 from survey.models.response import Answer, Channel, Comment, Response
@@ -77,6 +78,8 @@ __all__ = [
     "DoNotCallSource",
     "DontKnowHandling",
     "FieldworkCase",
+    "FollowUp",
+    "FollowUpContact",
     "FrameContact",
     "FrameStatus",
     "Item",
