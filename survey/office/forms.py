@@ -80,6 +80,9 @@ class TokensForm(FlaskForm):
 class WorkingDaysForm(FlaskForm):
     working_days = SelectField(
         _l("Time limit for units to deal with a comment"),
-        choices=[("7", _l("7 working days")), ("15", _l("15 working days"))],
+        choices=[
+            SelectChoice("7", _l("7 working days")),
+            SelectChoice("15", _l("15 working days")),
+        ],
         validators=[DataRequired()],
     )

@@ -6,7 +6,7 @@ import dataclasses
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -396,7 +396,7 @@ def _detach_comments(session: orm.Session, cycle_id: int) -> int:
     the link is cleared, and new ids in random order replace ids that followed the
     order of the responses (fixes and follow-ups are re-pointed).  The number of
     comments."""
-    comment = Comment.__table__
+    comment = cast(sa.Table, Comment.__table__)
     rows = session.execute(
         sa.select(comment.c.id, comment.c.unit_id, comment.c.text, comment.c.created_at).where(
             comment.c.unit_id.in_(sa.select(Unit.id).where(Unit.cycle_id == cycle_id))
@@ -419,7 +419,7 @@ def _detach_comments(session: orm.Session, cycle_id: int) -> int:
         ],
     ).all()
     renumbered = {row.id: new_id for row, new_id in zip(shuffled, new_ids, strict=True)}
-    for table in (FollowUp.__table__, Rectification.__table__):
+    for table in (cast(sa.Table, FollowUp.__table__), cast(sa.Table, Rectification.__table__)):
         referenced = session.scalars(
             sa.select(table.c.comment_id).where(table.c.comment_id.in_(list(renumbered))).distinct()
         ).all()

@@ -222,8 +222,8 @@ def _items(
     for comment in comments:
         received = china_day(comment.created_at)
         due = add_working_days(received, cycle.loop_working_days)
-        fix = fixes.get(comment.id)
-        fixed_on = china_day(fix.recorded_at) if fix is not None else None
+        found = fixes.get(comment.id)
+        fixed_on = china_day(found.recorded_at) if found is not None else None
         end = fixed_on if fixed_on is not None else today
         over = _working_days_between(due, end) if end > due else 0
         rated = [f for f in follow_ups[comment.id] if f.rating is not None and f.rated_on]
@@ -234,9 +234,9 @@ def _items(
                 comment=comment,
                 received_on=received,
                 due_on=due,
-                fix=fix,
+                fix=found,
                 fixed_on=fixed_on,
-                overdue=fix is None and today > due,
+                overdue=found is None and today > due,
                 days_over=over,
                 follow_ups=len(follow_ups[comment.id]),
                 ratings=ratings,
