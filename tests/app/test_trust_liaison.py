@@ -83,6 +83,8 @@ ARGUMENTS: dict[str, Callable[[Seed], list[Kwargs]]] = {
     "results.category": lambda s: [
         {"cycle_id": c, "category_code": code} for c, code in s.categories
     ],
+    "results.methods": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
+    "results.report": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
     "results.export_xlsx": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
     "results_api.api_results": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
     "results_api.api_snapshot": lambda s: [{"snapshot_id": i} for i in [*s.snapshots, MISSING]],
