@@ -27,7 +27,6 @@ from werkzeug.wrappers import Response as HttpResponse
 from survey.extensions import csrf, db, hit_limits, limited, limiter, seconds_until
 from survey.i18n import select_locale
 from survey.integrations.telephony import telephony
-from survey.models import Comment
 from survey.privacy import vault
 from survey.respondent import bp, follow_up_views
 from survey.respondent.forms import (
@@ -278,7 +277,7 @@ def _unit_post(
     if outcome.next == Next.PROBLEM:
         return outcome, _problem_page(outcome.error)
     if outcome.next == Next.THANKS:
-        return outcome, redirect(_thanks_url(outcome.response_id))
+        return outcome, redirect(_thanks_url(outcome))
     if outcome.notice == Notice.SAVED:
         saved_form = unit_form(
             questionnaire, english=_english(), saved=outcome.saved, formdata=None, meta=form_meta
@@ -359,12 +358,10 @@ def invitation_unit_post(token: str, number: int) -> ViewResult:
     return page
 
 
-def _thanks_url(response_id: int | None) -> str:
+def _thanks_url(outcome: Outcome) -> str:
     """The thanks page; after a comment, with the consent to a follow-up (closed loop)."""
-    if response_id is not None and db.session.scalar(
-        sa.select(Comment.id).where(Comment.response_id == response_id).limit(1)
-    ):
-        return url_for("respondent.thanks", f=follow_up_views.seal_response(response_id))
+    if outcome.commented and outcome.response_id is not None:
+        return url_for("respondent.thanks", f=follow_up_views.seal_response(outcome.response_id))
     return url_for("respondent.thanks")
 
 

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from survey.extensions import db
 from survey.integrations.simulated import SimulatedTelephony
@@ -286,3 +287,49 @@ def test_closing_cuts_every_path_from_responses_to_follow_up_contacts(demo_app: 
         loop.rate(db.session, token, 5, today=date(2026, 12, 8))
         db.session.commit()
         assert db.session.scalar(sa.select(sa.func.count()).select_from(FollowUpContact)) == 2
+
+
+# --- the citizen's pages over HTTP ----------------------------------------------------
+
+
+def test_consent_on_the_thanks_page(demo_app: Flask, demo_client: FlaskClient) -> None:
+    from tests.app.respondent_helpers import prepare_fieldwork
+    from tests.app.test_respondent_invitation import answer_all
+
+    with demo_app.app_context():
+        fieldwork = prepare_fieldwork(db.session)
+    # No comment: the plain thanks page, nothing to consent to.
+    assert "?f=" not in answer_all(demo_client, fieldwork.tokens[0])
+    location = answer_all(demo_client, fieldwork.tokens[1], comment="大厅空调坏了")
+    sealed = location.split("?f=", 1)[1]
+    from urllib.parse import unquote
+
+    sealed = unquote(sealed)
+    page = demo_client.get(location).get_data(as_text=True)
+    assert "同意回访" in page and "90天" in page
+    refused = demo_client.post(
+        "/thanks/follow-up", data={"f": sealed, "phone": "12345", "agree": "y"}
+    )
+    assert refused.status_code == 400 and "有效的手机号码" in refused.get_data(as_text=True)
+    forged = demo_client.post(
+        "/thanks/follow-up", data={"f": sealed[:-4] + "AAAA", "phone": "13912345678", "agree": "y"}
+    )
+    assert forged.status_code == 400
+    unchecked = demo_client.post("/thanks/follow-up", data={"f": sealed, "phone": "13912345678"})
+    assert unchecked.status_code == 400
+    with demo_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(FollowUp)) == 0
+    agreed = demo_client.post(
+        "/thanks/follow-up", data={"f": sealed, "phone": "13912345678", "agree": "y"}
+    )
+    assert agreed.status_code == 200 and "短信" in agreed.get_data(as_text=True)
+    with demo_app.app_context():
+        follow_ups = db.session.scalars(sa.select(FollowUp)).all()
+        assert len(follow_ups) == 2  # the comment was given on both units' pages
+        for follow_up in follow_ups:
+            comment = db.session.get(Comment, follow_up.comment_id)
+            assert comment is not None and comment.text == "大厅空调坏了"
+            assert follow_up.contact is not None
+    # A made-up follow-up link.
+    assert demo_client.get("/f/not-a-token").status_code == 404
+    assert demo_client.post("/f/not-a-token", data={"rating": "5"}).status_code in (400, 404)
