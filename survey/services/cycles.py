@@ -312,6 +312,9 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
       times follow the order of the responses; unanswered ones are deleted;
     * responses (and their comments) keep the day they were submitted, not the
       instant;
+    * comments are detached from their responses and renumbered in random order
+      (a comment may have a consented follow-up whose contact is a phone number;
+      its fix and follow-ups are re-pointed, so the closed loop goes on);
     * the cycle's ``unit_key`` is replaced, so the units a response rated no
       longer follow from its invitation token or case id.
 
