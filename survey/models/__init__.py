@@ -18,6 +18,7 @@ from survey.models.fieldwork_qc import (
     SmsStatus,
     VoidedResponse,
 )
+from survey.models.loop import FollowUp, FollowUpContact
 from survey.models.questionnaire import Item, ScaleLevel
 from survey.models.rater import RaterGroup, RaterGroupWeight, SamplingKind
 from survey.models.response import Answer, Channel, Comment, Response
@@ -85,6 +86,8 @@ __all__ = [
     "DoNotCallSource",
     "DontKnowHandling",
     "FieldworkCase",
+    "FollowUp",
+    "FollowUpContact",
     "FrameContact",
     "FrameStatus",
     "InterviewReview",

@@ -114,3 +114,14 @@ class OfficialForm(FlaskForm):
 class TokensForm(FlaskForm):
     unit = SelectField(_l("Unit"), choices=[], validate_choice=False)
     count = IntegerField(_l("Number of raters"), validators=[DataRequired(), NumberRange(1, 500)])
+
+
+class WorkingDaysForm(FlaskForm):
+    working_days = SelectField(
+        _l("Time limit for units to deal with a comment"),
+        choices=[
+            SelectChoice("7", _l("7 working days")),
+            SelectChoice("15", _l("15 working days")),
+        ],
+        validators=[DataRequired()],
+    )
