@@ -39,6 +39,7 @@ from survey.models.scoring import ComponentWeight, ScoreComponent
 from survey.models.telephony import (
     CallAttempt,
     CallbackStatus,
+    CallingDayOverride,
     CallMode,
     CaseSchedule,
     IvrStep,
@@ -65,6 +66,7 @@ __all__ = [
     "CallAttempt",
     "CallMode",
     "CallbackStatus",
+    "CallingDayOverride",
     "CaseSchedule",
     "Channel",
     "Comment",
