@@ -1128,6 +1128,7 @@ SETTING_FIELDS = (
     "record_calls",
     "recording_retention_days",
     "quality_callback_share",
+    "partial_min_share",
 )
 
 
@@ -1165,6 +1166,9 @@ def update_settings(
     share = float(values["quality_callback_share"])  # type: ignore[arg-type]
     if not 0.0 <= share <= 1.0:
         problems.append(Problem(N_("between 0 and 1"), column="quality_callback_share"))
+    partial = float(values["partial_min_share"])  # type: ignore[arg-type]
+    if not 0.0 < partial <= 1.0:
+        problems.append(Problem(N_("more than 0 and at most 1"), column="partial_min_share"))
     if problems:
         raise ValidationError(N_("The calling rules were not changed."), problems)
     changed = {}
