@@ -336,7 +336,7 @@ def claim_due_cases(
     claimed = []
     for schedule in session.scalars(query):
         settings = phone_settings(session, schedule.case.cycle_id)
-        if schedule.attempts >= settings.max_attempts:
+        if schedule.attempts >= attempts_allowed(settings, schedule):
             finalise(session, schedule, schedule.case.disposition or codes.NO_ANSWER)
             continue
         if not in_calling_window(settings, moment):
@@ -359,6 +359,12 @@ def expire_claims(session: orm.Session, moment: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def attempts_allowed(settings: PhoneSettings, schedule: CaseSchedule) -> int:
+    """``max_attempts``, plus the interviewer's call a respondent asked for with key 3
+    (even when the IVR call that heard it was the last one allowed)."""
+    return settings.max_attempts + (1 if schedule.last_outcome == TRANSFERRED else 0)
 
 
 def release_claim(schedule: CaseSchedule) -> None:
@@ -441,7 +447,7 @@ def start_attempt(
             object_id=case.id,
         )
         return None
-    if schedule.attempts >= settings.max_attempts:
+    if schedule.attempts >= attempts_allowed(settings, schedule):
         finalise(session, schedule, case.disposition or codes.NO_ANSWER)
         return None
     if not in_calling_window(settings, moment):

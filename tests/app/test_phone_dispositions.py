@@ -72,6 +72,18 @@ def test_key_3_moves_the_case_to_the_interviewers_and_the_status_callback_keeps_
             sa.select(CallAttempt).where(CallAttempt.case_id == case.case_id)
         ).one()
         assert attempt.status == "completed" and attempt.disposition == "2.21"
+        # Even when that IVR call was the last allowed, the interviewer's call is made.
+        db.session.execute(sa.update(PhoneSettings).values(max_attempts=1))
+        claimed = calling.claim_due_cases(
+            db.session,
+            claimant="ivy",
+            channel=CallMode.CATI,
+            moment=rig.clock.moment,
+            limit=5,
+            lease=calling.INTERVIEWER_LEASE,
+        )
+        assert [s.case_id for s in claimed] == [case.case_id]
+        db.session.rollback()
     # The other caller presses 3; an interviewer books an appointment before the IVR
     # call's status callback arrives: the callback must not wipe it.
     second = next(c for c in fake.calls if c.params["To"] == other.phone)
