@@ -51,6 +51,8 @@ DISPOSITION_NAMES = {
     "3.14": _l("answering machine"),
     "3.90": _l("call failed"),
     "4.10": _l("not eligible"),
+    "4.20": _l("fax or data line"),
+    "4.30": _l("non-working or invalid number"),
 }
 #: How a response came in (the respondent's channel).
 CHANNEL_LABELS = {

@@ -25,7 +25,7 @@ from survey.clock import now
 from survey.extensions import db
 from survey.integrations.provider import Telephony
 from survey.integrations.telephony import telephony
-from survey.models import CallAttempt, CallMode, CaseSchedule, PhoneSettings
+from survey.models import CallAttempt, CallMode, PhoneSettings
 from survey.privacy import vault
 from survey.services import callbacks, calling, checkpoints, dialling, loop, verification
 from survey.services.dialling import STALE_CALL
@@ -89,30 +89,50 @@ def place(
     return placed
 
 
+def dial_due(
+    session: orm.Session, adapter: Telephony, worker_id: str, report: WorkerReport
+) -> None:
+    """Claim and dial the IVR cases due now, within the pacing shared by all workers."""
+    moment = now()
+    # One pacing limit across all workers: the allowance is computed, the cases claimed
+    # and their attempts recorded under one lock, so the next worker counts them.
+    calling.pacing_lock(session)
+    allowance = dial_allowance(session, moment)
+    claimed = calling.claim_due_cases(
+        session, claimant=worker_id, channel=CallMode.IVR, moment=moment, limit=allowance
+    )
+    report.claimed = len(claimed)
+    plans = []
+    for schedule in claimed:
+        plan = calling.start_attempt(
+            session, schedule, mode=CallMode.IVR, placed_by=worker_id, moment=moment, vault=vault()
+        )
+        if plan is not None:
+            plans.append((plan, dialling.prepare_call(session, plan, webhook_url)))
+    # The attempts exist before the provider can call back about them.
+    session.commit()
+    for index, (plan, request) in enumerate(plans):
+        placed = dialling.dial(session, adapter, plan, request, clock=now)
+        if not placed:
+            # The provider is down: the rest of the pass backs off as well.
+            until = now() + dialling.PROVIDER_BACKOFF
+            for rest, _request in plans[index + 1 :]:
+                dialling.back_off(session, rest, until)
+            session.commit()
+            break
+        session.commit()
+        report.dialled += 1
+
+
 def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> WorkerReport:
     """One pass: schedule new cases, dial what is due, then housekeeping.  Commits."""
     report = WorkerReport()
     report.scheduled = calling.ensure_schedules(session)
     session.commit()
+    dial_due(session, adapter, worker_id, report)
     moment = now()
-    allowance = dial_allowance(session, moment)
-    claimed = calling.claim_due_cases(
-        session, claimant=worker_id, channel=CallMode.IVR, moment=moment, limit=allowance
-    )
-    case_ids = [schedule.case_id for schedule in claimed]
-    session.commit()
-    report.claimed = len(case_ids)
-    for case_id in case_ids:
-        schedule = session.get(CaseSchedule, case_id)
-        assert schedule is not None
-        plan = calling.start_attempt(
-            session, schedule, mode=CallMode.IVR, placed_by=worker_id, moment=moment, vault=vault()
-        )
-        if plan is None:
-            session.commit()
-            continue
-        if place(session, adapter, plan):
-            report.dialled += 1
+    # Claims of workers that exited (and interviewers who left) expire for good.
+    calling.expire_claims(session, moment)
     report.callbacks_selected = callbacks.select_quality_callbacks(session)
     report.recordings_deleted = callbacks.purge_recordings(session, adapter, moment)
     report.follow_up_contacts_purged = loop.purge_contacts(session, today=loop.china_day(moment))

@@ -3,11 +3,11 @@ the supervisor view; quality call-backs."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -33,6 +33,7 @@ from survey.models import (
     ScheduleState,
     Unit,
 )
+from survey.models.base import as_utc
 from survey.privacy import vault
 from survey.services import audit, callbacks, calling, dialling, review
 from survey.services import dispositions as codes
@@ -253,7 +254,11 @@ def result(case_id: int) -> ViewResult:
 @bp.get("/supervisor")
 def supervisor() -> str:
     moment = now()
-    day_start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    # "Today" is the office's day (Beijing), not the UTC day that starts at 08:00 there.
+    zone = ZoneInfo(str(current_app.config["TIMEZONE"]))
+    day_start = (
+        moment.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    )
     productivity = db.session.execute(
         sa.select(
             CallAttempt.placed_by,
@@ -278,7 +283,7 @@ def supervisor() -> str:
         .where(QualityCallback.status == CallbackStatus.MISMATCH)
         .order_by(QualityCallback.id)
     ).all()
-    return render_template(
+    page = render_template(
         "cati/supervisor.html",
         productivity=productivity,
         stats=review.interviewer_stats(db.session),
@@ -288,10 +293,17 @@ def supervisor() -> str:
             .order_by(Cycle.id)
         ).all(),
         open_cases=open_cases,
+        # A claim past its time is gone (its worker exited): not shown as held.
+        live_claims={
+            row.case_id
+            for row in open_cases
+            if row.claimed_until is not None and as_utc(row.claimed_until) > moment
+        },
         flagged=flagged,
         moment=moment,
         calling_hours=calling.calling_hours(db.session, moment),
     )
+    return page
 
 
 def _callback(callback_id: int) -> QualityCallback:

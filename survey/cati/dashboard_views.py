@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from survey.admin.common import ViewResult, actor, get_cycle, report
 from survey.cati import bp
-from survey.cati.forms import PhoneSettingsForm
+from survey.cati.forms import CallingDayForm, PhoneSettingsForm
 from survey.clock import now
 from survey.extensions import db
-from survey.models import Cycle
+from survey.models import CallingDayOverride, Cycle
 from survey.services import calling, dispositions, sms_invitations
 from survey.services.errors import ServiceError
 
@@ -29,8 +30,24 @@ def dashboard(cycle_id: int) -> str:
     )
 
 
-def _settings_page(cycle: Cycle, form: PhoneSettingsForm, status: int = 200) -> ViewResult:
-    page = render_template("cati/settings.html", cycle=cycle, form=form)
+def _settings_page(
+    cycle: Cycle,
+    form: PhoneSettingsForm,
+    status: int = 200,
+    day_form: CallingDayForm | None = None,
+) -> ViewResult:
+    overrides = db.session.scalars(
+        sa.select(CallingDayOverride)
+        .where(CallingDayOverride.cycle_id == cycle.id)
+        .order_by(CallingDayOverride.day)
+    ).all()
+    page = render_template(
+        "cati/settings.html",
+        cycle=cycle,
+        form=form,
+        day_form=day_form or CallingDayForm(),
+        overrides=overrides,
+    )
     return (page, status) if status != 200 else page
 
 
@@ -58,3 +75,18 @@ def save_phone_settings(cycle_id: int) -> ViewResult:
     db.session.commit()
     flash(_("Calling rules saved."), "success")
     return redirect(url_for("cati.dashboard", cycle_id=cycle.id))
+
+
+@bp.post("/cycles/<int:cycle_id>/calling-days")
+def save_calling_day(cycle_id: int) -> ViewResult:
+    """Add or remove a calling day of the cycle (or give it back to the holiday calendar)."""
+    cycle = get_cycle(cycle_id)
+    day_form = CallingDayForm()
+    settings = calling.phone_settings(db.session, cycle.id)
+    if not day_form.validate_on_submit():
+        return _settings_page(cycle, PhoneSettingsForm(obj=settings), 400, day_form)
+    choice = {"yes": True, "no": False}.get(str(day_form.calling.data))
+    calling.set_calling_day(db.session, cycle.id, day_form.day.data, choice, actor=actor())
+    db.session.commit()
+    flash(_("Calling day saved."), "success")
+    return redirect(url_for("cati.phone_settings", cycle_id=cycle.id))

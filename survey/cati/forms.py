@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     FloatField,
     IntegerField,
@@ -101,4 +102,23 @@ class PhoneSettingsForm(FlaskForm):
     )
     quality_callback_share = FloatField(
         _l("Share of completes for quality call-backs (0–1)"), validators=[InputRequired()]
+    )
+    partial_min_share = FloatField(
+        _l("Share of questions answered for a partial interview (AAPOR 1.2, 0–1)"),
+        validators=[InputRequired()],
+    )
+
+
+class CallingDayForm(FlaskForm):
+    """A date the office adds to or removes from the calling days (holidays, 调休)."""
+
+    day = DateField(_l("Date"), validators=[DataRequired()])
+    calling = SelectField(
+        _l("Calls on this day"),
+        choices=[
+            SelectChoice("yes", _l("Yes (weekday hours)")),
+            SelectChoice("no", _l("No calls")),
+            SelectChoice("default", _l("As the holiday calendar says")),
+        ],
+        default="no",
     )

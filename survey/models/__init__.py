@@ -48,6 +48,7 @@ from survey.models.scoring import ComponentWeight, ScoreComponent
 from survey.models.telephony import (
     CallAttempt,
     CallbackStatus,
+    CallingDayOverride,
     CallMode,
     CaseSchedule,
     IvrStep,
@@ -74,6 +75,7 @@ __all__ = [
     "CallAttempt",
     "CallMode",
     "CallbackStatus",
+    "CallingDayOverride",
     "CaseSchedule",
     "Channel",
     "Comment",

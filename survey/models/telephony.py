@@ -7,7 +7,7 @@ Scheduling state lives beside :class:`~survey.models.sampling.FieldworkCase`
 from __future__ import annotations
 
 import enum
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -40,6 +40,9 @@ class PhoneSettings(Base):
             name="callback_share_range",
         ),
         sa.CheckConstraint("recording_retention_days >= 1", name="retention_positive"),
+        sa.CheckConstraint(
+            "partial_min_share > 0 AND partial_min_share <= 1", name="partial_share_range"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +69,32 @@ class PhoneSettings(Base):
     recording_retention_days: Mapped[int] = mapped_column(default=90)
     #: Share of completes re-contacted for a quality call-back (回访复核).
     quality_callback_share: Mapped[float] = mapped_column(sa.Float, default=0.05)
+    #: An interrupted interview with at least this share of its questions answered is a
+    #: partial (AAPOR 1.2, kept as a response); below it a break-off (2.12).
+    partial_min_share: Mapped[float] = mapped_column(
+        sa.Float, default=0.5, server_default=sa.text("0.5")
+    )
+
+
+class CallingDayOverride(Base):
+    """A date the office adds to or removes from a cycle's calling days (调整拨打日).
+
+    Without an override, a day is a calling day when ``chinese_calendar`` says it is a
+    working day or an ordinary weekend day (not a public holiday); 调休 working
+    weekends use the weekday window.
+    """
+
+    __tablename__ = "calling_day_override"
+    __table_args__ = (sa.UniqueConstraint("cycle_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(sa.ForeignKey("cycle.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(sa.Date)
+    #: True: call on this day (with the weekday window); False: no calls.
+    calling: Mapped[bool] = mapped_column()
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+    added_by: Mapped[str] = mapped_column(sa.String(80))
+    added_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class ScheduleState(enum.StrEnum):

@@ -12,10 +12,11 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from survey.models import (
     Answer,
     CallAttempt,
+    CallingDayOverride,
     CallMode,
     CaseSchedule,
     Channel,
@@ -50,6 +52,10 @@ from survey.services.errors import N_, Problem, ServiceError, ValidationError
 from survey.services.responses import submission_entry
 
 CONSENT_STEP = "consent"
+#: Stored when the IVR hung up after three silences (the caller was promised a later call).
+SILENCE_STEP = "silence"
+#: ``CaseSchedule.last_outcome`` of a case the caller sent to the interviewers (key 3).
+TRANSFERRED = "ivr-transfer"
 #: Keys of the consent menu.
 KEY_AGREE, KEY_REFUSE, KEY_INTERVIEWER, KEY_OPT_OUT = "1", "2", "3", "8"
 KEY_DONT_KNOW, KEY_REPEAT = "9", "0"
@@ -78,11 +84,51 @@ def phone_settings(session: orm.Session, cycle_id: int) -> PhoneSettings:
     return settings
 
 
-def _window(settings: PhoneSettings, local: datetime) -> tuple[datetime, datetime]:
-    weekend = local.weekday() >= 5
+def day_kind(day: date) -> str:
+    """``workday`` (incl. 调休 working weekends), ``weekend`` or ``holiday`` (a public
+    holiday per ``chinese_calendar``); outside the years it knows, by the weekday."""
+    try:
+        holiday, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return "weekend" if day.weekday() >= 5 else "workday"
+    if not holiday:
+        return "workday"
+    return "holiday" if name is not None else "weekend"
+
+
+def calling_day_overrides(session: orm.Session, cycle_id: int) -> dict[date, bool]:
+    """The office's added (True) and removed (False) calling days of a cycle."""
+    rows = session.execute(
+        sa.select(CallingDayOverride.day, CallingDayOverride.calling).where(
+            CallingDayOverride.cycle_id == cycle_id
+        )
+    ).all()
+    return {day: calling for day, calling in rows}
+
+
+def _overrides_of(settings: PhoneSettings) -> dict[date, bool]:
+    session = orm.object_session(settings)
+    return calling_day_overrides(session, settings.cycle_id) if session is not None else {}
+
+
+def _window(
+    settings: PhoneSettings, local: datetime, overrides: dict[date, bool]
+) -> tuple[datetime, datetime] | None:
+    """The calling window of ``local``'s day, or ``None`` on a day without calls.
+
+    Public holidays have no calls; 调休 working weekends use the weekday window; the
+    office's overrides win (an added day uses the weekday window).
+    """
+    day = local.date()
+    override = overrides.get(day)
+    if override is False:
+        return None
+    kind = "workday" if override else day_kind(day)
+    if kind == "holiday":
+        return None
+    weekend = kind == "weekend"
     start = settings.weekend_start if weekend else settings.weekday_start
     end = settings.weekend_end if weekend else settings.weekday_end
-    day = local.date()
     zone = local.tzinfo
     return (
         datetime.combine(day, start, tzinfo=zone),
@@ -93,21 +139,58 @@ def _window(settings: PhoneSettings, local: datetime) -> tuple[datetime, datetim
 def in_calling_window(settings: PhoneSettings, moment: datetime) -> bool:
     """Whether ``moment`` is inside the respondent's local calling window."""
     local = as_utc(moment).astimezone(ZoneInfo(settings.timezone))
-    start, end = _window(settings, local)
-    return start <= local < end
+    window = _window(settings, local, _overrides_of(settings))
+    return window is not None and window[0] <= local < window[1]
+
+
+#: Days searched for the next opening (the Spring Festival holiday is eight days).
+WINDOW_SEARCH_DAYS = 31
 
 
 def next_window_start(settings: PhoneSettings, moment: datetime) -> datetime:
     """``moment`` if inside a window, else the start of the next window (UTC)."""
     local = as_utc(moment).astimezone(ZoneInfo(settings.timezone))
-    for day_offset in range(8):
+    overrides = _overrides_of(settings)
+    for day_offset in range(WINDOW_SEARCH_DAYS):
         day = local + timedelta(days=day_offset)
-        start, end = _window(settings, day)
+        window = _window(settings, day, overrides)
+        if window is None:
+            continue
+        start, end = window
         if day_offset == 0 and start <= local < end:
             return as_utc(moment)
         if local < start:
             return start.astimezone(UTC)
-    raise ServiceError(N_("The calling windows have no opening in the coming week."))
+    raise ServiceError(N_("The calling windows have no opening in the coming month."))
+
+
+def set_calling_day(
+    session: orm.Session, cycle_id: int, day: date, calling: bool | None, *, actor: str
+) -> None:
+    """Add (``True``) or remove (``False``) a calling day of a cycle, or drop the
+    office's override (``None``: the calendar decides again)."""
+    existing = session.scalars(
+        sa.select(CallingDayOverride).where(
+            CallingDayOverride.cycle_id == cycle_id, CallingDayOverride.day == day
+        )
+    ).one_or_none()
+    if calling is None:
+        if existing is not None:
+            session.delete(existing)
+    elif existing is None:
+        session.add(CallingDayOverride(cycle_id=cycle_id, day=day, calling=calling, added_by=actor))
+    else:
+        existing.calling = calling
+        existing.added_by = actor
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="phone.calling_day",
+        object_type="cycle",
+        object_id=cycle_id,
+        details={"day": day.isoformat(), "calling": "default" if calling is None else calling},
+    )
 
 
 @dataclass(frozen=True)
@@ -191,6 +274,21 @@ def ensure_schedules(session: orm.Session) -> int:
     return len(case_ids)
 
 
+#: Key of the PostgreSQL advisory lock that serialises the workers' pacing.
+PACING_LOCK_KEY = 0x6D696E7969  # "minyi"
+
+
+def pacing_lock(session: orm.Session) -> None:
+    """Serialise dial pacing across workers until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock; SQLite: the database's write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(PACING_LOCK_KEY)))
+    else:
+        session.execute(sa.text("UPDATE case_schedule SET attempts = attempts WHERE case_id = -1"))
+
+
 def claim_due_cases(
     session: orm.Session,
     *,
@@ -212,7 +310,7 @@ def claim_due_cases(
     if session.get_bind().dialect.name == "sqlite":
         # SQLite has no row locks: take the database's write lock first, so
         # concurrent claimers run one after the other and see each other's claims.
-        session.execute(sa.text("UPDATE case_schedule SET attempts = attempts WHERE case_id = -1"))
+        pacing_lock(session)
     query = (
         sa.select(CaseSchedule)
         .join(FieldworkCase, FieldworkCase.id == CaseSchedule.case_id)
@@ -227,9 +325,8 @@ def claim_due_cases(
             sa.or_(CaseSchedule.claimed_until.is_(None), CaseSchedule.claimed_until < moment),
         )
         .order_by(
-            CaseSchedule.appointment_at.is_(None),
-            CaseSchedule.appointment_at,
-            CaseSchedule.next_attempt_at.is_not(None),
+            # Due retries and appointments first, the longest due first; then fresh sample.
+            CaseSchedule.next_attempt_at.is_(None),
             CaseSchedule.next_attempt_at,
             CaseSchedule.case_id,
         )
@@ -239,7 +336,7 @@ def claim_due_cases(
     claimed = []
     for schedule in session.scalars(query):
         settings = phone_settings(session, schedule.case.cycle_id)
-        if schedule.attempts >= settings.max_attempts:
+        if schedule.attempts >= attempts_allowed(settings, schedule):
             finalise(session, schedule, schedule.case.disposition or codes.NO_ANSWER)
             continue
         if not in_calling_window(settings, moment):
@@ -250,6 +347,24 @@ def claim_due_cases(
         claimed.append(schedule)
     session.flush()
     return claimed
+
+
+def expire_claims(session: orm.Session, moment: datetime) -> int:
+    """Clear claims past their time (a worker or interviewer that went away); returns how
+    many.  Claims already stop counting when they expire; this clears who held them."""
+    result = session.execute(
+        sa.update(CaseSchedule)
+        .where(CaseSchedule.claimed_until.is_not(None), CaseSchedule.claimed_until < moment)
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def attempts_allowed(settings: PhoneSettings, schedule: CaseSchedule) -> int:
+    """``max_attempts``, plus the interviewer's call a respondent asked for with key 3
+    (even when the IVR call that heard it was the last one allowed)."""
+    return settings.max_attempts + (1 if schedule.last_outcome == TRANSFERRED else 0)
 
 
 def release_claim(schedule: CaseSchedule) -> None:
@@ -264,6 +379,32 @@ def is_do_not_call(session: orm.Session, contact: FrameContact) -> bool:
         )
         is not None
     )
+
+
+def do_not_call_source(session: orm.Session, contact: FrameContact) -> DoNotCallSource | None:
+    """How the number came onto the do-not-call list (an opt-out wins), or ``None``."""
+    sources = set(
+        session.scalars(
+            sa.select(DoNotCallEntry.source).where(DoNotCallEntry.phone_hash == contact.phone_hash)
+        )
+    )
+    if not sources:
+        return None
+    return DoNotCallSource.OPT_OUT if DoNotCallSource.OPT_OUT in sources else sources.pop()
+
+
+def do_not_call_code(source: DoNotCallSource, current: str | None) -> str:
+    """The final code of a case whose number is on the do-not-call list (never dialled).
+
+    Only the respondent's own opt-out is a refusal (2.11).  A number the office put on
+    the list (by hand or imported) was not refused by anyone: the case keeps what its
+    calls reached (e.g. 2.21, 3.13), and a case never dialled is 3.11 "not attempted"
+    (unknown eligibility, so it stays in the rates' denominators; AAPOR has no
+    exclusion for a researcher's own do-not-call list).
+    """
+    if source == DoNotCallSource.OPT_OUT:
+        return codes.REFUSAL
+    return current or codes.NOT_ATTEMPTED
 
 
 @dataclass(frozen=True)
@@ -295,8 +436,9 @@ def start_attempt(
     if schedule.state == ScheduleState.FINAL or contact is None:
         release_claim(schedule)
         return None
-    if is_do_not_call(session, contact):
-        finalise(session, schedule, codes.REFUSAL)
+    source = do_not_call_source(session, contact)
+    if source is not None:
+        finalise(session, schedule, do_not_call_code(source, case.disposition))
         audit.record(
             session,
             actor=placed_by,
@@ -305,7 +447,7 @@ def start_attempt(
             object_id=case.id,
         )
         return None
-    if schedule.attempts >= settings.max_attempts:
+    if schedule.attempts >= attempts_allowed(settings, schedule):
         finalise(session, schedule, case.disposition or codes.NO_ANSWER)
         return None
     if not in_calling_window(settings, moment):
@@ -335,6 +477,10 @@ def finalise(session: orm.Session, schedule: CaseSchedule, code: str) -> None:
     session.flush()
 
 
+#: Codes of a case whose respondent was reached: kept through later non-contacts.
+CONTACT_CODES = frozenset({codes.RESPONDENT_UNAVAILABLE, codes.PARTIAL, codes.BREAK_OFF})
+
+
 def _retry_delay(settings: PhoneSettings, code: str) -> timedelta:
     minutes = {
         codes.ALWAYS_BUSY: settings.retry_busy_minutes,
@@ -346,12 +492,20 @@ def _retry_delay(settings: PhoneSettings, code: str) -> timedelta:
 def schedule_retry(
     session: orm.Session, schedule: CaseSchedule, code: str, moment: datetime
 ) -> None:
-    """Record a non-final outcome; the case ends with it after the last allowed attempt."""
+    """Record a non-final outcome; the case ends with it after the last allowed attempt.
+
+    Once the respondent was reached (an appointment, a transfer, silence at the
+    consent menu: 2.21) or interviewed in part (1.2, 2.12), a later busy or
+    unanswered call does not erase that: AAPOR codes a case by the furthest it
+    got, so the case keeps its code (and its appointment time) and only
+    ``last_outcome`` records the call's own result.
+    """
     settings = phone_settings(session, schedule.case.cycle_id)
-    schedule.case.disposition = code
+    if schedule.case.disposition not in CONTACT_CODES or code in CONTACT_CODES:
+        schedule.case.disposition = code
     schedule.last_outcome = code
     if schedule.attempts >= settings.max_attempts:
-        finalise(session, schedule, code)
+        finalise(session, schedule, schedule.case.disposition or code)
         return
     schedule.next_attempt_at = next_window_start(settings, moment + _retry_delay(settings, code))
     release_claim(schedule)
@@ -425,14 +579,25 @@ def apply_call_status(
         return
     if status == "completed":
         answered = attempt.answered_by or ""
-        if answered.startswith("machine") or answered == "fax":
+        if answered == "fax":
+            code = codes.FAX_LINE
+        elif answered.startswith("machine"):
             code = codes.ANSWERING_MACHINE
+        elif attempt.disposition is not None:
+            # Settled during the call (key 3: the case went to the interviewers, who
+            # may already have booked an appointment): the callback changes nothing.
+            session.flush()
+            return
         else:
             code = _interview_outcome(session, attempt)
+            if code in (codes.PARTIAL, codes.BREAK_OFF):
+                _interrupted(session, attempt, schedule, code, moment)
+                return
     else:
         code = {
             "busy": codes.ALWAYS_BUSY,
             "no-answer": codes.NO_ANSWER,
+            "failed": codes.NON_WORKING,
         }.get(status, codes.CALL_FAILED)
     attempt.disposition = code
     if code in codes.FINAL_CODES:
@@ -450,13 +615,116 @@ def _interview_outcome(session: orm.Session, attempt: CallAttempt) -> str:
         return codes.NO_ANSWER
     steps = stored_steps(session, attempt.call_sid)
     consent = steps.pop(CONSENT_STEP, None)
+    silent = steps.pop(SILENCE_STEP, None)
     if consent is None:
-        return codes.BREAK_OFF
+        # Three silences at the consent menu: the caller was told "we will call you
+        # again"; reached, not interviewed yet (2.21, non-final).  A hang-up during
+        # the introduction stays a break-off.
+        return codes.RESPONDENT_UNAVAILABLE if silent else codes.BREAK_OFF
     if consent != KEY_AGREE:
         return attempt.disposition or codes.REFUSAL
-    questions = len(interview_plan(session, attempt.case))
-    # AAPOR: a partial interview answered at least half of the questions.
-    return codes.PARTIAL if questions and len(steps) * 2 >= questions else codes.BREAK_OFF
+    answered = case_answers(session, attempt.case_id)
+    return codes.PARTIAL if is_partial(session, attempt.case, len(answered)) else codes.BREAK_OFF
+
+
+def is_partial(session: orm.Session, case: FieldworkCase, answered: int) -> bool:
+    """AAPOR 1.2: at least ``PhoneSettings.partial_min_share`` of the case's questions
+    answered (default 0.5, "at least half of the applicable items"); below it the
+    interview is a break-off (2.12).  Don't-know answers count as answered."""
+    settings = phone_settings(session, case.cycle_id)
+    questions = len(interview_plan(session, case))
+    return bool(questions) and answered > 0 and answered >= settings.partial_min_share * questions
+
+
+def case_answers(session: orm.Session, case_id: int) -> dict[str, str]:
+    """The question keypresses of every call of the case in which the caller agreed
+    (an interrupted interview resumes where it stopped, on any later call)."""
+    agreed = (
+        sa.select(IvrStep.call_sid)
+        .join(CallAttempt, CallAttempt.id == IvrStep.attempt_id)
+        .where(
+            CallAttempt.case_id == case_id,
+            IvrStep.step == CONSENT_STEP,
+            IvrStep.digits == KEY_AGREE,
+        )
+    )
+    rows = session.execute(
+        sa.select(IvrStep.step, IvrStep.digits)
+        .where(IvrStep.call_sid.in_(agreed), IvrStep.step.like("q-%"))
+        .order_by(IvrStep.id)
+    ).all()
+    answers: dict[str, str] = {}
+    for step, digits in rows:
+        answers.setdefault(step, digits)
+    return answers
+
+
+def _interrupted(
+    session: orm.Session,
+    attempt: CallAttempt,
+    schedule: CaseSchedule,
+    code: str,
+    moment: datetime,
+) -> None:
+    """The caller agreed and the call ended before the last answer (a hang-up, or three
+    silences): a partial (1.2) keeps the answers it has as a response at once; either
+    way the case stays open and the next call (or the caller calling the survey
+    number) resumes at the first unanswered question.  After the last allowed attempt
+    the case ends with its code."""
+    attempt.disposition = code
+    if code == codes.PARTIAL:
+        store_partial(session, attempt.case, moment)
+    schedule_retry(session, schedule, code, moment)
+
+
+def answers_of_steps(
+    session: orm.Session, case: FieldworkCase, steps: dict[str, str]
+) -> dict[tuple[int, int], int]:
+    """Stored keypresses as (unit id, item id) → scale level id, for the case's plan."""
+    levels = {key: level.id for key, level in scale_by_key(session, case.cycle_id).items()}
+    return {
+        (question.unit.id, question.item.id): levels[steps[question.step]]
+        for question in interview_plan(session, case)
+        if steps.get(question.step) in levels
+    }
+
+
+def store_partial(session: orm.Session, case: FieldworkCase, moment: datetime) -> None:
+    """Store the answers of an interrupted interview as the case's response (1.2), once.
+
+    The conditional ``UPDATE`` claims the case as :func:`complete_interview` does; a
+    later call that completes the interview adds the missing answers to this response.
+    """
+    answers = answers_of_steps(session, case, case_answers(session, case.id))
+    claimed = session.execute(
+        sa.update(FieldworkCase)
+        .where(FieldworkCase.id == case.id, FieldworkCase.response_id.is_(None))
+        .values(disposition=codes.PARTIAL)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(case)
+    if not claimed.rowcount or case.response_id is not None:  # type: ignore[attr-defined]
+        return  # already a response (a replayed callback, or a complete)
+    response = Response(
+        cycle_id=case.cycle_id,
+        channel=Channel.PHONE_IVR,
+        rater_group_id=rater_group_id_of(session, case),
+        stratum=case.stratum[:100],
+        design_weight=case.design_weight,
+        submitted_at=moment,
+    )
+    for (unit_id, item_id), level_id in sorted(answers.items()):
+        response.answers.append(Answer(unit_id=unit_id, item_id=item_id, scale_level_id=level_id))
+    session.add(response)
+    session.flush()
+    case.response_id = response.id
+    session.flush()
+    entry, details = submission_entry(
+        Channel.PHONE_IVR, len({unit_id for unit_id, _item_id in answers}), actor="respondent"
+    )
+    audit.record(
+        session, **entry, object_id=response.id, details={**details, "disposition": codes.PARTIAL}
+    )
 
 
 # --- the phone interview -----------------------------------------------------------
@@ -517,6 +785,12 @@ def interview_plan(session: orm.Session, case: FieldworkCase) -> list[Question]:
     return [
         Question(question_step(unit.id, item.id), unit, item) for unit in chosen for item in items
     ]
+
+
+def scale_by_key(session: orm.Session, cycle_id: int) -> dict[str, ScaleLevel]:
+    """Keypad digit → scale level (1 = best … 5, 9 = don't know)."""
+    levels = session.scalars(sa.select(ScaleLevel).where(ScaleLevel.cycle_id == cycle_id))
+    return {str(level.position): level for level in levels if 0 < level.position <= 9}
 
 
 @dataclass(frozen=True)
@@ -716,12 +990,36 @@ def complete_interview(
         .values(completed_at=moment)
         .execution_options(synchronize_session=False)
     )
+    # An interrupted interview stored as a partial (1.2) is completed in place: the
+    # same conditional claim, on its disposition.
+    resumed = session.execute(
+        sa.update(FieldworkCase)
+        .where(
+            FieldworkCase.id == case_id,
+            FieldworkCase.response_id.is_not(None),
+            FieldworkCase.disposition == codes.PARTIAL,
+        )
+        .values(completed_at=moment, disposition=codes.COMPLETE)
+        .execution_options(synchronize_session=False)
+    )
     case = session.get(FieldworkCase, case_id, populate_existing=True)
     if case is None:
         raise ServiceError(N_("Case %(case)s does not exist."), parameters={"case": case_id})
     if case.response_id is not None:
         existing = session.get(Response, case.response_id)
         assert existing is not None
+        if resumed.rowcount:  # type: ignore[attr-defined]
+            have = {(answer.unit_id, answer.item_id) for answer in existing.answers}
+            for (unit_id, item_id), level_id in sorted(answers.items()):
+                if (unit_id, item_id) not in have:
+                    existing.answers.append(
+                        Answer(unit_id=unit_id, item_id=item_id, scale_level_id=level_id)
+                    )
+            existing.submitted_at = moment
+            finalise(session, schedule_of(session, case.id), codes.COMPLETE)
+            if attempt is not None:
+                attempt.disposition = codes.COMPLETE
+            session.flush()
         return existing
     response = Response(
         cycle_id=case.cycle_id,
@@ -788,6 +1086,12 @@ def route_to_interviewer(session: orm.Session, attempt: CallAttempt, moment: dat
     schedule = schedule_of(session, attempt.case_id)
     if schedule.state == ScheduleState.FINAL:
         return
+    # Reached, not interviewed yet (2.21, non-final): the attempt is settled now, so
+    # the status callback that follows leaves the case (and any appointment an
+    # interviewer books meanwhile) alone.
+    attempt.disposition = codes.RESPONDENT_UNAVAILABLE
+    schedule.case.disposition = codes.RESPONDENT_UNAVAILABLE
+    schedule.last_outcome = TRANSFERRED
     schedule.channel = CallMode.CATI
     schedule.next_attempt_at = moment
     release_claim(schedule)
@@ -830,6 +1134,7 @@ SETTING_FIELDS = (
     "record_calls",
     "recording_retention_days",
     "quality_callback_share",
+    "partial_min_share",
 )
 
 
@@ -867,6 +1172,9 @@ def update_settings(
     share = float(values["quality_callback_share"])  # type: ignore[arg-type]
     if not 0.0 <= share <= 1.0:
         problems.append(Problem(N_("between 0 and 1"), column="quality_callback_share"))
+    partial = float(values["partial_min_share"])  # type: ignore[arg-type]
+    if not 0.0 < partial <= 1.0:
+        problems.append(Problem(N_("more than 0 and at most 1"), column="partial_min_share"))
     if problems:
         raise ValidationError(N_("The calling rules were not changed."), problems)
     changed = {}

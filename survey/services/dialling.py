@@ -24,14 +24,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import orm
 
 from survey.integrations.provider import CallRequest, Telephony
-from survey.models import ScheduleState
+from survey.models import CallMode, ScheduleState
 from survey.services import audit, calling
-from survey.services import dispositions as codes
 
 log = logging.getLogger(__name__)
 
 #: A call still open after this long is considered lost for pacing.
 STALE_CALL = timedelta(hours=1)
+
+#: How long a case waits after the provider failed to take its call (an outage).
+PROVIDER_BACKOFF = timedelta(minutes=5)
 
 #: ``webhook_url(name, **params)``: the absolute URL of one of the provider's webhooks.
 WebhookUrl = Callable[..., str]
@@ -64,20 +66,16 @@ def dial(
 ) -> bool:
     """Place the call (after the attempt was committed) and record the provider's answer.
 
-    A provider failure counts the attempt as failed and schedules a retry (``False``).
+    A provider failure (an outage, a rejected request) is not a call: the attempt is
+    withdrawn and the case backs off (:func:`back_off`; ``False``).
     ``clock`` gives the time (read once the provider has answered).
     """
     attempt = plan.attempt
     try:
         sid = adapter.place_call(request)
-    except Exception as error:  # any provider failure: count the attempt, retry later
-        log.warning("call for case %s failed: %s", attempt.case_id, error)
-        attempt.status = "failed"
-        attempt.ended_at = clock()
-        attempt.disposition = codes.CALL_FAILED
-        schedule = calling.schedule_of(session, attempt.case_id)
-        calling.schedule_retry(session, schedule, codes.CALL_FAILED, clock())
-        session.flush()
+    except Exception as error:  # the provider is unreachable or refused: back off
+        log.warning("call for case %s not placed: %s", attempt.case_id, error)
+        back_off(session, plan, clock() + PROVIDER_BACKOFF)
         return False
     # The webhooks may have changed the attempt meanwhile (another transaction).
     session.refresh(attempt)
@@ -100,3 +98,21 @@ def dial(
         details={"mode": attempt.mode.value},
     )
     return True
+
+
+def back_off(session: orm.Session, plan: calling.DialPlan, until: datetime) -> None:
+    """Withdraw an attempt the provider never took: it does not count against
+    ``max_attempts``, the case keeps its disposition (no 3.90) and is due again at
+    ``until`` (moved into a calling window)."""
+    attempt = plan.attempt
+    schedule = calling.schedule_of(session, attempt.case_id)
+    session.delete(attempt)
+    schedule.attempts = max(0, schedule.attempts - 1)
+    if attempt.mode == CallMode.CATI:
+        # The interviewer keeps the case and may dial again.
+        session.flush()
+        return
+    settings = calling.phone_settings(session, schedule.case.cycle_id)
+    schedule.next_attempt_at = calling.next_window_start(settings, until)
+    calling.release_claim(schedule)
+    session.flush()

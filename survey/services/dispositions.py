@@ -34,18 +34,30 @@ COMPLETE = "1.1"
 PARTIAL = "1.2"
 REFUSAL = "2.11"
 BREAK_OFF = "2.12"
-#: Respondent reached but asked for another time and was never interviewed.
+#: Respondent reached but not (yet) interviewed: an appointment, a transfer to an
+#: interviewer (IVR key 3), silence at the consent menu.  Non-final while calls
+#: remain; the final code when they run out (AAPOR 2.21 "respondent never available").
 RESPONDENT_UNAVAILABLE = "2.21"
 #: Released but not yet dialled: unknown eligibility, not attempted.
 NOT_ATTEMPTED = "3.11"
 ALWAYS_BUSY = "3.12"
 NO_ANSWER = "3.13"
 ANSWERING_MACHINE = "3.14"
+#: Unknown eligibility, other (AAPOR 3.90): e.g. a provider error, or a final code
+#: for a case that was never worked through no fault of the respondent.
 CALL_FAILED = "3.90"
 NOT_ELIGIBLE = "4.10"
+#: Fax or data line (AAPOR 4.20): not a household number, final.
+FAX_LINE = "4.20"
+#: Non-working or invalid number (AAPOR 4.30): Twilio's ``failed`` status ("the call
+#: could not be completed as dialled, most likely because the number does not
+#: exist"); final, never retried.
+NON_WORKING = "4.30"
 
 #: Codes that end the calling: the case is never dialled again.
-FINAL_CODES = frozenset({COMPLETE, PARTIAL, REFUSAL, BREAK_OFF, NOT_ELIGIBLE})
+FINAL_CODES = frozenset(
+    {COMPLETE, PARTIAL, REFUSAL, BREAK_OFF, NOT_ELIGIBLE, FAX_LINE, NON_WORKING}
+)
 
 #: Codes an interviewer may set at the CATI console.
 INTERVIEWER_CODES: tuple[str, ...] = (
@@ -57,6 +69,8 @@ INTERVIEWER_CODES: tuple[str, ...] = (
     NO_ANSWER,
     ANSWERING_MACHINE,
     NOT_ELIGIBLE,
+    FAX_LINE,
+    NON_WORKING,
 )
 
 RATE_NAMES = ("RR1", "RR2", "RR3", "RR4", "RR5", "RR6", "COOP1", "REF1", "CON1")

@@ -42,6 +42,7 @@ from survey.models import (
 from survey.privacy import vault
 from survey.security import MAX_URL_INTEGER
 from survey.services import calling
+from survey.services import dispositions as codes
 from survey.telephony import bp, webhook_url
 
 LANGUAGE = "zh-CN"
@@ -163,6 +164,11 @@ class Call:
     def question(self, step: str) -> calling.KeypadQuestion | None:
         return next((question for question in self.plan if question.step == step), None)
 
+    @property
+    def completed(self) -> bool:
+        """The case has its complete response (a partial one may still be completed)."""
+        return self.case.response_id is not None and self.case.disposition != codes.PARTIAL
+
     def url(self, name: str, **params: object) -> str:
         """A webhook URL of this call, carrying its plan."""
         return webhook_url(name, attempt=self.attempt.id, units=self.units_per_interview, **params)
@@ -190,6 +196,10 @@ def _call() -> Call | None:
         units = settings.units_per_interview
         record_calls, retention = settings.record_calls, settings.recording_retention_days
     fixed = request.args.get("units", type=int)
+    stored = calling.parse_steps(steps)
+    if case.disposition in (codes.PARTIAL, codes.BREAK_OFF):
+        # An interrupted interview resumes: the answers of the case's earlier calls count.
+        stored = {**calling.case_answers(db.session, case.id), **stored}
     return Call(
         attempt=attempt,
         case=case,
@@ -200,7 +210,7 @@ def _call() -> Call | None:
         units_per_interview=fixed if fixed is not None and fixed > 0 else units,
         record_calls=record_calls,
         retention_days=retention,
-        steps=calling.parse_steps(steps),
+        steps=stored,
     )
 
 
@@ -241,7 +251,7 @@ def _prompt_for(call: Call, step: str, tries: int = 0, prefix: str = "") -> Http
 
 def _next(call: Call) -> HttpResponse:
     """The next unanswered step of the call, or the end of the interview."""
-    if call.case.response_id is not None:
+    if call.completed:
         return _goodbye(THANKS)
     if call.cycle_status not in calling.CALLING_STATUSES:
         return _goodbye(CLOSED)
@@ -308,7 +318,11 @@ def ivr() -> HttpResponse:
         return _hangup()
     step = request.args.get("step", "")
     digits = request.form.get("Digits", "")
-    if call.case.response_id is not None:
+    if request.form.get("CallStatus", "") in calling.TERMINAL_STATUSES:
+        # Digits Twilio submits after the caller hung up: nobody heard a question or
+        # confirmed the key, so nothing is stored.
+        result = _hangup()
+    elif call.completed:
         result = _goodbye(THANKS)
     elif step == calling.CONSENT_STEP:
         if digits not in CONSENT_KEYS:
@@ -350,6 +364,8 @@ def prompt() -> HttpResponse:
         return _hangup()
     tries = request.args.get("tries", default=1, type=int)
     if tries >= MAX_PROMPT_TRIES:
+        # The caller was promised a later call: the status callback schedules it.
+        _record(call, calling.SILENCE_STEP, str(tries)[:8])
         result = _goodbye(NO_INPUT)
     else:
         result = _prompt_for(call, request.args.get("step", ""), tries)

@@ -41,10 +41,13 @@ class FakeCall:
 
 @dataclass
 class Behaviour:
-    """How the callee reacts: ``answer`` (with keys), ``busy``, ``no-answer``, ``machine``."""
+    """How the callee reacts: ``answer`` (with keys), ``busy``, ``no-answer``, ``machine``,
+    ``fax``, ``failed`` (the carrier could not connect: an invalid number)."""
 
     outcome: str = "answer"
     keys: list[str] = field(default_factory=list)
+    #: Hang up when the keys run out (instead of staying silent until the IVR hangs up).
+    hang_up: bool = False
     #: Deliver every webhook twice, as Twilio does when a response is slow.
     duplicate: bool = False
 
@@ -59,6 +62,8 @@ class FakeTwilio:
         #: Delivery states posted to a message's StatusCallback *before* the create
         #: request is answered (Twilio may call back before its API reply arrives).
         self.report_before_reply: list[str] = []
+        #: Answer ``Calls.json`` with HTTP 503 (a provider outage).
+        self.outage = False
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -100,7 +105,9 @@ class FakeTwilio:
                     self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
                     return
                 prefix = f"/2010-04-01/Accounts/{ACCOUNT_SID}/"
-                if self.path == prefix + "Calls.json":
+                if self.path == prefix + "Calls.json" and fake.outage:
+                    self._reply(503, {"code": 20503, "message": "Service unavailable"})
+                elif self.path == prefix + "Calls.json":
                     for required in ("To", "From", "Url"):
                         if required not in form:
                             self._reply(400, {"code": 21205, "message": f"{required} missing"})
@@ -163,33 +170,56 @@ class FakeTwilio:
             "ApiVersion": "2010-04-01",
         }
         times = 2 if behaviour.duplicate else 1
-        status = {"busy": "busy", "no-answer": "no-answer"}.get(behaviour.outcome, "completed")
-        if behaviour.outcome in ("answer", "machine"):
+        status = {"busy": "busy", "no-answer": "no-answer", "failed": "failed"}.get(
+            behaviour.outcome, "completed"
+        )
+        answered_by = {"answer": "human", "machine": "machine_start", "fax": "fax"}
+        if behaviour.outcome in answered_by:
             answered = {
                 **base,
                 "CallStatus": "in-progress",
-                "AnsweredBy": "human" if behaviour.outcome == "answer" else "machine_start",
+                "AnsweredBy": answered_by[behaviour.outcome],
             }
-            call.twiml.extend(self.walk(call.params["Url"], answered, behaviour.keys, times=times))
+            call.twiml.extend(
+                self.walk(
+                    call.params["Url"],
+                    answered,
+                    behaviour.keys,
+                    times=times,
+                    hang_up=behaviour.hang_up,
+                )
+            )
         final = {**base, "CallStatus": status, "CallDuration": "60"}
-        if behaviour.outcome == "machine":
-            final["AnsweredBy"] = "machine_start"
+        if behaviour.outcome in ("machine", "fax"):
+            final["AnsweredBy"] = answered_by[behaviour.outcome]
         callback = call.params.get("StatusCallback")
         if callback:
             self.post(callback, final, times=times)
 
     def walk(
-        self, url: str, params: dict[str, str], keys: list[str], *, times: int = 1
+        self,
+        url: str,
+        params: dict[str, str],
+        keys: list[str],
+        *,
+        times: int = 1,
+        hang_up: bool = False,
     ) -> list[str]:
-        """Follow the app's TwiML from ``url``, pressing ``keys`` at each Gather."""
+        """Follow the app's TwiML from ``url``, pressing ``keys`` at each Gather
+        (``hang_up``: the caller hangs up at the first Gather after the last key)."""
         documents = []
         remaining: Iterator[str] = iter(keys)
+        pressed = 0
         base = {k: v for k, v in params.items() if k != "Digits"}
         for _ in range(200):
             reply = self.post(url, params, times=times)
             assert reply.status_code == 200, (url, reply.status_code)
             documents.append(reply.text)
+            if hang_up and pressed == len(keys) and "<Gather" in reply.text:
+                return documents
             step = _next_request(reply.text, remaining)
+            if step is not None and "Digits" in step[1]:
+                pressed += 1
             if step is None:
                 return documents
             url, extra = step

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -124,6 +125,7 @@ SETTINGS = {
     "units_per_interview": "3",
     "recording_retention_days": "60",
     "quality_callback_share": "0.1",
+    "partial_min_share": "0.6",
 }
 
 
@@ -132,13 +134,20 @@ def test_calling_rules_are_edited_per_cycle_and_bad_input_changes_nothing(
 ) -> None:
     login(demo_client, "pollster")
     assert demo_client.get("/cati/cycles/1/settings").status_code == 200
-    bad = {**SETTINGS, "timezone": "Mars/Olympus", "weekday_end": "08:00", "max_attempts": "0"}
+    bad = {
+        **SETTINGS,
+        "timezone": "Mars/Olympus",
+        "weekday_end": "08:00",
+        "max_attempts": "0",
+        "partial_min_share": "0",
+    }
     refused = demo_client.post("/cati/cycles/1/settings", data=bad)
     assert refused.status_code == 400
     page = refused.get_data(as_text=True)
     assert "“Mars/Olympus”不是有效的时区（例如 Asia/Shanghai）" in page
     assert "结束时间须晚于开始时间" in page
     assert "不能小于 1" in page
+    assert "须大于 0 且不超过 1" in page
     with demo_app.app_context():
         settings = db.session.scalars(sa.select(PhoneSettings)).one()
         assert settings.max_attempts == 6 and settings.timezone == "Asia/Shanghai"
@@ -147,7 +156,38 @@ def test_calling_rules_are_edited_per_cycle_and_bad_input_changes_nothing(
     with demo_app.app_context():
         settings = db.session.scalars(sa.select(PhoneSettings)).one()
         assert settings.max_attempts == 4 and settings.quality_callback_share == 0.1
+        assert settings.partial_min_share == 0.6
         # Wednesday 18:30 in Shanghai is now outside the weekday window.
         evening = WEDNESDAY_10AM.replace(hour=10, minute=30)
         assert not calling.in_calling_window(settings, evening)
+        assert calling.in_calling_window(settings, WEDNESDAY_10AM)
+
+
+def test_the_office_adds_and_removes_calling_days_on_the_settings_page(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    login(demo_client, "pollster")
+    removed = demo_client.post(
+        "/cati/cycles/1/calling-days", data={"day": "2026-11-18", "calling": "no"}
+    )
+    assert removed.status_code == 302
+    added = demo_client.post(
+        "/cati/cycles/1/calling-days", data={"day": "2026-10-02", "calling": "yes"}
+    )
+    assert added.status_code == 302
+    assert demo_client.post("/cati/cycles/1/calling-days", data={"day": ""}).status_code == 400
+    page = demo_client.get("/cati/cycles/1/settings").get_data(as_text=True)
+    table = re.search(r'<table class="list" id="calling-days">(.*?)</table>', page, re.S)
+    assert table is not None and "2026-10-02" in table.group(1) and "2026-11-18" in table.group(1)
+    with demo_app.app_context():
+        settings = calling.phone_settings(db.session, 1)
+        assert not calling.in_calling_window(settings, WEDNESDAY_10AM)  # removed
+        national_day = datetime(2026, 10, 2, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
+        assert calling.in_calling_window(settings, national_day)  # added
+    back = demo_client.post(
+        "/cati/cycles/1/calling-days", data={"day": "2026-11-18", "calling": "default"}
+    )
+    assert back.status_code == 302
+    with demo_app.app_context():
+        settings = calling.phone_settings(db.session, 1)
         assert calling.in_calling_window(settings, WEDNESDAY_10AM)

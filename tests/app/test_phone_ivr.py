@@ -119,15 +119,17 @@ def test_late_answer_after_the_status_callback_is_not_lost(rig: PhoneRig) -> Non
     with app.app_context():
         stored = db.session.get(FieldworkCase, case.case_id)
         assert stored is not None and stored.disposition == "1.2"  # 9 of 10 answered
-        assert stored.response_id is None
+        partial = db.session.get(Response, stored.response_id)  # kept as a partial response
+        assert partial is not None and len(partial.answers) == QUESTIONS - 1
     # The delayed delivery of the last keypress arrives after the status callback.
     reply = fake.post(last_action, {**base, "Digits": "4"})
     assert "感谢您的支持" in reply.text
     with app.app_context():
         stored = db.session.get(FieldworkCase, case.case_id)
         assert stored is not None and stored.disposition == "1.1"
-        response = db.session.get(Response, stored.response_id)
+        response = db.session.get(Response, stored.response_id, populate_existing=True)
         assert response is not None and len(response.answers) == QUESTIONS
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 1
 
 
 def test_unsigned_or_wrongly_signed_webhooks_get_403_and_store_nothing(
