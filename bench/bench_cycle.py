@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import resource
@@ -413,7 +414,7 @@ def measure(url: str, cycle_id: int) -> dict[str, Any]:
         assert cycle is not None
         snapshot = publication.publish(db.session, cycle, actor="bench")
         db.session.flush()
-        sha256, size = snapshot.sha256, len(snapshot.content)
+        sha256, size = _result_sha256(snapshot.content), len(snapshot.content)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
         db.session.rollback()
@@ -426,6 +427,36 @@ def measure(url: str, cycle_id: int) -> dict[str, Any]:
         "sha256": sha256,
         "snapshot_bytes": size,
     }
+
+
+def _result_sha256(content: str) -> str:
+    """SHA-256 of a snapshot's result: everything but its audit checkpoint.
+
+    Every publication signs the audit log's head as it stands, so two runs of
+    the same cycle differ in ``audit_checkpoint`` only; what must be identical
+    is the result itself (format, inputs, outputs).
+    """
+    data = json.loads(content)
+    data.pop("audit_checkpoint", None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def newest_result(url: str, cycle_id: int) -> str:
+    """The result SHA-256 of the cycle's newest snapshot (run as ``--newest``)."""
+    from survey.extensions import db
+    from survey.models import Cycle
+    from survey.services import publication
+
+    app = _app(url)
+    with app.app_context():
+        cycle = db.session.get(Cycle, cycle_id)
+        assert cycle is not None
+        snapshot = publication.latest_snapshot(db.session, cycle)
+        assert snapshot is not None
+        digest = _result_sha256(snapshot.content)
+        db.engine.dispose()
+    return digest
 
 
 def phases(url: str, cycle_id: int) -> dict[str, float]:
@@ -520,8 +551,7 @@ def run(
             ],
             _environment(url),
         )
-        published = command.stdout.split()[-1]
-        hashes.add(published)
+        hashes.add(run_process(_self("--newest", url, str(built.cycle_id))).stdout.strip())
         if len(hashes) != 1:
             raise SystemExit(f"the runs published different snapshots: {sorted(hashes)}")
     return CycleResult(
@@ -708,6 +738,7 @@ def main() -> int:
     parser.add_argument("--no-phases", action="store_true")
     parser.add_argument("--measure", nargs=2, metavar=("URL", "CYCLE"), help=argparse.SUPPRESS)
     parser.add_argument("--phases", nargs=2, metavar=("URL", "CYCLE"), help=argparse.SUPPRESS)
+    parser.add_argument("--newest", nargs=2, metavar=("URL", "CYCLE"), help=argparse.SUPPRESS)
     parser.add_argument("--build", nargs=2, metavar=("URL", "RESPONSES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -718,6 +749,9 @@ def main() -> int:
         return 0
     if args.phases:
         print(json.dumps(phases(args.phases[0], int(args.phases[1]))))
+        return 0
+    if args.newest:
+        print(newest_result(args.newest[0], int(args.newest[1])))
         return 0
     if args.build:
         print(json.dumps(dataclasses.asdict(build(args.build[0], int(args.build[1])))))
