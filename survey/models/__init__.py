@@ -10,6 +10,7 @@ from survey.models.cycle import (
     DontKnowHandling,
     ScalePreset,
 )
+from survey.models.listed import ListedRater, PaperBallot, PaperStatus
 from survey.models.questionnaire import Item, ScaleLevel
 from survey.models.rater import RaterGroup, RaterGroupWeight, SamplingKind
 from survey.models.response import Answer, Channel, Comment, Response
@@ -81,7 +82,10 @@ __all__ = [
     "FrameStatus",
     "Item",
     "IvrStep",
+    "ListedRater",
     "Official",
+    "PaperBallot",
+    "PaperStatus",
     "PhoneSettings",
     "Poster",
     "PosterVerification",
