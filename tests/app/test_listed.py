@@ -261,3 +261,32 @@ def test_paper_entry_refuses_incomplete_sheets(demo_session: Any) -> None:
     citizens = _group(cycle, "citizens")
     with pytest.raises(ServiceError, match="not a listed rater group"):
         listed.enter_paper(demo_session, cycle, citizens, "9", {}, user_id=1, actor="test")
+
+
+def test_closing_keeps_whether_a_listed_rater_answered_not_when(demo_session: Any) -> None:
+    cycle = _cycle(demo_session)
+    listed.import_roster(demo_session, vault(), cycle, "r.csv", ROSTER, actor="test")
+    cycles.transition_cycle(demo_session, cycle, CycleStatus.FIELDING, actor="test")
+    first, second, _third = listed.roster(demo_session, cycle)
+    _rater, questionnaire, _draft = listed.open_listed(demo_session, first.token)
+    level = next(level.id for level in questionnaire.levels if not level.is_dont_know)
+    answers = {
+        unit.id: listed.UnitAnswers(levels={item.id: level for item in questionnaire.items})
+        for unit in questionnaire.units
+    }
+    listed.submit_listed(demo_session, first.id, questionnaire, answers)
+    listed.save_draft(
+        demo_session, second.id, questionnaire.units[0].id, answers[questionnaire.units[0].id]
+    )
+    demo_session.refresh(first)
+    response = demo_session.scalars(
+        sa.select(Response).where(Response.channel == Channel.LISTED)
+    ).one()
+    # While fieldwork runs the instants are close: the link closing cuts.
+    assert abs((first.answered_at - response.submitted_at).total_seconds()) < 5
+    cycles.transition_cycle(demo_session, cycle, CycleStatus.CLOSED, actor="test")
+    demo_session.refresh(first)
+    demo_session.refresh(second)
+    assert first.answered_at is not None
+    assert (first.answered_at.hour, first.answered_at.minute, first.answered_at.second) == (0, 0, 0)
+    assert second.answered_at is None and second.draft_json is None
