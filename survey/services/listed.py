@@ -63,6 +63,9 @@ ROSTER_COLUMNS = {
 }
 ROSTER_REQUIRED = ("name", "group")
 
+#: The reminder SMS (the raters are Chinese officials; like the poster's code SMS).
+REMINDER_SMS = "【{cycle}】{name}，您好！您尚未完成评价，请通过以下链接作答：{link}"
+
 #: Levels of one paper sheet: unit id → item id → scale level id.
 SheetLevels = Mapping[int, Mapping[int, int]]
 
@@ -302,8 +305,7 @@ def remind(
             without += 1
             continue
         sender.send_sms(
-            contact,
-            f"【{cycle.name}】{rater.name}，您好！请通过以下链接完成评价：{link(rater.token)}",
+            contact, REMINDER_SMS.format(cycle=cycle.name, name=rater.name, link=link(rater.token))
         )
         rater.reminded_at = now
         rater.reminders += 1

@@ -197,6 +197,14 @@ def test_listed_raters_answer_by_token_and_on_paper(demo_app: Flask) -> None:
     assert len(re.findall(r"/r/([A-Za-z0-9_-]+)</code>", page)) == 2
     reminded = admin.post(f"/fieldwork/cycles/{cycle_id}/listed/remind")
     assert reminded.status_code == 302
+    with demo_app.app_context():
+        reminders = dict(
+            db.session.execute(sa.select(ListedRater.name, ListedRater.reminders)).all()
+        )
+        # Only who has not answered and has a mobile number gets an SMS.
+        assert reminders == {"王人大": 0, "李政协": 1, "赵领导": 0}
+    flashed = admin.get(f"/fieldwork/cycles/{cycle_id}/listed").get_data(as_text=True)
+    assert "已发送短信提醒 1 条；1 人没有手机号码" in flashed
 
     # Paper: entered by admin, then by the pollster with one answer different.
     entry_url = f"/fieldwork/cycles/{cycle_id}/listed/paper/{group_id}"
