@@ -459,12 +459,13 @@ def phases(url: str, cycle_id: int) -> dict[str, float]:
         del answers
         inputs = scoring.gather_inputs(session, cycle, rules)
         start = time.perf_counter()
-        scoring.compute_outputs(inputs)
-        timings["sampling: sub-scores, totals, grades, comparisons (compute_outputs)"] = (
-            time.perf_counter() - start
-        )
+        outputs = scoring.compute_outputs(inputs)
+        timings[
+            "sampling: sub-scores, totals, grades, comparisons, grade probabilities "
+            "(compute_outputs)"
+        ] = time.perf_counter() - start
         start = time.perf_counter()
-        scoring.canonical_json({"inputs": inputs, "outputs": scoring.compute_outputs(inputs)})
+        scoring.canonical_json({"inputs": inputs, "outputs": outputs})
         timings["canonical JSON of the snapshot"] = time.perf_counter() - start
         db.engine.dispose()
     return timings

@@ -176,6 +176,42 @@ _PLACES: dict[tuple[bool, bool, bool], str] = {
 }
 
 
+def placed(
+    problem: Problem,
+    *,
+    file: str | None = None,
+    line: int | None = None,
+    column: str | None = None,
+) -> Problem:
+    """``problem`` with where it is, as an :class:`InputError` says it.
+
+    For an error of another class (a :class:`DesignError` found at a line of
+    a file, say) that should read like an input error's message.
+
+    Parameters
+    ----------
+    problem
+        What is wrong.
+    file, line, column
+        Where it is wrong (see :class:`InputError`).
+
+    Returns
+    -------
+    Problem
+        ``problem`` itself when no place is known; otherwise a problem of the
+        same code whose template says the place and whose ``message`` is
+        ``problem`` (translated with it).
+    """
+    known = (file is not None, line is not None, column is not None)
+    if not any(known):
+        return problem
+    return Problem(
+        problem.code,
+        _PLACES[known],
+        {"file": file, "line": line, "column": column, "message": problem},
+    )
+
+
 class InputError(SamplingError, ValueError):
     """Bad input data: names the file, line and column (or field) where known.
 
@@ -223,16 +259,8 @@ class InputError(SamplingError, ValueError):
         str
             ``"<file>, line <n>, column '<name>': <message>"`` or its translation.
         """
-        message = self.problem.text(translate)
-        known = (self.file is not None, self.line is not None, self.column is not None)
-        if not any(known):
-            return message
-        return translate(_PLACES[known]) % {
-            "file": self.file,
-            "line": self.line,
-            "column": self.column,
-            "message": message,
-        }
+        where = placed(self.problem, file=self.file, line=self.line, column=self.column)
+        return where.text(translate)
 
 
 class DesignError(SamplingError, ValueError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,11 @@ class DispositionCounts:
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not isinstance(value, int) or value < 0:
-                raise InputError(f"count {name} must be a non-negative integer, got {value!r}")
+                raise InputError(
+                    N_("count %(name)s must be a non-negative integer, got %(value)r"),
+                    code="rates.invalid_count",
+                    parameters={"name": name, "value": value},
+                )
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,20 @@ def default_eligibility(counts: DispositionCounts) -> float:
     eligible = counts.I + counts.P + counts.R + counts.NC + counts.O
     known = eligible + counts.NE
     if known == 0:
-        raise InputError("no case of known eligibility: e cannot be estimated; give e explicitly")
+        raise InputError(
+            N_("no case of known eligibility: e cannot be estimated; give e explicitly"),
+            code="rates.unknown_eligibility",
+        )
     return eligible / known
 
 
 def _ratio(numerator: float, denominator: float, name: str) -> float:
     if denominator <= 0:
-        raise InputError(f"{name} is undefined: its denominator is zero (no eligible cases)")
+        raise InputError(
+            N_("%(rate)s is undefined: its denominator is zero (no eligible cases)"),
+            code="rates.zero_denominator",
+            parameters={"rate": name},
+        )
     return numerator / denominator
 
 
@@ -99,7 +110,11 @@ def response_rates(counts: DispositionCounts, e: float | None = None) -> Respons
     if e is None:
         e = default_eligibility(counts)
     if not 0.0 <= e <= 1.0:
-        raise InputError(f"e must be between 0 and 1, got {e}")
+        raise InputError(
+            N_("e must be between 0 and 1, got %(e)s"),
+            code="rates.invalid_eligibility",
+            parameters={"e": e},
+        )
     c = counts
     interviews = c.I + c.P
     eligible_non_interview = c.R + c.NC + c.O
@@ -140,7 +155,11 @@ def category_of_code(code: str) -> str:
     text = code.strip()
     major, _, minor = text.partition(".")
     if not major.isdigit() or (minor and not minor.isdigit()):
-        raise InputError(f"not an AAPOR disposition code: {code!r}")
+        raise InputError(
+            N_("not an AAPOR disposition code: %(code)r"),
+            code="rates.not_a_code",
+            parameters={"code": code},
+        )
     first = minor[:1]
     if major == "1" and first == "1":
         return "I"
@@ -154,7 +173,11 @@ def category_of_code(code: str) -> str:
         return "UO"
     if major == "4":
         return "NE"
-    raise InputError(f"not an AAPOR final disposition code: {code!r}")
+    raise InputError(
+        N_("not an AAPOR final disposition code: %(code)r"),
+        code="rates.not_a_final_code",
+        parameters={"code": code},
+    )
 
 
 def counts_from_codes(code_counts: Mapping[str, int]) -> DispositionCounts:
@@ -162,6 +185,10 @@ def counts_from_codes(code_counts: Mapping[str, int]) -> DispositionCounts:
     totals = dict.fromkeys(("I", "P", "R", "NC", "O", "UH", "UO", "NE"), 0)
     for code, count in code_counts.items():
         if int(count) != count or count < 0:
-            raise InputError(f"count of code {code} must be a non-negative integer, got {count}")
+            raise InputError(
+                N_("count of code %(code)s must be a non-negative integer, got %(count)s"),
+                code="rates.invalid_code_count",
+                parameters={"code": code, "count": count},
+            )
         totals[category_of_code(code)] += int(count)
     return DispositionCounts(**totals)

@@ -65,6 +65,12 @@ def demo_command(if_empty: bool) -> None:
         cycle = demo.load_demo(db.session)
         sample = load_fieldwork_demo(db.session, vault(), cycle)
         previous = load_results_demo(db.session)
+        from survey.services.demo_fieldwork import load_loop_demo
+        from survey.services.loop import china_today
+
+        loop_cycle = db.session.get(Cycle, previous.cycle_id)
+        assert loop_cycle is not None
+        load_loop_demo(db.session, vault(), loop_cycle, china_today())
         db.session.commit()
         click.echo(
             f"demo loaded: {len(cycle.units)} units; the 2025 results published "
@@ -137,6 +143,9 @@ def init_app(app: Flask) -> None:
     for command in RESULTS_COMMANDS:
         app.cli.add_command(command)
     app.cli.add_command(demo_command)
+    from survey.loop_cli import loop_group
+
+    app.cli.add_command(loop_group)
     app.cli.add_command(user_group)
     from survey.worker import worker_command
 

@@ -85,6 +85,23 @@ CALLBACK_STATUS_LABELS = {
     CallbackStatus.UNREACHABLE: _l("Unreachable"),
 }
 
+#: An SMS invitation's delivery state (Twilio's MessageStatus values kept by minyi).
+SMS_STATUS_LABELS = {
+    "pending": _l("Not yet sent"),
+    "queued": _l("Queued"),
+    "sent": _l("Sent"),
+    "delivered": _l("Delivered"),
+    "undelivered": _l("Undelivered"),
+    "failed": _l("Failed"),
+}
+#: A review's (复核) outcome.
+REVIEW_STATUS_LABELS = {
+    "pending": _l("Pending"),
+    "confirmed": _l("Confirmed"),
+    "mismatch": _l("Mismatch"),
+    "unreachable": _l("Unreachable"),
+}
+
 
 def disposition_label(code: str | None) -> str:
     """An AAPOR code with its Chinese name beside it: “2.11 拒访” (unknown codes as they are)."""
@@ -128,6 +145,14 @@ def call_status_label(status: object) -> str:
 
 def callback_status_label(status: object) -> str:
     return _label(CALLBACK_STATUS_LABELS, status)
+
+
+def sms_status_label(status: object) -> str:
+    return _label(SMS_STATUS_LABELS, status)
+
+
+def review_status_label(status: object) -> str:
+    return _label(REVIEW_STATUS_LABELS, status)
 
 
 def detail_notes(details: object) -> list[str]:
@@ -250,6 +275,8 @@ def init_app(app: Flask) -> None:
         call_mode_label=call_mode_label,
         callback_status_label=callback_status_label,
         call_status_label=call_status_label,
+        sms_status_label=sms_status_label,
+        review_status_label=review_status_label,
         snapshot_reason=snapshot_reason,
         detail_notes=detail_notes,
         # A service's Problem or ServiceError as the reader's language words it.

@@ -79,6 +79,13 @@ class Vault:
                 "cannot decrypt personal data: the key that encrypted it is not in MINYI_DATA_KEYS"
             ) from None
 
+    def decrypt_recent(self, token: str, seconds: int) -> str:
+        """What :meth:`encrypt` made at most ``seconds`` ago; ``ValueError`` otherwise."""
+        try:
+            return self._fernet.decrypt(token.encode("ascii"), ttl=seconds).decode("utf-8")
+        except (InvalidToken, UnicodeError):
+            raise ValueError("not a recent token of these keys") from None
+
     def seal(self, data: bytes) -> bytes:
         """``data`` encrypted and authenticated (an upload waiting on disk)."""
         return self._fernet.encrypt(data)

@@ -42,7 +42,27 @@ def _snapshot(snapshot_id: int) -> ResultSnapshot:
     default=None,
     help="Record this decision for every unit with rater groups below the minimum.",
 )
-def results_publish(cycle_id: int, actor: str, accept_reason: str | None) -> None:
+@click.option(
+    "--smoothing",
+    type=click.Choice(["none", "fay-herriot"]),
+    default="none",
+    show_default=True,
+    help="Fay–Herriot smoothing of the social-recognition scores.",
+)
+@click.option(
+    "--robust-threshold",
+    type=click.FloatRange(0.5, 0.99),
+    default=0.8,
+    show_default=True,
+    help="A grade whose probability is below this is flagged not robust.",
+)
+def results_publish(
+    cycle_id: int,
+    actor: str,
+    accept_reason: str | None,
+    smoothing: str,
+    robust_threshold: float,
+) -> None:
     """Compute and publish the results of a closed cycle (immutable snapshot)."""
     from survey.services import publication, scoring
     from survey.services.errors import ServiceError
@@ -50,14 +70,23 @@ def results_publish(cycle_id: int, actor: str, accept_reason: str | None) -> Non
     cycle = db.session.get(Cycle, cycle_id)
     if cycle is None:
         raise click.ClickException(f"no cycle with id {cycle_id}")
+    rules = scoring.rules_for(
+        cycle, smoothing=smoothing, robust_threshold=f"{robust_threshold:.2f}"
+    )
     try:
         decisions: dict[str, str] = {}
         if accept_reason:
             run = scoring.trial(
-                db.session, cycle, scoring.rules_for(cycle), accept_redistribution=accept_reason
+                db.session,
+                cycle,
+                rules,
+                accept_redistribution=accept_reason,
+                with_probabilities=False,
             )
             decisions = run.inputs["decisions"]
-        snapshot = publication.publish(db.session, cycle, actor=actor, decisions=decisions)
+        snapshot = publication.publish(
+            db.session, cycle, actor=actor, rules=rules, decisions=decisions
+        )
     except ServiceError as error:
         db.session.rollback()
         click.echo(f"error: {error.message}", err=True)

@@ -27,7 +27,7 @@ from survey.integrations.provider import Telephony
 from survey.integrations.telephony import telephony
 from survey.models import CallAttempt, CallMode, CaseSchedule, PhoneSettings
 from survey.privacy import vault
-from survey.services import callbacks, calling, checkpoints, dialling, verification
+from survey.services import callbacks, calling, checkpoints, dialling, loop, verification
 from survey.services.dialling import STALE_CALL
 from survey.telephony import webhook_url
 
@@ -46,6 +46,7 @@ class WorkerReport:
     dialled: int = 0
     callbacks_selected: int = 0
     recordings_deleted: int = 0
+    follow_up_contacts_purged: int = 0
     audit_checkpoint: int | None = None
     audit_verification: int | None = None
 
@@ -114,6 +115,7 @@ def run_once(session: orm.Session, adapter: Telephony, worker_id: str) -> Worker
             report.dialled += 1
     report.callbacks_selected = callbacks.select_quality_callbacks(session)
     report.recordings_deleted = callbacks.purge_recordings(session, adapter, moment)
+    report.follow_up_contacts_purged = loop.purge_contacts(session, today=loop.china_day(moment))
     session.commit()
     # Last, in its own short transaction: on PostgreSQL it holds the chain's lock.
     checkpoint = checkpoints.take_if_moved(session, min_age=CHECKPOINT_EVERY)

@@ -262,16 +262,21 @@ def demo_session(demo_app: Flask) -> Iterator[Any]:
 
 
 class LiveServer:
-    """The app served by werkzeug in a thread on a free loopback port."""
+    """The app served by werkzeug in a thread on a free loopback port.
 
-    def __init__(self, app: Flask) -> None:
+    ``host`` is the name in :attr:`url`: browsers are given ``localhost``, which
+    they treat as a secure origin, so the ``Secure`` session cookie production
+    sets travels over plain HTTP there as it does over HTTPS in production.
+    """
+
+    def __init__(self, app: Flask, host: str = "127.0.0.1") -> None:
         import threading
 
         from werkzeug.serving import make_server
 
         self.app = app
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"http://{host}:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -280,13 +285,28 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+def production_config(url: str, **extra: Any) -> dict[str, Any]:
+    """The configuration production runs with, on the test database ``url``.
+
+    ``ENV_NAME=production`` (hence a ``Secure`` session cookie), no ``TESTING``
+    (errors are answered as pages, as a browser meets them), CSRF on by its
+    default, and the secrets a deployment sets (secret key, data, hash and
+    audit keys): nothing here turns a protection off.
+    """
+    config = _test_config(url, ENV_NAME="production", **extra)
+    del config["TESTING"], config["WTF_CSRF_ENABLED"]
+    return config
+
+
 def _live_server(url: str) -> Iterator[LiveServer]:
-    """The app on ``url`` served over HTTP with CSRF on, as a browser sees it."""
+    """The app on ``url`` with production's configuration, served to a browser."""
     from survey import create_app
     from survey.extensions import db
 
-    app = create_app(_test_config(url, WTF_CSRF_ENABLED=True))
-    server = LiveServer(app)
+    app = create_app(production_config(url))
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["WTF_CSRF_ENABLED"] is not False and not app.testing
+    server = LiveServer(app, host="localhost")
     yield server
     server.stop()
     with app.app_context():
@@ -295,14 +315,20 @@ def _live_server(url: str) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    """An empty, migrated database served as production serves it."""
+    yield from _live_server(database_url)
+
+
+@pytest.fixture
 def live_demo_server(demo_database_url: str) -> Iterator[LiveServer]:
-    """The demo served over HTTP with CSRF on, as a browser sees it."""
+    """The demo served as production serves it (see :func:`production_config`)."""
     yield from _live_server(demo_database_url)
 
 
 @pytest.fixture
 def live_results_server(results_database_url: str) -> Iterator[LiveServer]:
-    """The demo with the previous cycle published, served with CSRF on."""
+    """The demo with the previous cycle published, served as production serves it."""
     yield from _live_server(results_database_url)
 
 

@@ -1,7 +1,7 @@
 """listed raters' rosters and personal tokens; on-site paper ballots entered twice
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0020 (re-chained after main's 0017 and 0020)
 Create Date: 2026-12-07 00:10:00.000000
 
 Listed rater groups (deputies, leaders, subordinate bodies) answer by a personal
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | Sequence[str] | None = "0015"
+down_revision: str | Sequence[str] | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

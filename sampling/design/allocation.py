@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import DesignError, InputError
+from sampling.errors import N_, DesignError, InputError
 
 __all__ = [
     "Allocation",
@@ -164,9 +164,19 @@ def allocate(
     """
     method = _parse_method(method)
     if isinstance(total, bool) or int(total) != total or total < 0:
-        raise InputError(f"must be a whole number ≥ 0, got {total}", column="n")
+        raise InputError(
+            N_("must be a whole number ≥ 0, got %(value)s"),
+            code="allocation.invalid_total",
+            parameters={"value": total},
+            column="n",
+        )
     if isinstance(minimum, bool) or int(minimum) != minimum or minimum < 0:
-        raise InputError(f"must be a whole number ≥ 0, got {minimum}", column="min")
+        raise InputError(
+            N_("must be a whole number ≥ 0, got %(value)s"),
+            code="allocation.invalid_minimum",
+            parameters={"value": minimum},
+            column="min",
+        )
     total = int(total)
     names = tuple(spec.name for spec in strata)
     _check_names(names)
@@ -175,15 +185,26 @@ def allocate(
     available = int(population.sum())
     if total > available:
         raise DesignError(
-            f"the sample size {total} exceeds the population of all strata ({available})"
+            N_("the sample size %(total)s exceeds the population of all strata (%(population)s)"),
+            code="allocation.total_exceeds_population",
+            parameters={"total": total, "population": available},
         )
     lower = np.minimum(population, minimum)
     if int(lower.sum()) > total:
         running = np.cumsum(lower)
         short = int(np.flatnonzero(running > total)[0])
         raise DesignError(
-            f"the minimum of {minimum} per stratum needs {int(lower.sum())} units but n = "
-            f"{total}: stratum {names[short]!r} (and any after it) cannot get its minimum"
+            N_(
+                "the minimum of %(minimum)s per stratum needs %(needed)s units but n = "
+                "%(total)s: stratum %(stratum)r (and any after it) cannot get its minimum"
+            ),
+            code="allocation.minimum_exceeds_total",
+            parameters={
+                "minimum": minimum,
+                "needed": int(lower.sum()),
+                "total": total,
+                "stratum": names[short],
+            },
         )
     numerators, denominator = _constrained_quotas(
         weights, [int(v) for v in lower], [int(v) for v in population], total
@@ -241,7 +262,11 @@ def largest_remainder(
     exact = _exact_quotas(quotas)
     bound = None if upper is None else [int(v) for v in np.asarray(upper, dtype=np.int64).tolist()]
     if bound is not None and len(bound) != len(exact):
-        raise DesignError(f"{len(bound)} upper bounds for {len(exact)} quotas")
+        raise DesignError(
+            N_("%(bounds)s upper bounds for %(quotas)s quotas"),
+            code="allocation.bounds_mismatch",
+            parameters={"bounds": len(bound), "quotas": len(exact)},
+        )
     denominator = math.lcm(*(quota.denominator for quota in exact)) if exact else 1
     numerators = [quota.numerator * (denominator // quota.denominator) for quota in exact]
     return _round_scaled(numerators, denominator, total, bound)
@@ -266,7 +291,11 @@ def _round_scaled(
         sizes.append(floor)
     missing = total - sum(sizes)
     if missing < 0 or missing > len(candidates):
-        raise DesignError(f"cannot round the quotas to a total of {total}")
+        raise DesignError(
+            N_("cannot round the quotas to a total of %(total)s"),
+            code="allocation.unroundable",
+            parameters={"total": total},
+        )
     # Largest remainder first; equal remainders by index (the first listed).
     candidates.sort()
     for _, index in candidates[:missing]:
@@ -283,13 +312,17 @@ def _exact_quotas(quotas: Sequence[Fraction | int] | npt.ArrayLike) -> list[Frac
         result: list[Fraction] = []
         for value in np.asarray(quotas, dtype=np.float64).ravel().tolist():
             if not math.isfinite(value):
-                raise DesignError(f"a quota must be a finite number, got {value}")
+                raise DesignError(
+                    N_("a quota must be a finite number, got %(value)s"),
+                    code="allocation.quota_not_finite",
+                    parameters={"value": value},
+                )
             nearest = round(value)
             # Quotas a hair off an integer through floating-point error count as it.
             result.append(Fraction(nearest) if abs(value - nearest) <= 1e-9 else Fraction(value))
         values = result
     if any(value < 0 for value in values):
-        raise DesignError("a quota must not be negative")
+        raise DesignError(N_("a quota must not be negative"), code="allocation.negative_quota")
     return values
 
 
@@ -407,7 +440,11 @@ def _solve_lambda_exact(w: list[int], lo: list[int], hi: list[int], target: int)
             return position + (target - value) / slope
         value, position = reached, at
         slope += change
-    raise DesignError(f"cannot allocate a total of {target}")  # pragma: no cover
+    raise DesignError(  # pragma: no cover
+        N_("cannot allocate a total of %(total)s"),
+        code="allocation.unreachable_total",
+        parameters={"total": target},
+    )
 
 
 def _parse_method(method: AllocationMethod | str) -> AllocationMethod:
@@ -416,7 +453,10 @@ def _parse_method(method: AllocationMethod | str) -> AllocationMethod:
     except ValueError:
         choices = ", ".join(m.value for m in AllocationMethod)
         raise InputError(
-            f"unknown method {method!r}; use one of {choices}", column="method"
+            N_("unknown method %(method)r; use one of %(choices)s"),
+            code="allocation.unknown_method",
+            parameters={"method": method, "choices": choices},
+            column="method",
         ) from None
 
 
@@ -425,7 +465,9 @@ def _check_names(names: tuple[str, ...]) -> None:
     for index, name in enumerate(names):
         if name in seen:
             raise InputError(
-                f"stratum {name!r} is listed twice (entries {seen[name] + 1} and {index + 1})",
+                N_("stratum %(stratum)r is listed twice (entries %(first)s and %(second)s)"),
+                code="allocation.duplicate_stratum",
+                parameters={"stratum": name, "first": seen[name] + 1, "second": index + 1},
                 column="stratum",
             )
         seen[name] = index
@@ -435,7 +477,10 @@ def _population(spec: StratumSpec) -> int:
     value = spec.population
     if isinstance(value, bool) or int(value) != value or value < 0:
         raise InputError(
-            f"stratum {spec.name!r}: N must be a whole number ≥ 0, got {value}", column="N"
+            N_("stratum %(stratum)r: N must be a whole number ≥ 0, got %(value)s"),
+            code="allocation.invalid_population",
+            parameters={"stratum": spec.name, "value": value},
+            column="N",
         )
     return int(value)
 
@@ -462,8 +507,12 @@ def _weights(
         deviation = spec.standard_deviation
         if deviation is None or not math.isfinite(deviation) or deviation < 0:
             raise InputError(
-                f"stratum {spec.name!r}: {method.value} allocation needs a standard deviation "
-                f"S ≥ 0, got {deviation}",
+                N_(
+                    "stratum %(stratum)r: %(method)s allocation needs a standard deviation "
+                    "S ≥ 0, got %(value)s"
+                ),
+                code="allocation.invalid_deviation",
+                parameters={"stratum": spec.name, "method": method.value, "value": deviation},
                 column="S",
             )
         per_unit = float(deviation)
@@ -471,7 +520,9 @@ def _weights(
             cost = spec.cost
             if cost is None or not math.isfinite(cost) or cost <= 0:
                 raise InputError(
-                    f"stratum {spec.name!r}: optimal allocation needs a cost > 0, got {cost}",
+                    N_("stratum %(stratum)r: optimal allocation needs a cost > 0, got %(value)s"),
+                    code="allocation.invalid_cost",
+                    parameters={"stratum": spec.name, "value": cost},
                     column="cost",
                 )
             # Correctly rounded: exact whenever S/√c is a binary fraction.
@@ -482,15 +533,3 @@ def _weights(
         int(spec.population) * numerator * (scale // denominator)
         for spec, (numerator, denominator) in zip(strata, ratios, strict=True)
     ]
-
-
-def allocation_from_mapping(sizes: Mapping[str, int]) -> dict[str, int]:
-    """Validate an explicit ``{stratum: n_h}`` allocation and return a copy."""
-    result: dict[str, int] = {}
-    for name, size in sizes.items():
-        if isinstance(size, bool) or int(size) != size or size < 0:
-            raise InputError(
-                f"stratum {name!r}: n must be a whole number ≥ 0, got {size}", column="n"
-            )
-        result[str(name)] = int(size)
-    return result

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import Any
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 
 __all__ = [
     "PerUnitRequirement",
@@ -171,7 +171,11 @@ def required_sample_size(
     _check_positive(margin, "margin")
     z = normal_quantile(confidence)
     if standard_deviation is not None and proportion is not None:
-        raise InputError("give either a proportion or a standard deviation, not both", column="p")
+        raise InputError(
+            N_("give either a proportion or a standard deviation, not both"),
+            code="size.proportion_and_deviation",
+            column="p",
+        )
     if standard_deviation is not None:
         _check_positive(standard_deviation, "sd")
         n0 = (z * standard_deviation / margin) ** 2
@@ -180,7 +184,10 @@ def required_sample_size(
         _check_open_unit(p, "p")
         if margin >= 1.0:
             raise InputError(
-                f"a proportion's margin must be below 1, got {margin}", column="margin"
+                N_("a proportion's margin must be below 1, got %(value)s"),
+                code="size.margin_too_large",
+                parameters={"value": margin},
+                column="margin",
             )
         n0 = z * z * p * (1.0 - p) / (margin * margin)
     if population is None:
@@ -188,14 +195,27 @@ def required_sample_size(
     else:
         if isinstance(population, bool) or population < 1 or int(population) != population:
             raise InputError(
-                f"must be a positive whole number, got {population}", column="population"
+                N_("must be a positive whole number, got %(value)s"),
+                code="size.invalid_population",
+                parameters={"value": population},
+                column="population",
             )
         correction = (n0 - 1.0) if standard_deviation is None else n0
         n_fpc = n0 / (1.0 + correction / population)
     if not (math.isfinite(design_effect) and design_effect > 0):
-        raise InputError(f"must be a positive number, got {design_effect}", column="deff")
+        raise InputError(
+            N_("must be a positive number, got %(value)s"),
+            code="size.invalid_design_effect",
+            parameters={"value": design_effect},
+            column="deff",
+        )
     if not (math.isfinite(response_rate) and 0.0 < response_rate <= 1.0):
-        raise InputError(f"must be in (0, 1], got {response_rate}", column="response-rate")
+        raise InputError(
+            N_("must be in (0, 1], got %(value)s"),
+            code="size.invalid_response_rate",
+            parameters={"value": response_rate},
+            column="response-rate",
+        )
     completes = _ceil(n_fpc * design_effect)
     if population is not None:
         completes = min(completes, population)
@@ -245,7 +265,12 @@ def per_unit_requirement(
         As in :func:`required_sample_size`.
     """
     if isinstance(units, bool) or units < 1 or int(units) != units:
-        raise InputError(f"must be a positive whole number, got {units}", column="units")
+        raise InputError(
+            N_("must be a positive whole number, got %(value)s"),
+            code="size.invalid_units",
+            parameters={"value": units},
+            column="units",
+        )
     one = required_sample_size(
         margin,
         confidence,
@@ -272,9 +297,19 @@ def _ceil(value: float) -> int:
 
 def _check_open_unit(value: float, field: str) -> None:
     if not (math.isfinite(value) and 0.0 < value < 1.0):
-        raise InputError(f"must be strictly between 0 and 1, got {value}", column=field)
+        raise InputError(
+            N_("must be strictly between 0 and 1, got %(value)s"),
+            code="size.not_a_proportion",
+            parameters={"value": value},
+            column=field,
+        )
 
 
 def _check_positive(value: float, field: str) -> None:
     if not (math.isfinite(value) and value > 0.0):
-        raise InputError(f"must be a positive number, got {value}", column=field)
+        raise InputError(
+            N_("must be a positive number, got %(value)s"),
+            code="size.not_positive",
+            parameters={"value": value},
+            column=field,
+        )

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import DesignError, InputError
+from sampling.errors import N_, DesignError, InputError, Problem, placed
 from sampling.estimation.intervals import (
     DegreesOfFreedom,
     ProportionCiMethod,
@@ -111,23 +111,23 @@ class RowSource:
         """The name of the column playing ``role``."""
         return self.columns.get(role, role)
 
-    def prefix(self, role: str, row: int | None = None) -> str:
-        """``"FILE, line L, column 'C': "``, as :class:`InputError` shows a place."""
-        return str(
-            InputError(
-                "",
-                file=self.file,
-                line=None if row is None else self.line(row),
-                column=self.column(role),
-            )
+    def place(self, problem: Problem, role: str, row: int | None = None) -> Problem:
+        """``problem`` at ``FILE, line L, column 'C'``, as :class:`InputError` shows a place."""
+        return placed(
+            problem,
+            file=self.file,
+            line=None if row is None else self.line(row),
+            column=self.column(role),
         )
 
 
-def _where(source: RowSource | None, role: str, row: int) -> tuple[str, dict[str, Any]]:
-    """Text to append and :class:`InputError` keywords locating ``row`` of ``role``."""
+def _where(source: RowSource | None, role: str, row: int) -> tuple[int | None, dict[str, Any]]:
+    """The 1-based row for an ``in row`` template and :class:`InputError` keywords
+    locating ``row`` of ``role``: the row when there is no source (the message says
+    it), ``None`` when the source's file and line say where."""
     if source is None:
-        return f" in row {row + 1}", {"column": role}
-    return "", {"file": source.file, "line": source.line(row), "column": source.column(role)}
+        return row + 1, {"column": role}
+    return None, {"file": source.file, "line": source.line(row), "column": source.column(role)}
 
 
 @dataclass(frozen=True)
@@ -249,17 +249,22 @@ class SurveyDesign:
         lonely_random = lonely & ~census
         if lonely_random.any():
             if self.lonely_psu is LonelyPsu.FAIL:
-                if source is None:
-                    names = ", ".join(str(s) for s in self.stratum_labels[lonely_random])
-                    where = ""
-                else:
+                labels = self.stratum_labels[lonely_random]
+                names = ", ".join(str(s) if source is None else repr(str(s)) for s in labels)
+                problem = Problem(
+                    "estimation.lonely_psu",
+                    N_(
+                        "stratum %(strata)s has only one PSU, so its variance cannot be "
+                        "estimated; choose a lonely-PSU option (certainty, remove, adjust) or "
+                        "collapse strata"
+                    ),
+                    {"strata": names},
+                )
+                if source is not None:
                     h = int(np.flatnonzero(lonely_random)[0])
-                    names = ", ".join(repr(str(s)) for s in self.stratum_labels[lonely_random])
-                    where = source.prefix("strata", self._first_row(h))
+                    problem = source.place(problem, "strata", self._first_row(h))
                 raise DesignError(
-                    f"{where}stratum {names} has only one PSU, so its variance cannot be "
-                    "estimated; choose a lonely-PSU option (certainty, remove, adjust) or "
-                    "collapse strata"
+                    problem.template, code=problem.code, parameters=problem.parameters
                 )
             if self.lonely_psu is LonelyPsu.ADJUST:
                 self.centre[lonely_random] = False
@@ -281,13 +286,23 @@ class SurveyDesign:
         values = np.asarray(fpc, dtype=np.float64)
         source = self.source
         if values.shape != (n_rows,):
-            raise InputError(f"fpc has {values.size} values for {n_rows} rows", column="fpc")
+            raise InputError(
+                N_("fpc has %(values)s values for %(rows)s rows"),
+                code="estimation.fpc_length",
+                parameters={"values": values.size, "rows": n_rows},
+                column="fpc",
+            )
         bad = ~np.isfinite(values) | (values <= 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            suffix, where = _where(source, "fpc", row)
+            number, where = _where(source, "fpc", row)
             raise InputError(
-                f"population size must be a positive number, got {values[row]}{suffix}", **where
+                N_("population size must be a positive number, got %(value)s")
+                if number is None
+                else N_("population size must be a positive number, got %(value)s in row %(row)s"),
+                code="estimation.invalid_fpc",
+                parameters={"value": values[row], "row": number},
+                **where,
             )
         n_strata = len(self.stratum_labels)
         first = np.full(n_strata, -1, dtype=np.int64)
@@ -297,25 +312,50 @@ class SurveyDesign:
         if differs.any():
             row = int(np.flatnonzero(differs)[0])
             h = int(self.stratum_codes[row])
-            suffix, where = _where(source, "fpc", row)
-            elsewhere = "elsewhere" if source is None else f"on line {source.line(int(first[h]))}"
+            number, where = _where(source, "fpc", row)
             raise InputError(
-                f"population size {values[row]:g}{suffix} differs from "
-                f"{per_stratum[h]:g} {elsewhere} in stratum {self._stratum_name(h)}; "
-                "fpc must be constant within a stratum",
+                N_(
+                    "population size %(value)g in row %(row)s differs from %(other)g elsewhere "
+                    "in stratum %(stratum)s; fpc must be constant within a stratum"
+                )
+                if source is None
+                else N_(
+                    "population size %(value)g differs from %(other)g on line %(other_line)s "
+                    "in stratum %(stratum)s; fpc must be constant within a stratum"
+                ),
+                code="estimation.fpc_varies",
+                parameters={
+                    "value": values[row],
+                    "row": number,
+                    "other": per_stratum[h],
+                    "other_line": None if source is None else source.line(int(first[h])),
+                    "stratum": self._stratum_name(h),
+                },
                 **where,
             )
         too_small = per_stratum < self.n_psu
         if too_small.any():
             h = int(np.flatnonzero(too_small)[0])
-            message = (
-                f"stratum {self._stratum_name(h)}: population size {per_stratum[h]:g} is "
-                f"smaller than the {self.n_psu[h]} sampled PSUs"
+            problem = Problem(
+                "estimation.fpc_below_psus",
+                N_(
+                    "stratum %(stratum)s: population size %(population)g is smaller than the "
+                    "%(psus)s sampled PSUs"
+                ),
+                {
+                    "stratum": self._stratum_name(h),
+                    "population": per_stratum[h],
+                    "psus": self.n_psu[h],
+                },
             )
             if source is None:
-                raise DesignError(message)
+                raise DesignError(
+                    problem.template, code=problem.code, parameters=problem.parameters
+                )
             _, where = _where(source, "fpc", int(first[h]))
-            raise InputError(message, **where)
+            raise InputError(
+                problem.template, code=problem.code, parameters=problem.parameters, **where
+            )
         return per_stratum
 
     @property
@@ -329,7 +369,9 @@ class SurveyDesign:
         new.__dict__.update(self.__dict__)
         new.weights = _check_weights(weights, self.source)
         if new.weights.shape != self.weights.shape:
-            raise InputError("new weights must have one value per row")
+            raise InputError(
+                N_("new weights must have one value per row"), code="estimation.weights_length"
+            )
         new.calibration = calibration
         return new
 
@@ -355,7 +397,10 @@ class SurveyDesign:
         from sampling.weighting import poststratify
 
         if self.calibration is not None:
-            raise DesignError("the design is already calibrated; calibrate once, in one step")
+            raise DesignError(
+                N_("the design is already calibrated; calibrate once, in one step"),
+                code="estimation.calibrated_twice",
+            )
         result = poststratify(self.weights, cells, population_totals)
         calibration = Calibration(
             margins=(result.cell_codes,),
@@ -390,7 +435,10 @@ class SurveyDesign:
         from sampling.weighting import Margin, rake
 
         if self.calibration is not None:
-            raise DesignError("the design is already calibrated; calibrate once, in one step")
+            raise DesignError(
+                N_("the design is already calibrated; calibrate once, in one step"),
+                code="estimation.calibrated_twice",
+            )
         result = rake(
             self.weights,
             [Margin(name, labels, totals) for name, (labels, totals) in margins.items()],
@@ -501,7 +549,11 @@ class SurveyDesign:
         )
         if (denominator_total == 0).any():
             d = int(np.flatnonzero(denominator_total == 0)[0])
-            raise DesignError(f"domain {domains.label(d)}: the denominator total is zero")
+            raise DesignError(
+                N_("domain %(domain)s: the denominator total is zero"),
+                code="estimation.zero_denominator",
+                parameters={"domain": domains.label(d)},
+            )
         estimate = weighted_sum / denominator_total
         safe_codes = np.maximum(codes, 0)
         residual = np.where(
@@ -552,8 +604,15 @@ class SurveyDesign:
         not_binary = observed & (y != 0.0) & (y != 1.0)
         if not_binary.any():
             row = int(np.flatnonzero(not_binary)[0])
-            suffix, where = _where(self.source, "values", row)
-            raise InputError(f"a proportion needs 0/1 values, got {y[row]:g}{suffix}", **where)
+            number, where = _where(self.source, "values", row)
+            raise InputError(
+                N_("a proportion needs 0/1 values, got %(value)g")
+                if number is None
+                else N_("a proportion needs 0/1 values, got %(value)g in row %(row)s"),
+                code="estimation.not_binary",
+                parameters={"value": y[row], "row": number},
+                **where,
+            )
         table = self.mean(y, by, level=level)
         method = ProportionCiMethod(ci_method)
         df_kind = DegreesOfFreedom(degrees_of_freedom)
@@ -592,7 +651,9 @@ class SurveyDesign:
             return Domains.whole(self.n_rows)
         if isinstance(by, Domains):
             if by.codes.shape != (self.n_rows,):
-                raise InputError("domains must have one code per row")
+                raise InputError(
+                    N_("domains must have one code per row"), code="estimation.domains_length"
+                )
             return by
         names = list(by)
         columns = [_column(by[name], self.n_rows, name) for name in names]
@@ -615,7 +676,9 @@ class SurveyDesign:
         if empty.any():
             labels = "; ".join(domains.label(int(d)) for d in np.flatnonzero(empty)[:5])
             raise DesignError(
-                f"empty domain: {labels} has no non-missing value with a positive weight"
+                N_("empty domain: %(domains)s has no non-missing value with a positive weight"),
+                code="estimation.empty_domain",
+                parameters={"domains": labels},
             )
         return n, weight_sum, weighted_sum
 
@@ -817,16 +880,27 @@ class SurveyDesign:
 def _check_weights(weights: npt.ArrayLike, source: RowSource | None = None) -> FloatArray:
     array = np.asarray(weights, dtype=np.float64)
     if array.ndim != 1:
-        raise InputError("weights must be one-dimensional", column="weights")
+        raise InputError(
+            N_("weights must be one-dimensional"),
+            code="estimation.weights_not_one_dimensional",
+            column="weights",
+        )
     bad = ~np.isfinite(array) | (array < 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        suffix, where = _where(source, "weights", row)
+        number, where = _where(source, "weights", row)
         raise InputError(
-            f"weights must be finite and non-negative, got {array[row]}{suffix}", **where
+            N_("weights must be finite and non-negative, got %(value)s")
+            if number is None
+            else N_("weights must be finite and non-negative, got %(value)s in row %(row)s"),
+            code="estimation.invalid_weight",
+            parameters={"value": array[row], "row": number},
+            **where,
         )
     if array.size and not (array > 0).any():
-        raise InputError("all weights are zero", column="weights")
+        raise InputError(
+            N_("all weights are zero"), code="estimation.zero_weights", column="weights"
+        )
     return array
 
 
@@ -835,27 +909,52 @@ def _values(
 ) -> FloatArray:
     array = np.asarray(values, dtype=np.float64)
     if array.shape != (n_rows,):
-        raise InputError(f"{name} has shape {array.shape}, expected ({n_rows},)", column=name)
+        raise InputError(
+            N_("%(name)s has shape %(shape)s, expected (%(rows)s,)"),
+            code="estimation.wrong_shape",
+            parameters={"name": name, "shape": array.shape, "rows": n_rows},
+            column=name,
+        )
     infinite = np.isinf(array)
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
-        suffix, where = _where(source, name, row)
-        raise InputError(f"infinite value{suffix}", **where)
+        number, where = _where(source, name, row)
+        raise InputError(
+            N_("infinite value") if number is None else N_("infinite value in row %(row)s"),
+            code="estimation.infinite_value",
+            parameters={} if number is None else {"row": number},
+            **where,
+        )
     return array
 
 
 def _column(values: npt.ArrayLike, n_rows: int, name: str) -> npt.NDArray[Any]:
     array = np.asarray(values)
     if array.shape != (n_rows,):
-        raise InputError(f"{name} has shape {array.shape}, expected ({n_rows},)", column=name)
+        raise InputError(
+            N_("%(name)s has shape %(shape)s, expected (%(rows)s,)"),
+            code="estimation.wrong_shape",
+            parameters={"name": name, "shape": array.shape, "rows": n_rows},
+            column=name,
+        )
     if array.dtype.kind == "f" and np.isnan(array).any():
         row = int(np.flatnonzero(np.isnan(array))[0])
-        raise InputError(f"missing value in row {row + 1}", column=name)
+        raise InputError(
+            N_("missing value in row %(row)s"),
+            code="estimation.missing_value",
+            parameters={"row": row + 1},
+            column=name,
+        )
     if array.dtype.kind == "O":
         missing = np.array([item is None for item in array.tolist()])
         if missing.any():
             row = int(np.flatnonzero(missing)[0])
-            raise InputError(f"missing value in row {row + 1}", column=name)
+            raise InputError(
+                N_("missing value in row %(row)s"),
+                code="estimation.missing_value",
+                parameters={"row": row + 1},
+                column=name,
+            )
     return array
 
 

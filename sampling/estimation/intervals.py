@@ -16,7 +16,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -63,7 +63,11 @@ class DegreesOfFreedom(enum.StrEnum):
 def check_level(level: float) -> None:
     """Reject a confidence level outside (0, 1)."""
     if not (0.0 < level < 1.0) or math.isnan(level):
-        raise InputError(f"confidence level must be strictly between 0 and 1, got {level}")
+        raise InputError(
+            N_("confidence level must be strictly between 0 and 1, got %(level)s"),
+            code="estimation.invalid_level",
+            parameters={"level": level},
+        )
 
 
 def t_quantile(level: float, df: float) -> float:
@@ -75,7 +79,11 @@ def t_quantile(level: float, df: float) -> float:
 def normal_quantile(probability: float) -> float:
     """Standard normal quantile (Acklam's rational start, two Newton steps on erfc)."""
     if not 0.0 < probability < 1.0:
-        raise InputError(f"probability must be in (0, 1), got {probability}")
+        raise InputError(
+            N_("probability must be in (0, 1), got %(probability)s"),
+            code="estimation.invalid_probability",
+            parameters={"probability": probability},
+        )
     if probability < 0.5:
         return -normal_quantile(1.0 - probability)
     # Acklam (2003) rational approximation, relative error 1.15e-9.
@@ -176,9 +184,17 @@ def student_t_quantile(probability: float, df: float) -> float:
     Agrees with :func:`scipy.special.stdtrit` to about 1e-12 relative (tested).
     """
     if not 0.0 < probability < 1.0:
-        raise InputError(f"probability must be in (0, 1), got {probability}")
+        raise InputError(
+            N_("probability must be in (0, 1), got %(probability)s"),
+            code="estimation.invalid_probability",
+            parameters={"probability": probability},
+        )
     if math.isnan(df) or df <= 0:
-        raise InputError(f"degrees of freedom must be positive, got {df}")
+        raise InputError(
+            N_("degrees of freedom must be positive, got %(df)s"),
+            code="estimation.invalid_df",
+            parameters={"df": df},
+        )
     if math.isinf(df):
         return normal_quantile(probability)
     if probability < 0.5:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import DesignError
+from sampling.errors import N_, DesignError
 from sampling.estimation.design import By, LonelyPsu, SurveyDesign
 from sampling.estimation.intervals import wald_interval
 from sampling.estimation.table import EstimateTable, Statistic
@@ -103,8 +103,12 @@ class ReplicateDesign:
             if (replicate_w[:, usable] <= 0).any():
                 d = int(np.flatnonzero((replicate_w[:, usable] <= 0).any(axis=1))[0])
                 raise DesignError(
-                    f"domain {domains.label(d)} lies within a single PSU; "
-                    "its jackknife replicates are undefined"
+                    N_(
+                        "domain %(domain)s lies within a single PSU; "
+                        "its jackknife replicates are undefined"
+                    ),
+                    code="jackknife.domain_in_one_psu",
+                    parameters={"domain": domains.label(d)},
                 )
             with np.errstate(divide="ignore", invalid="ignore"):
                 replicates = replicate_y / replicate_w
@@ -182,11 +186,21 @@ def jackknife(
         else (JackknifeKind.JKN if stratified else JackknifeKind.JK1)
     )
     if chosen is JackknifeKind.JK1 and stratified:
-        raise DesignError("JK1 is for unstratified designs; use JKn")
+        raise DesignError(
+            N_("JK1 is for unstratified designs; use JKn"), code="jackknife.jk1_stratified"
+        )
     if chosen is JackknifeKind.JKN and not stratified:
-        raise DesignError("JKn needs a stratified design; use JK1")
+        raise DesignError(
+            N_("JKn needs a stratified design; use JK1"), code="jackknife.jkn_unstratified"
+        )
     if design.calibration is not None:
-        raise DesignError("jackknife of a calibrated design is not supported; use linearisation")
+        raise DesignError(
+            N_("jackknife of a calibrated design is not supported; use linearisation"),
+            code="jackknife.calibrated",
+        )
     if design.lonely_psu is LonelyPsu.ADJUST and (design.n_psu == 1).any():
-        raise DesignError("the jackknife supports lonely PSUs only as certainty or remove")
+        raise DesignError(
+            N_("the jackknife supports lonely PSUs only as certainty or remove"),
+            code="jackknife.lonely_psu_adjust",
+        )
     return ReplicateDesign(design=design, kind=chosen, mse=mse)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -85,14 +85,23 @@ class Domains:
         if names is None:
             names = [f"by{i}" for i in range(len(arrays))]
         if len(names) != len(arrays):
-            raise InputError("one name is needed per `by` column")
+            raise InputError(N_("one name is needed per `by` column"), code="domains.names_length")
         encoded: list[tuple[IntArray, npt.NDArray[Any]]] = []
         for name, array in zip(names, arrays, strict=True):
             if array.ndim != 1:
-                raise InputError("a `by` column must be one-dimensional", column=name)
+                raise InputError(
+                    N_("a `by` column must be one-dimensional"),
+                    code="domains.not_one_dimensional",
+                    column=name,
+                )
             if array.dtype.kind == "f" and np.isnan(array).any():
                 first = int(np.flatnonzero(np.isnan(array))[0])
-                raise InputError(f"missing domain value in row {first + 1}", column=name)
+                raise InputError(
+                    N_("missing domain value in row %(row)s"),
+                    code="domains.missing_value",
+                    parameters={"row": first + 1},
+                    column=name,
+                )
             levels, codes = factorize(array)
             encoded.append((codes, levels))
         return cls.from_codes(encoded, names)
@@ -105,7 +114,7 @@ class Domains:
     ) -> Domains:
         """Build domains from per-column ``(codes, levels)`` with sorted ``levels``."""
         if not encoded:
-            raise InputError("at least one `by` column is needed")
+            raise InputError(N_("at least one `by` column is needed"), code="domains.none")
         combined = np.zeros(encoded[0][0].shape[0], dtype=np.int64)
         for codes, levels in encoded:
             combined = combined * len(levels) + codes

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import InputError
+from sampling.errors import N_, InputError
 from sampling.grading.quota import GradeScheme, exact_fraction, quota_counts, round_half_up
 from sampling.grading.rules import (
     GradingRules,
@@ -334,10 +334,15 @@ def grade_draws(
     values = np.asarray(totals, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(standings):
         raise InputError(
-            f"totals must be a draws × {len(standings)} array, got shape {values.shape}"
+            N_("totals must be a draws × %(units)s array, got shape %(shape)s"),
+            code="probabilities.totals_shape",
+            parameters={"units": len(standings), "shape": values.shape},
         )
     if not np.isfinite(values).all():
-        raise InputError("the totals contain a value that is not finite")
+        raise InputError(
+            N_("the totals contain a value that is not finite"),
+            code="probabilities.totals_not_finite",
+        )
     plan = _plan(standings, scheme, rules)
     if values.shape[0] == 0 or not standings:
         return np.zeros(values.shape, dtype=np.int64)
@@ -354,7 +359,10 @@ def _normal_factor(covariance: FloatArray) -> FloatArray:
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     scale = max(float(np.max(np.abs(eigenvalues), initial=0.0)), 1e-300)
     if float(eigenvalues.min(initial=0.0)) < -1e-8 * scale:
-        raise InputError("the covariance matrix of the totals is not positive semi-definite")
+        raise InputError(
+            N_("the covariance matrix of the totals is not positive semi-definite"),
+            code="probabilities.covariance_not_psd",
+        )
     return np.asarray(eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None)), dtype=np.float64)
 
 
@@ -427,21 +435,46 @@ def grade_probabilities(
     rules = rules or GradingRules()
     count = len(standings)
     if not isinstance(draws, int) or draws < 1:
-        raise InputError(f"draws must be a whole number ≥ 1, got {draws!r}", column="draws")
+        raise InputError(
+            N_("draws must be a whole number ≥ 1, got %(draws)r"),
+            code="probabilities.invalid_draws",
+            parameters={"draws": draws},
+            column="draws",
+        )
     if not (math.isfinite(threshold) and 0 < threshold <= 1):
-        raise InputError(f"the threshold must lie in (0, 1], got {threshold}", column="threshold")
+        raise InputError(
+            N_("the threshold must lie in (0, 1], got %(threshold)s"),
+            code="probabilities.invalid_threshold",
+            parameters={"threshold": threshold},
+            column="threshold",
+        )
     if decimals is not None and (not isinstance(decimals, int) or decimals < 0):
-        raise InputError(f"decimals must be a whole number ≥ 0, got {decimals!r}")
+        raise InputError(
+            N_("decimals must be a whole number ≥ 0, got %(decimals)r"),
+            code="probabilities.invalid_decimals",
+            parameters={"decimals": decimals},
+        )
     matrix = np.asarray(covariance, dtype=np.float64)
     if matrix.shape != (count, count) or not np.isfinite(matrix).all():
-        raise InputError(f"the covariance matrix must be a finite {count}×{count} matrix")
+        raise InputError(
+            N_("the covariance matrix must be a finite %(count)s×%(count)s matrix"),
+            code="probabilities.covariance_shape",
+            parameters={"count": count},
+        )
     if not np.allclose(matrix, matrix.T, rtol=1e-9, atol=1e-12):
-        raise InputError("the covariance matrix of the totals is not symmetric")
+        raise InputError(
+            N_("the covariance matrix of the totals is not symmetric"),
+            code="probabilities.covariance_not_symmetric",
+        )
     centre = np.array(
         [s.score for s in standings] if estimates is None else list(estimates), dtype=np.float64
     )
     if centre.shape != (count,) or not np.isfinite(centre).all():
-        raise InputError(f"estimates must be {count} finite numbers")
+        raise InputError(
+            N_("estimates must be %(count)s finite numbers"),
+            code="probabilities.invalid_estimates",
+            parameters={"count": count},
+        )
 
     published = grade_category(standings, scheme, rules)
     published_grade = {graded.unit: scheme.index(graded.grade) for graded in published.units}

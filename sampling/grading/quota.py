@@ -86,11 +86,6 @@ class GradeScheme:
     shares: tuple[Fraction, ...]
     restricted_grade: str
 
-    @property
-    def top_grade(self) -> str:
-        """The best grade (一等 / 优秀)."""
-        return self.grades[0]
-
     def index(self, grade: str) -> int:
         """Position of ``grade`` in the scheme (0 = best)."""
         return self.grades.index(grade)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -352,7 +352,3 @@ def composite_of_means(
     covariance = matrix @ table.covariance @ matrix.T
     # Symmetrise: the product is symmetric up to rounding only.
     return units, matrix @ table.estimate, (covariance + covariance.T) / 2
-
-
-def _as_sequence(values: Sequence[Any]) -> list[Any]:
-    return list(values)

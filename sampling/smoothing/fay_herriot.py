@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sampling.errors import ConvergenceError, InputError
+from sampling.errors import N_, ConvergenceError, InputError
 
 __all__ = [
     "FayHerriotFit",
@@ -269,37 +269,68 @@ def fay_herriot(
     if (psi <= 0).any():
         row = int(np.flatnonzero(psi <= 0)[0])
         raise InputError(
-            f"sampling variance must be positive, got {psi[row]:g} for area {row + 1}",
+            N_("sampling variance must be positive, got %(value)g for area %(area)s"),
+            code="fay_herriot.invalid_variance",
+            parameters={"value": psi[row], "area": row + 1},
             column="variance",
         )
     names = [INTERCEPT]
     columns = [np.ones(m)]
     for name, values in (covariates or {}).items():
         if name == INTERCEPT or name in names:
-            raise InputError(f"covariate {name!r} is given twice", column=name)
+            raise InputError(
+                N_("covariate %(name)r is given twice"),
+                code="fay_herriot.duplicate_covariate",
+                parameters={"name": name},
+                column=name,
+            )
         names.append(name)
         columns.append(_vector(values, name, length=m))
     x = np.column_stack(columns)
     p = x.shape[1]
     labels = tuple(range(m)) if areas is None else tuple(areas)
     if len(labels) != m:
-        raise InputError(f"{len(labels)} area labels for {m} areas", column="area")
+        raise InputError(
+            N_("%(labels)s area labels for %(areas)s areas"),
+            code="fay_herriot.labels_length",
+            parameters={"labels": len(labels), "areas": m},
+            column="area",
+        )
     _check_distinct(labels)
     if m <= p:
         raise InputError(
-            f"the model has {p} coefficients and needs more areas than that, got {m}",
+            N_(
+                "the model has %(coefficients)s coefficients and needs more areas than that, "
+                "got %(areas)s"
+            ),
+            code="fay_herriot.too_few_areas",
+            parameters={"coefficients": p, "areas": m},
             column="area",
         )
     if np.linalg.matrix_rank(x) < p:
         raise InputError(
-            "the covariates are collinear (with each other or with the intercept): "
-            + ", ".join(names[1:]),
+            N_(
+                "the covariates are collinear (with each other or with the intercept): "
+                "%(covariates)s"
+            ),
+            code="fay_herriot.collinear",
+            parameters={"covariates": ", ".join(names[1:])},
             column=names[-1],
         )
     if not (isinstance(max_iterations, int) and max_iterations >= 1):
-        raise InputError(f"must be a whole number ≥ 1, got {max_iterations}", column="max-iter")
+        raise InputError(
+            N_("must be a whole number ≥ 1, got %(value)s"),
+            code="fay_herriot.invalid_max_iterations",
+            parameters={"value": max_iterations},
+            column="max-iter",
+        )
     if not (math.isfinite(tolerance) and tolerance > 0):
-        raise InputError(f"must be a positive number, got {tolerance}", column="tol")
+        raise InputError(
+            N_("must be a positive number, got %(value)s"),
+            code="fay_herriot.invalid_tolerance",
+            parameters={"value": tolerance},
+            column="tol",
+        )
 
     sigma2, iterations = _fit_variance(y, psi, x, fit_method, max_iterations, tolerance)
     inverse = 1.0 / (sigma2 + psi)
@@ -372,8 +403,16 @@ def _fit_variance(
             return new, iteration
         sigma2 = new
     raise ConvergenceError(
-        f"Fay–Herriot {method.value.upper()} did not converge in {max_iterations} "
-        f"Fisher-scoring iterations (σ²_v = {sigma2:g})"
+        N_(
+            "Fay–Herriot %(method)s did not converge in %(iterations)s "
+            "Fisher-scoring iterations (σ²_v = %(sigma2)g)"
+        ),
+        code="fay_herriot.not_converged",
+        parameters={
+            "method": method.value.upper(),
+            "iterations": max_iterations,
+            "sigma2": sigma2,
+        },
     )
 
 
@@ -414,20 +453,38 @@ def _parse_method(method: FayHerriotMethod | str) -> FayHerriotMethod:
     except ValueError:
         choices = ", ".join(m.value for m in FayHerriotMethod)
         raise InputError(
-            f"unknown method {method!r}; use one of {choices}", column="method"
+            N_("unknown method %(method)r; use one of %(choices)s"),
+            code="fay_herriot.unknown_method",
+            parameters={"method": method, "choices": choices},
+            column="method",
         ) from None
 
 
 def _vector(values: npt.ArrayLike, name: str, *, length: int | None = None) -> FloatArray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
-        raise InputError(f"{name} must be one-dimensional", column=name)
+        raise InputError(
+            N_("%(name)s must be one-dimensional"),
+            code="fay_herriot.not_one_dimensional",
+            parameters={"name": name},
+            column=name,
+        )
     if length is not None and array.shape[0] != length:
-        raise InputError(f"{name} has {array.shape[0]} values for {length} areas", column=name)
+        raise InputError(
+            N_("%(name)s has %(values)s values for %(areas)s areas"),
+            code="fay_herriot.wrong_length",
+            parameters={"name": name, "values": array.shape[0], "areas": length},
+            column=name,
+        )
     bad = ~np.isfinite(array)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(f"missing or infinite value for area {row + 1}", column=name)
+        raise InputError(
+            N_("missing or infinite value for area %(area)s"),
+            code="fay_herriot.invalid_value",
+            parameters={"area": row + 1},
+            column=name,
+        )
     return array
 
 
@@ -436,7 +493,9 @@ def _check_distinct(labels: tuple[Any, ...]) -> None:
     for index, label in enumerate(labels):
         if label in seen:
             raise InputError(
-                f"area {label!r} is listed twice (areas {seen[label] + 1} and {index + 1})",
+                N_("area %(area)r is listed twice (areas %(first)s and %(second)s)"),
+                code="fay_herriot.duplicate_area",
+                parameters={"area": label, "first": seen[label] + 1, "second": index + 1},
                 column="area",
             )
         seen[label] = index

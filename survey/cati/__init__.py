@@ -21,6 +21,6 @@ def restrict_to_pollsters() -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from survey.cati import console_views, dashboard_views  # noqa: F401
+    from survey.cati import console_views, dashboard_views, qc_views  # noqa: F401
 
     app.register_blueprint(bp)

@@ -27,13 +27,14 @@ from survey.models import (
     Channel,
     Cycle,
     Item,
+    PhoneSettings,
     QualityCallback,
     ScaleLevel,
     ScheduleState,
     Unit,
 )
 from survey.privacy import vault
-from survey.services import audit, callbacks, calling, dialling
+from survey.services import audit, callbacks, calling, dialling, review
 from survey.services import dispositions as codes
 from survey.services.errors import N_, ServiceError
 from survey.telephony import webhook_url
@@ -280,6 +281,12 @@ def supervisor() -> str:
     return render_template(
         "cati/supervisor.html",
         productivity=productivity,
+        stats=review.interviewer_stats(db.session),
+        review_cycles=db.session.scalars(
+            sa.select(Cycle)
+            .where(Cycle.id.in_(sa.select(PhoneSettings.cycle_id)))
+            .order_by(Cycle.id)
+        ).all(),
         open_cases=open_cases,
         flagged=flagged,
         moment=moment,

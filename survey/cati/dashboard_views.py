@@ -11,7 +11,7 @@ from survey.cati.forms import PhoneSettingsForm
 from survey.clock import now
 from survey.extensions import db
 from survey.models import Cycle
-from survey.services import calling, dispositions
+from survey.services import calling, dispositions, sms_invitations
 from survey.services.errors import ServiceError
 
 
@@ -25,6 +25,7 @@ def dashboard(cycle_id: int) -> str:
         rate_names=dispositions.RATE_NAMES,
         precision=dispositions.unit_precision(db.session, cycle.id),
         projection=dispositions.projection(db.session, cycle.id, now()),
+        sms=sms_invitations.summary(db.session, cycle.id),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, redirect, url_for
+from flask import Response, abort, current_app
 from flask_babel import gettext as _
 
 from survey.admin.common import get_cycle
@@ -20,26 +20,26 @@ MIMETYPES = {
 
 
 def _data(cycle_id: int) -> microdata_service.Microdata:
+    """The cycle's microdata; a cycle still in fieldwork is refused (409) with the reason."""
     cycle = get_cycle(cycle_id)
-    return microdata_service.microdata(
-        db.session,
-        cycle,
-        key=str(current_app.config["SECRET_KEY"]).encode(),
-        translate=_,
-        channel_names={str(code.value): str(label) for code, label in CHANNEL_LABELS.items()},
-        time_zone=str(current_app.config["TIMEZONE"]),
-    )
+    try:
+        return microdata_service.microdata(
+            db.session,
+            cycle,
+            key=str(current_app.config["SECRET_KEY"]).encode(),
+            translate=_,
+            channel_names={str(code.value): str(label) for code, label in CHANNEL_LABELS.items()},
+            time_zone=str(current_app.config["TIMEZONE"]),
+        )
+    except ServiceError as error:
+        abort(409, description=error.text(_))
 
 
 @bp.get("/cycles/<int:cycle_id>/microdata.<file_format>")
 def microdata(cycle_id: int, file_format: str) -> Response:
     if file_format not in microdata_service.FORMATS:
         abort(404)
-    try:
-        data = _data(cycle_id)
-    except ServiceError as error:
-        flash(error.text(_), "error")
-        return redirect(url_for("fieldwork.sampling", cycle_id=cycle_id))  # type: ignore[return-value]
+    data = _data(cycle_id)
     return Response(
         microdata_service.write(data, file_format),
         mimetype=MIMETYPES[file_format],
@@ -52,11 +52,7 @@ def microdata(cycle_id: int, file_format: str) -> Response:
 
 @bp.get("/cycles/<int:cycle_id>/microdata-codebook.csv")
 def microdata_codebook(cycle_id: int) -> Response:
-    try:
-        data = _data(cycle_id)
-    except ServiceError as error:
-        flash(error.text(_), "error")
-        return redirect(url_for("fieldwork.sampling", cycle_id=cycle_id))  # type: ignore[return-value]
+    data = _data(cycle_id)
     return Response(
         microdata_service.codebook(data),
         mimetype=MIMETYPES["csv"],

@@ -19,6 +19,7 @@ class SentMessage:
     to: str
     body: str
     sent_at: datetime
+    status_callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,12 @@ class PlacedCall:
 class Telephony(Protocol):
     """What the application needs from a telephony provider."""
 
-    def send_sms(self, to: str, body: str) -> str:
-        """Send ``body`` to the E.164 number ``to``; return the provider's message id."""
+    def send_sms(self, to: str, body: str, status_callback_url: str | None = None) -> str:
+        """Send ``body`` to the E.164 number ``to``; return the provider's message id.
+
+        With ``status_callback_url`` the provider posts the message's delivery
+        states there (Twilio's ``StatusCallback``, signed like the voice webhooks).
+        """
         ...
 
     def place_call(self, request: CallRequest) -> str:

@@ -43,8 +43,14 @@ class SimulatedTelephony:
         with self._lock:
             self.deleted_recordings.append(recording_sid)
 
-    def send_sms(self, to: str, body: str) -> str:
-        message = SentMessage(sid=f"SM{uuid.uuid4().hex}", to=to, body=body, sent_at=utc_now())
+    def send_sms(self, to: str, body: str, status_callback_url: str | None = None) -> str:
+        message = SentMessage(
+            sid=f"SM{uuid.uuid4().hex}",
+            to=to,
+            body=body,
+            sent_at=utc_now(),
+            status_callback_url=status_callback_url,
+        )
         with self._lock:
             self.outbox.append(message)
         return message.sid

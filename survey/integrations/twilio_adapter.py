@@ -84,8 +84,11 @@ class TwilioTelephony:
             str(config.get("TWILIO_API_BASE_URL") or "") or None,
         )
 
-    def send_sms(self, to: str, body: str) -> str:
-        message = self.client.messages.create(to=to, from_=self.from_number, body=body)
+    def send_sms(self, to: str, body: str, status_callback_url: str | None = None) -> str:
+        options: dict[str, Any] = {"to": to, "from_": self.from_number, "body": body}
+        if status_callback_url:
+            options["status_callback"] = status_callback_url
+        message = self.client.messages.create(**options)
         return str(message.sid)
 
     def place_call(self, request: CallRequest) -> str:

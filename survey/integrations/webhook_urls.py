@@ -23,6 +23,7 @@ PATHS = {
     "inbound": "/telephony/inbound",
     "inbound_menu": "/telephony/inbound/menu",
     "connect": "/telephony/connect",
+    "sms_status": "/telephony/sms/status",
 }
 
 #: Development and tests only: the simulated provider signs with this token.

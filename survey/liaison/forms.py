@@ -14,6 +14,10 @@ class RectificationForm(FlaskForm):
     request_follow_up = BooleanField(_l("Request a follow-up call-back of consenting respondents"))
 
 
+class FixForm(FlaskForm):
+    text = TextAreaField(_l("What was done"), validators=[DataRequired(), Length(max=5000)])
+
+
 class AppealForm(FlaskForm):
     reason = TextAreaField(
         _l("Reason for the appeal"), validators=[DataRequired(), Length(max=5000)]

@@ -12,12 +12,14 @@ from flask_babel import gettext as _
 from survey.admin.common import ViewResult, actor, report
 from survey.auth.access import current_user
 from survey.extensions import db
+from survey.integrations.telephony import telephony
 from survey.liaison import bp
-from survey.liaison.forms import AppealForm, RectificationForm
+from survey.liaison.forms import AppealForm, FixForm, RectificationForm
 from survey.models import Appeal, Cycle, CycleStatus, Unit
 from survey.models.base import utc_now
+from survey.privacy import vault
 from survey.results.views import APPEAL_LABELS, GRADE_LABELS, REASON_LABELS
-from survey.services import appeals, publication, rectification
+from survey.services import appeals, loop, publication, rectification
 from survey.services.errors import ServiceError
 
 
@@ -96,6 +98,9 @@ def _page(cycle: Cycle, unit: Unit, **forms: Any) -> str:
         reason_labels=REASON_LABELS,
         appeal_labels=APPEAL_LABELS,
         comments=rectification.unit_comments(db.session, unit),
+        loop_items=loop.unit_items(db.session, unit, today=loop.china_today()),
+        fix_form=forms.get("fix_form") or FixForm(),
+        fix_comment_id=forms.get("fix_comment_id"),
         rectifications=rectification.unit_rectifications(db.session, unit),
         appeals=own_appeals,
         appeal_open=appeal_open,
@@ -130,6 +135,36 @@ def rectification_create(cycle_id: int) -> ViewResult:
         return _page(cycle, unit, rectification_form=form), 400
     db.session.commit()
     flash(_("Rectification recorded."), "success")
+    return redirect(url_for("liaison.unit_page", cycle_id=cycle.id))
+
+
+@bp.post("/cycles/<int:cycle_id>/comments/<int:comment_id>/fix")
+def fix_create(cycle_id: int, comment_id: int) -> ViewResult:
+    """Record the fix of one comment (closed loop): stops its clock, sends its follow-ups."""
+    cycle = _cycle(cycle_id)
+    unit = _own_unit(cycle)
+    form = FixForm()
+    if not form.validate_on_submit():
+        return _page(cycle, unit, fix_form=form, fix_comment_id=comment_id), 400
+    try:
+        loop.record_fix(
+            db.session,
+            unit,
+            comment_id,
+            text=form.text.data or "",
+            actor=actor(),
+            today=loop.china_today(),
+            vault=vault(),
+            sender=telephony(),
+            link=lambda token: url_for("respondent.follow_up", token=token, _external=True),
+        )
+    except ServiceError as error:
+        report(error, form)
+        return _page(cycle, unit, fix_form=form, fix_comment_id=comment_id), 400
+    db.session.commit()
+    flash(
+        _("Fix recorded; citizens who asked for a follow-up are sent a link to rate it."), "success"
+    )
     return redirect(url_for("liaison.unit_page", cycle_id=cycle.id))
 
 

@@ -10,7 +10,16 @@ from survey.models.cycle import (
     DontKnowHandling,
     ScalePreset,
 )
+from survey.models.fieldwork_qc import (
+    InterviewReview,
+    ReviewDraw,
+    ReviewStatus,
+    SmsMessage,
+    SmsStatus,
+    VoidedResponse,
+)
 from survey.models.listed import ListedRater, PaperBallot, PaperStatus
+from survey.models.loop import FollowUp, FollowUpContact
 from survey.models.questionnaire import Item, ScaleLevel
 from survey.models.rater import RaterGroup, RaterGroupWeight, SamplingKind
 from survey.models.response import Answer, Channel, Comment, Response
@@ -78,8 +87,11 @@ __all__ = [
     "DoNotCallSource",
     "DontKnowHandling",
     "FieldworkCase",
+    "FollowUp",
+    "FollowUpContact",
     "FrameContact",
     "FrameStatus",
+    "InterviewReview",
     "Item",
     "IvrStep",
     "ListedRater",
@@ -96,6 +108,8 @@ __all__ = [
     "Response",
     "ResponseDraft",
     "ResultSnapshot",
+    "ReviewDraw",
+    "ReviewStatus",
     "Role",
     "SampleDraw",
     "SamplingFrame",
@@ -104,8 +118,11 @@ __all__ = [
     "ScalePreset",
     "ScheduleState",
     "ScoreComponent",
+    "SmsMessage",
+    "SmsStatus",
     "StaffSession",
     "Unit",
     "UnitCategory",
     "User",
+    "VoidedResponse",
 ]

@@ -72,6 +72,7 @@ class Cycle(Base):
     __table_args__ = (
         sa.CheckConstraint("period_end >= period_start", name="period_order"),
         sa.CheckConstraint("min_valid_responses >= 1", name="min_valid_responses_positive"),
+        sa.CheckConstraint("loop_working_days BETWEEN 1 AND 60", name="loop_working_days_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -91,6 +92,8 @@ class Cycle(Base):
     #: A rater group with fewer valid responses for a unit is flagged and its
     #: weight redistributed pro rata (DESIGN §4).
     min_valid_responses: Mapped[int] = mapped_column(default=30)
+    #: Working days a unit has to answer a comment (办理时限: 7 or 15).
+    loop_working_days: Mapped[int] = mapped_column(default=15, server_default="15")
     description: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     #: Secret mixed into which units a respondent rates (from the invitation token or

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import Mapped, mapped_column
 
 from survey.models.base import Base, enum_column, utc_now
+
+if TYPE_CHECKING:
+    from survey.models.unit import Unit
 
 
 class Channel(enum.StrEnum):
@@ -75,9 +79,14 @@ class Comment(Base):
     __table_args__ = (sa.CheckConstraint("length(text) > 0", name="text_not_empty"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    response_id: Mapped[int] = mapped_column(sa.ForeignKey("response.id", ondelete="CASCADE"))
+    #: Cleared when fieldwork closes (``cycles.anonymise_closed_cycle``): a comment may
+    #: have a follow-up whose contact is a phone number, so it must not lead to a response.
+    response_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("response.id", ondelete="CASCADE"), index=True
+    )
     unit_id: Mapped[int] = mapped_column(sa.ForeignKey("unit.id", ondelete="RESTRICT"), index=True)
     text: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
-    response: Mapped[Response] = orm.relationship(back_populates="comments")
+    response: Mapped[Response | None] = orm.relationship(back_populates="comments")
+    unit: Mapped[Unit] = orm.relationship()

@@ -195,6 +195,11 @@ class Rectification(Base):
     recorded_by: Mapped[str] = mapped_column(sa.String(80))
     recorded_at: Mapped[datetime] = mapped_column(default=utc_now)
     follow_up_requested_at: Mapped[datetime | None]
+    #: The comment this fixes (整改到件), which stops its working-day clock; none for a
+    #: response to the unit's comments as a whole.
+    comment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("comment.id", ondelete="SET NULL"), index=True
+    )
 
     unit: Mapped[Unit] = orm.relationship()
 

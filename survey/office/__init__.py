@@ -21,6 +21,6 @@ def restrict_to_admins() -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from survey.office import views  # noqa: F401  (registers the routes)
+    from survey.office import loop_views, views  # noqa: F401  (registers the routes)
 
     app.register_blueprint(bp)

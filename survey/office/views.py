@@ -80,6 +80,8 @@ def _cycle_page(cycle: Cycle, **forms: object) -> str:
         appeal_labels=APPEAL_LABELS,
         status=rectification.cycle_status(db.session, cycle),
         import_form=forms.get("import_form") or ImportForm(),
+        # The component whose upload was refused: its row shows why.
+        refused_component=forms.get("refused_component"),
         trial_form=TrialForm(formdata=None),
     )
 
@@ -103,7 +105,7 @@ def component_import(cycle_id: int, component_id: int) -> ViewResult:
     component = _component(cycle, component_id)
     form = ImportForm()
     if not form.validate_on_submit():
-        return _cycle_page(cycle, import_form=form), 400
+        return _cycle_page(cycle, import_form=form, refused_component=component.id), 400
     filename, data = form.file.data.filename or "upload", form.file.data.read()
     encoding = form.encoding.data or "auto"
     return import_steps.preview_page(
@@ -203,7 +205,7 @@ def trial(cycle_id: int) -> ViewResult:
 def _trial_page(
     cycle: Cycle, choices: TrialForm, publish_form: PublishForm | None = None
 ) -> ViewResult:
-    rules = scoring.rules_for(cycle, grade_scheme=choices.grade_scheme.data)
+    rules = choices.rules(cycle)
     try:
         run = scoring.trial(
             db.session, cycle, rules, accept_redistribution=choices.decision.data or ""
@@ -252,12 +254,16 @@ def publish(cycle_id: int) -> ViewResult:
     form = PublishForm()
     if not form.validate_on_submit():
         return _trial_page(cycle, form, publish_form=form)
-    rules = scoring.rules_for(cycle, grade_scheme=form.grade_scheme.data)
+    rules = form.rules(cycle)
     try:
         decisions: dict[str, str] = {}
         if (form.decision.data or "").strip():
             run = scoring.trial(
-                db.session, cycle, rules, accept_redistribution=form.decision.data or ""
+                db.session,
+                cycle,
+                rules,
+                accept_redistribution=form.decision.data or "",
+                with_probabilities=False,
             )
             decisions = run.inputs["decisions"]
         snapshot = publication.publish(

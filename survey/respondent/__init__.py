@@ -125,6 +125,6 @@ def _sms_wait(seconds: int) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from survey.respondent import views  # noqa: F401
+    from survey.respondent import follow_up_views, views  # noqa: F401
 
     app.register_blueprint(bp)

@@ -28,7 +28,7 @@ from survey.extensions import csrf, db, hit_limits, limited, limiter, seconds_un
 from survey.i18n import select_locale
 from survey.integrations.telephony import telephony
 from survey.privacy import vault
-from survey.respondent import bp
+from survey.respondent import bp, follow_up_views
 from survey.respondent.forms import (
     CodeForm,
     PosterStartForm,
@@ -277,7 +277,7 @@ def _unit_post(
     if outcome.next == Next.PROBLEM:
         return outcome, _problem_page(outcome.error)
     if outcome.next == Next.THANKS:
-        return outcome, redirect(url_for("respondent.thanks"))
+        return outcome, redirect(_thanks_url(outcome))
     if outcome.notice == Notice.SAVED:
         saved_form = unit_form(
             questionnaire, english=_english(), saved=outcome.saved, formdata=None, meta=form_meta
@@ -400,9 +400,21 @@ def listed_unit_post(token: str, number: int) -> ViewResult:
     return _link_unit_post("listed", token, number)
 
 
+def _thanks_url(outcome: Outcome) -> str:
+    """The thanks page; after a comment, with the consent to a follow-up (closed loop)."""
+    if outcome.commented and outcome.response_id is not None:
+        return url_for("respondent.thanks", f=follow_up_views.seal_response(outcome.response_id))
+    return url_for("respondent.thanks")
+
+
 @bp.get("/thanks")
 @limiter.exempt  # and in UNLIMITED_ENDPOINTS: the same cached bytes for everyone
 def thanks() -> str:
+    sealed = request.args.get("f")
+    if sealed:
+        page = follow_up_views.thanks_with_consent(sealed)
+        if page is not None:
+            return page
     return _cached_page(
         ("thanks", select_locale(), request.script_root),
         lambda: render_template("respondent/thanks.html"),

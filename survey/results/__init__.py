@@ -27,7 +27,10 @@ def openapi() -> Response:
 def init_app(app: Flask) -> None:
     from survey.results import views  # noqa: F401  (registers the routes)
     from survey.results.ballot import bp as ballot_bp
+    from survey.results.reliability import MARGIN_LIMIT, is_unreliable
 
+    # The ranking table is shared by the public pages and the office's 试算 page.
+    app.jinja_env.globals.update(is_unreliable=is_unreliable, reliability_margin=MARGIN_LIMIT)
     app.register_blueprint(bp)
     app.register_blueprint(api)
     app.register_blueprint(ballot_bp)

@@ -251,7 +251,9 @@ def index() -> str:
 @bp.get("/<int:cycle_id>/")
 def cycle_results(cycle_id: int) -> Any:
     _cycle, _snapshot, data = _published(cycle_id)
-    first = data["outputs"]["categories"][0]["code"]
+    # The first category with units: one without any has no tab either.
+    categories = data["outputs"]["categories"]
+    first = next((entry for entry in categories if entry["units"]), categories[0])["code"]
     return redirect(url_for("results.category", cycle_id=cycle_id, category_code=first))
 
 
@@ -369,6 +371,7 @@ def _render_category(cycle_id: int, category_code: str) -> str:
         history=_history(cycle),
         categories=categories,
         category=current,
+        outputs=data["outputs"],
         groups=groups,
         decisions=data["inputs"]["decisions"],
         grade_labels=GRADE_LABELS,
@@ -409,6 +412,7 @@ def _render_methods(cycle_id: int) -> str:
         cycle=cycle,
         snapshot=snapshot,
         categories=data["outputs"]["categories"],
+        outputs=data["outputs"],
         statement=statement,
         kind_labels=SAMPLING_KIND_LABELS,
         selection_labels=SELECTION_LABELS,
@@ -521,6 +525,8 @@ def _api_body(cycle_id: int) -> bytes:
                 {"id": entry.id, "version": entry.version, "sha256": entry.sha256}
                 for entry in _history(cycle)
             ],
+            "format": data["format"],
+            "smoothing": data["outputs"].get("smoothing"),
             "categories": data["outputs"]["categories"],
         }
     ).get_data()

@@ -175,6 +175,8 @@ class Outcome:
     saved: UnitAnswers | None = None
     #: ``Stored.RESPONSE``: the new response.
     response_id: int | None = None
+    #: ``Stored.RESPONSE``: it has a comment (the thanks page offers a follow-up, issue #22).
+    commented: bool = False
     #: The invitation's welcome page: a draft exists.
     resuming: bool = False
     #: What the browser should keep from now on (``None``: keep what it has; after a
@@ -466,7 +468,10 @@ def send_page(session: orm.Session, sitting: Sitting, number: int, sent: PageSen
         # Lost a race the conditional update did not see (the unique
         # constraints held): whoever won has answered.
         return _answered_in_parallel()
-    return Outcome(Next.THANKS, stored=Stored.RESPONSE, response_id=response_id)
+    commented = any(given.comment.strip() for given in answers.values())
+    return Outcome(
+        Next.THANKS, stored=Stored.RESPONSE, response_id=response_id, commented=commented
+    )
 
 
 # --- open posters ---------------------------------------------------------------

@@ -519,12 +519,6 @@ def interview_plan(session: orm.Session, case: FieldworkCase) -> list[Question]:
     ]
 
 
-def scale_by_key(session: orm.Session, cycle_id: int) -> dict[str, ScaleLevel]:
-    """Keypad digit → scale level (1 = best … 5, 9 = don't know)."""
-    levels = session.scalars(sa.select(ScaleLevel).where(ScaleLevel.cycle_id == cycle_id))
-    return {str(level.position): level for level in levels if 0 < level.position <= 9}
-
-
 @dataclass(frozen=True)
 class KeypadQuestion:
     step: str

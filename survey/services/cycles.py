@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -20,6 +21,7 @@ from survey.models import (
     CycleStatus,
     DontKnowHandling,
     FieldworkCase,
+    FollowUp,
     Item,
     IvrStep,
     ListedRater,
@@ -27,10 +29,12 @@ from survey.models import (
     QualityCallback,
     RaterGroup,
     RaterGroupWeight,
+    Rectification,
     Response,
     ScaleLevel,
     ScalePreset,
     ScoreComponent,
+    Unit,
     UnitCategory,
 )
 from survey.models.base import utc_now
@@ -250,6 +254,7 @@ class Anonymised:
     poster_verifications_kept: int
     poster_verifications_deleted: int
     responses_coarsened: int
+    comments_detached: int
     #: Listed raters who had answered: their instant became the day of closing.
     listed_raters_coarsened: int = 0
 
@@ -310,6 +315,9 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
       times follow the order of the responses; unanswered ones are deleted;
     * responses (and their comments) keep the day they were submitted, not the
       instant;
+    * comments are detached from their responses and renumbered in random order
+      (a comment may have a consented follow-up whose contact is a phone number;
+      its fix and follow-ups are re-pointed, so the closed loop goes on);
     * listed raters (名单评价) keep whether they answered, not when: ``answered_at``
       and ``reminded_at`` become the day of closing, unsubmitted drafts go;
     * the cycle's ``unit_key`` is replaced, so the units a response rated no
@@ -386,6 +394,7 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
         .where(Comment.response_id.in_(sa.select(Response.id).where(Response.cycle_id == cycle.id)))
         .values(created_at=_DayOf(Comment.created_at)),
     )
+    comments_detached = _detach_comments(session, cycle.id)
     _changed(session, sa.update(Cycle).where(Cycle.id == cycle.id).values(unit_key=new_unit_key()))
     session.expire_all()
     return Anonymised(
@@ -398,8 +407,55 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
         poster_verifications_kept=kept,
         poster_verifications_deleted=deleted,
         responses_coarsened=coarsened,
+        comments_detached=comments_detached,
         listed_raters_coarsened=listed,
     )
+
+
+def _detach_comments(session: orm.Session, cycle_id: int) -> int:
+    """Detach the cycle's comments from their responses and renumber them at random.
+
+    A comment may have a consented follow-up whose contact is a phone number
+    (``survey.services.loop``), so after closing no comment may lead to a response:
+    the link is cleared, and new ids in random order replace ids that followed the
+    order of the responses (fixes and follow-ups are re-pointed).  The number of
+    comments."""
+    comment = cast(sa.Table, Comment.__table__)
+    rows = session.execute(
+        sa.select(comment.c.id, comment.c.unit_id, comment.c.text, comment.c.created_at).where(
+            comment.c.unit_id.in_(sa.select(Unit.id).where(Unit.cycle_id == cycle_id))
+        )
+    ).all()
+    if not rows:
+        return 0
+    shuffled = list(rows)
+    secrets.SystemRandom().shuffle(shuffled)
+    new_ids = session.scalars(
+        sa.insert(comment).returning(comment.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "response_id": None,
+                "unit_id": row.unit_id,
+                "text": row.text,
+                "created_at": row.created_at,
+            }
+            for row in shuffled
+        ],
+    ).all()
+    renumbered = {row.id: new_id for row, new_id in zip(shuffled, new_ids, strict=True)}
+    for table in (cast(sa.Table, FollowUp.__table__), cast(sa.Table, Rectification.__table__)):
+        referenced = session.scalars(
+            sa.select(table.c.comment_id).where(table.c.comment_id.in_(list(renumbered))).distinct()
+        ).all()
+        if referenced:
+            session.execute(
+                table.update()
+                .where(table.c.comment_id == sa.bindparam("old_id"))
+                .values(comment_id=sa.bindparam("new_id")),
+                [{"old_id": old, "new_id": renumbered[old]} for old in referenced],
+            )
+    session.execute(sa.delete(comment).where(comment.c.id.in_(list(renumbered))))
+    return len(rows)
 
 
 def _rekey_poster_verifications(

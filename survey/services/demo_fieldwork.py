@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from survey.integrations.simulated import SimulatedTelephony
 from survey.models import (
     CallMode,
     CaseSchedule,
+    Comment,
     Cycle,
     CycleStatus,
     FieldworkCase,
+    FollowUp,
     RaterGroup,
     SampleDraw,
     User,
@@ -221,6 +224,53 @@ def queue_demo_cati_cases(session: orm.Session, cycle: Cycle) -> list[int]:
     return sorted(case_ids)
 
 
+#: The demo citizen who agreed to a follow-up (a number of the reserved 0-prefix test
+#: range would not validate; this one is made up and never dialled: the demo's SMS are
+#: simulated).
+DEMO_FOLLOW_UP_PHONE = "+8613800138000"
+
+
+def load_loop_demo(
+    session: orm.Session, vault: Vault, cycle: Cycle, today: date
+) -> FollowUp | None:
+    """One comment round the closed loop (flushes only): the liaison's unit gets a
+    comment, the citizen agreed to a follow-up, the unit records the fix, the link is
+    "sent" and the citizen rates the fix 4 of 5 (the contact is then deleted).  The
+    unit's other comments stay open, so the office sees overdue ones."""
+    from survey.services import loop
+    from survey.services.demo import DEMO_LIAISON_UNIT
+
+    unit = next((u for u in cycle.units if u.code == DEMO_LIAISON_UNIT), None)
+    if unit is None:
+        return None
+    comment = session.scalar(
+        sa.select(Comment).where(Comment.unit_id == unit.id).order_by(Comment.id).limit(1)
+    )
+    if comment is None:
+        return None
+    follow_up = loop.add_follow_up(session, vault, comment, DEMO_FOLLOW_UP_PHONE, today=today)
+    tokens: list[str] = []
+
+    def link(token: str) -> str:
+        tokens.append(token)
+        return f"http://127.0.0.1:5000/f/{token}"
+
+    loop.record_fix(
+        session,
+        unit,
+        comment.id,
+        text="已安排专人回访，窗口增设导办员，取号等候时间由40分钟缩短到15分钟以内。",
+        actor="demo",
+        today=today,
+        vault=vault,
+        sender=SimulatedTelephony(),
+        link=link,
+    )
+    for token in tokens:
+        loop.rate(session, token, 4, today=today)
+    return follow_up
+
+
 def staff_links(session: orm.Session, base_url: str, moment: datetime) -> list[str]:
     """Lines for the console: where the interviewer and the liaison start in the demo
     (the calling hours around ``moment``)."""
@@ -239,4 +289,9 @@ def staff_links(session: orm.Session, base_url: str, moment: datetime) -> list[s
             f"({hours.timezone}); claims only within these hours"
         )
     lines.append(f"Liaison (联络员) lands on the own unit: {base_url}/liaison/home")
+    lines.append(
+        "Closed loop of comments (好差评闭环, as admin): "
+        f"{base_url}/office/cycles/<cycle>/loop; one comment of the liaison's unit has "
+        "gone round it (consent, fix, rating 4/5)"
+    )
     return lines

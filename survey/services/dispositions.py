@@ -18,7 +18,16 @@ from sampling.errors import InputError, SamplingError
 from sampling.estimation import LonelyPsu, SurveyDesign
 from sampling.rates import ResponseRates, counts_from_codes, response_rates
 from sampling.satisfaction import Scale, satisfaction_indices
-from survey.models import Answer, Channel, Cycle, FieldworkCase, Response, ScaleLevel, Unit
+from survey.models import (
+    Answer,
+    Channel,
+    Cycle,
+    FieldworkCase,
+    Response,
+    ScaleLevel,
+    Unit,
+    VoidedResponse,
+)
 from survey.models.base import as_utc
 
 COMPLETE = "1.1"
@@ -127,6 +136,7 @@ def unit_precision(session: orm.Session, cycle_id: int, level: float = 0.95) -> 
         .where(
             Response.cycle_id == cycle_id,
             Response.channel.in_([c for c in Channel if c.is_probability]),
+            ~sa.exists().where(VoidedResponse.response_id == Response.id),
         )
         .order_by(Answer.id)
     ).all()

@@ -6,7 +6,6 @@ this module moves data between it and the database.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -832,8 +831,3 @@ def sample_rows(session: orm.Session, sample_draw: SampleDraw) -> list[list[obje
         [i, s, repr(p), repr(w), r] for i, s, p, w, r in session.execute(query)
     ]
     return [header, *body]
-
-
-def protocol_of(sample_draw: SampleDraw) -> dict[str, object]:
-    result: dict[str, object] = json.loads(sample_draw.protocol_json)
-    return result

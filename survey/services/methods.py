@@ -38,6 +38,7 @@ from survey.models import (
 )
 from survey.models.base import as_utc
 from survey.services import dispositions, publication
+from survey.services.scoring import not_voided
 
 
 @dataclass(frozen=True)
@@ -168,13 +169,13 @@ def methods_statement(
     channels: dict[int, Counter[str]] = {}
     for group_id, channel, count in session.execute(
         sa.select(Response.rater_group_id, Response.channel, sa.func.count())
-        .where(Response.cycle_id == cycle.id)
+        .where(Response.cycle_id == cycle.id, not_voided())
         .group_by(Response.rater_group_id, Response.channel)
     ):
         channels.setdefault(group_id, Counter())[str(channel.value)] += count
     first, last = session.execute(
         sa.select(sa.func.min(Response.submitted_at), sa.func.max(Response.submitted_at)).where(
-            Response.cycle_id == cycle.id
+            Response.cycle_id == cycle.id, not_voided()
         )
     ).one()
     scores_by_group: dict[str, list[dict[str, Any]]] = {}

@@ -10,8 +10,9 @@ answers.  Comments, contacts, case ids and times of day never do.
 Respondents are numbered 1…n in the order of a keyed hash of their stored id
 (``key`` is the app's secret): the numbering is stable from one download to the
 next but cannot be mapped back to stored ids or to the order responses came in
-without the key.  Only closed cycles export: closing cuts the links to cases
-and the times to the day (survey.services.cycles.anonymise_closed_cycle).
+without the key.  Responses voided after a review (复核作废) are left out, as
+in scoring.  Only closed cycles export: closing cuts the links to cases and
+the times to the day (survey.services.cycles.anonymise_closed_cycle).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import orm
 from survey.models import Answer, Cycle, CycleStatus, Response
 from survey.models.base import as_utc
 from survey.services.errors import N_, NotEditableError, status_term
+from survey.services.scoring import not_voided
 
 #: Cycles whose answers no longer link to contacts (closing anonymises them).
 EXPORTABLE = frozenset({CycleStatus.CLOSED, CycleStatus.PUBLISHED, CycleStatus.FINAL})
@@ -95,7 +97,9 @@ def microdata(
         {
             str(value)
             for value in session.scalars(
-                sa.select(Response.channel).where(Response.cycle_id == cycle.id).distinct()
+                sa.select(Response.channel)
+                .where(Response.cycle_id == cycle.id, not_voided())
+                .distinct()
             )
         }
     )
@@ -109,7 +113,7 @@ def microdata(
             Response.stratum,
             Response.design_weight,
             Response.submitted_at,
-        ).where(Response.cycle_id == cycle.id)
+        ).where(Response.cycle_id == cycle.id, not_voided())
     ).all()
 
     def keyed(identifier: int) -> bytes:
@@ -135,7 +139,7 @@ def microdata(
     for response_id, unit_id, item_id, level_id in session.execute(
         sa.select(Answer.response_id, Answer.unit_id, Answer.item_id, Answer.scale_level_id)
         .join(Response, Answer.response_id == Response.id)
-        .where(Response.cycle_id == cycle.id)
+        .where(Response.cycle_id == cycle.id, not_voided())
     ):
         row = cells.setdefault((response_id, unit_id), [None] * len(items))
         row[item_column[item_id]] = level_code[level_id]

@@ -57,8 +57,10 @@ def _store(
     reason: str,
     supersedes: ResultSnapshot | None,
 ) -> ResultSnapshot:
+    # The inputs' format decides the computation: a correction of a snapshot
+    # published under an older format is computed, and stored, as that format.
     outputs = scoring.compute_outputs(inputs)
-    data: dict[str, Any] = {"format": scoring.RULES_VERSION, "inputs": inputs, "outputs": outputs}
+    data: dict[str, Any] = {"format": outputs["format"], "inputs": inputs, "outputs": outputs}
     # The snapshot carries a signed checkpoint of the audit log as it stood before
     # the publication: whoever holds a copy can show later what the log held then.
     anchor = checkpoints.take(session)
@@ -69,7 +71,7 @@ def _store(
         cycle_id=cycle.id,
         version=(supersedes.version + 1) if supersedes else 1,
         supersedes_id=supersedes.id if supersedes else None,
-        rules_version=scoring.RULES_VERSION,
+        rules_version=outputs["format"],
         content=content,
         sha256=sha256_text(content),
         reason=reason,
@@ -232,17 +234,23 @@ def verify_content(content: str, expected_sha256: str | None = None) -> Verifica
         raise ValidationError(
             N_("This is not a minyi results snapshot: %(error)s"), parameters={"error": str(error)}
         ) from error
-    if data.get("format") != scoring.RULES_VERSION:
+    if data.get("format") not in scoring.SUPPORTED_FORMATS:
         raise ValidationError(
             N_("The snapshot's format “%(format)s” is not “%(expected)s”."),
-            parameters={"format": str(data.get("format")), "expected": scoring.RULES_VERSION},
+            parameters={
+                "format": str(data.get("format")),
+                "expected": "”、“".join(scoring.SUPPORTED_FORMATS),
+            },
         )
     digest = sha256_text(content)
     try:
+        # Each format re-computes as it was defined (the inputs name theirs).
         recomputed = scoring.compute_outputs(inputs)
     except (KeyError, TypeError, ValueError) as error:
         return Verification(digest, None, (f"the inputs cannot be computed: {error!r}",))
     found: list[str] = []
+    if recomputed["format"] != data["format"]:
+        found.append(f"format: {data['format']!r} stored, the inputs are {recomputed['format']!r}")
     _differences(
         json.loads(canonical_json(outputs)),
         json.loads(canonical_json(recomputed)),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,15 @@ from sqlalchemy import orm
 
 from sampling.errors import SamplingError
 from sampling.estimation import Domains, SurveyDesign
-from sampling.grading import PRESETS, GradingRules, UnitStanding, grade_category, round_score
+from sampling.estimation.intervals import t_quantile
+from sampling.grading import (
+    PRESETS,
+    GradingRules,
+    UnitStanding,
+    grade_category,
+    grade_probabilities,
+    round_score,
+)
 from sampling.satisfaction import Scale, satisfaction_table
 from sampling.scoring import (
     ComponentScore,
@@ -52,6 +61,7 @@ from sampling.scoring import (
     social_recognition_score,
     sub_score_covariance_matrix,
 )
+from sampling.smoothing import FayHerriotMethod, fay_herriot
 from survey.models import (
     Answer,
     Channel,
@@ -61,13 +71,34 @@ from survey.models import (
     Response,
     SamplingKind,
     ScaleLevel,
+    VoidedResponse,
 )
 from survey.services import components as component_service
 from survey.services.errors import N_, Problem, ValidationError
 from survey.services.rater_policy import policy_of
 
-RULES_VERSION = "minyi-results-v1"
-"""Bumped whenever the computation changes, so old snapshots say how they were made."""
+RULES_VERSION_1 = "minyi-results-v1"
+"""The first format: scores, intervals, grades and neighbour tests."""
+
+RULES_VERSION = "minyi-results-v2"
+"""Bumped whenever the computation changes, so old snapshots say how they were made.
+
+``minyi-results-v2`` adds each unit's grade probabilities (Monte Carlo over the
+joint distribution of the totals, :func:`sampling.grading.grade_probabilities`)
+with the robustness flag, and the optional Fay–Herriot smoothing of the
+social-recognition scores (:func:`sampling.smoothing.fay_herriot`).  Inputs
+carry their format and :func:`compute_outputs` computes each format as it was
+defined, so a ``minyi-results-v1`` snapshot still re-computes byte for byte.
+"""
+
+SUPPORTED_FORMATS = (RULES_VERSION_1, RULES_VERSION)
+"""Snapshot formats :func:`compute_outputs` (and so ``minyi results verify``) re-computes."""
+
+SMOOTHING_NONE = "none"
+SMOOTHING_FAY_HERRIOT = "fay-herriot"
+SMOOTHING_CHOICES = (SMOOTHING_NONE, SMOOTHING_FAY_HERRIOT)
+PREVIOUS_SCORE_COVARIATE = "previous_score"
+"""The Fay–Herriot covariate: the unit's published total of the previous year."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +114,20 @@ class ResultRules:
     bottom_share: str | None = "0.05"
     target_threshold: str | None = "0.60"
     constraint_veto: bool = True
+    robust_threshold: str = "0.80"
+    """A grade whose probability is below it is flagged 不稳健 (``minyi-results-v2``)."""
+    smoothing: str = SMOOTHING_NONE
+    """``none`` or ``fay-herriot`` (EBLUP of the social-recognition scores, v2)."""
+    probability_draws: int = 10_000
+    """Monte Carlo draws per category for the grade probabilities (v2)."""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def not_voided() -> sa.ColumnElement[bool]:
+    """Leaves out responses voided after a review (复核作废, :mod:`survey.services.review`)."""
+    return ~sa.exists().where(VoidedResponse.response_id == Response.id)
 
 
 def rules_for(cycle: Cycle, **overrides: Any) -> ResultRules:
@@ -144,7 +186,7 @@ def load_answers(session: orm.Session, cycle: Cycle) -> CycleAnswers:
                 Response.stratum,
                 Response.design_weight,
             )
-            .where(Response.cycle_id == cycle.id)
+            .where(Response.cycle_id == cycle.id, not_voided())
             .order_by(Response.id)
         )
         .all()
@@ -239,7 +281,7 @@ def _answer_columns(
     result = connection.execute(
         sa.select(Answer.response_id, Answer.unit_id, Answer.item_id, Answer.scale_level_id)
         .join(Response, Answer.response_id == Response.id)
-        .where(Response.cycle_id == cycle.id)
+        .where(Response.cycle_id == cycle.id, not_voided())
     )
     blocks = [np.empty((0, 4), dtype=np.int32)]
     while chunk := result.fetchmany(200_000):
@@ -688,15 +730,18 @@ def _previous_results(session: orm.Session, cycle: Cycle) -> dict[str, Any] | No
 class ScoringProblem:
     """Why a result cannot be published yet, as data: the page words it (试算).
 
-    ``kind`` is ``component_missing`` (``component`` names it) or
+    ``kind`` is ``component_missing`` (``component`` names it),
     ``groups_below_minimum`` (``unit`` and the ``groups`` below their minimum
-    number of valid responses, with no decision recorded for the unit).
+    number of valid responses, with no decision recorded for the unit) or
+    ``smoothing_failed`` (the office chose Fay–Herriot smoothing and the model
+    cannot be fitted; ``detail`` says why).
     """
 
     kind: str
     unit: str | None = None
     component: str | None = None
     groups: tuple[str, ...] = ()
+    detail: str = ""
 
     def problem(
         self,
@@ -715,6 +760,14 @@ class ScoringProblem:
                 ),
                 parameters={"component": components.get(code, code), "code": code},
             )
+        if self.kind == "smoothing_failed":
+            return Problem(
+                N_(
+                    "The Fay–Herriot model cannot be fitted to these scores (%(error)s): "
+                    "publish without smoothing, or wait for more responses."
+                ),
+                parameters={"error": self.detail},
+            )
         code = self.unit or ""
         return Problem(
             N_(
@@ -732,6 +785,8 @@ class ScoringProblem:
     def __str__(self) -> str:
         if self.kind == "component_missing":
             return f"component {self.component!r} has not been imported"
+        if self.kind == "smoothing_failed":
+            return f"the Fay–Herriot model cannot be fitted: {self.detail}"
         return (
             f"unit {self.unit} has rater groups below the minimum "
             f"({', '.join(self.groups)}) and no decision"
@@ -751,7 +806,11 @@ def scoring_problems(
     }
     for code in sorted(weighted - set(inputs["components"])):
         problems.append(ScoringProblem("component_missing", component=code))
-    for category in (outputs or compute_outputs(inputs))["categories"]:
+    outputs = outputs or compute_outputs(inputs, with_probabilities=False)
+    smoothing = outputs.get("smoothing")
+    if smoothing is not None and not smoothing["applied"]:
+        problems.append(ScoringProblem("smoothing_failed", detail=smoothing.get("error", "")))
+    for category in outputs["categories"]:
         for unit in category["units"]:
             if _needs_decision(unit) and unit["unit"] not in inputs["decisions"]:
                 problems.append(
@@ -779,25 +838,32 @@ class Trial:
 
 
 def trial(
-    session: orm.Session, cycle: Cycle, rules: ResultRules, *, accept_redistribution: str = ""
+    session: orm.Session,
+    cycle: Cycle,
+    rules: ResultRules,
+    *,
+    accept_redistribution: str = "",
+    with_probabilities: bool = True,
 ) -> Trial:
     """Compute the results as publishing would, without writing anything.
 
     ``accept_redistribution`` is recorded as the decision for every unit whose
     rater groups fell below their minimum (the office's one decision for all).
+    ``with_probabilities=False`` skips the Monte Carlo of the grade
+    probabilities, when only the decisions are wanted (publishing computes them).
     """
     inputs = gather_inputs(session, cycle, rules)
-    outputs = compute_outputs(inputs)
     if accept_redistribution.strip():
+        # Which units need the decision does not depend on the grade probabilities.
         decisions = {
             unit["unit"]: accept_redistribution.strip()
-            for category in outputs["categories"]
+            for category in compute_outputs(inputs, with_probabilities=False)["categories"]
             for unit in category["units"]
             if _needs_decision(unit)
         }
         if decisions:
             inputs = {**inputs, "decisions": dict(sorted(decisions.items()))}
-            outputs = compute_outputs(inputs)
+    outputs = compute_outputs(inputs, with_probabilities=with_probabilities)
     return Trial(inputs, outputs, scoring_problems(inputs, outputs))
 
 
@@ -819,12 +885,17 @@ def _total_covariance(
     codes: list[str],
     subs: Mapping[str, SubScore],
     social_code: str | None,
+    smoothed: Mapping[str, _SmoothedScore] | None = None,
 ) -> np.ndarray:
     """Covariance of the totals of ``codes``: only the survey component varies.
 
     ``cov(T_i, T_j) = w_s² · cov(S_i, S_j)`` with the social-recognition
     weight ``w_s`` of the category and the sub-score covariance built from the
-    same-category unit covariances within each rater group.
+    same-category unit covariances within each rater group.  With Fay–Herriot
+    smoothing (``smoothed``), the smoothed scores' covariance: their MSE on the
+    diagonal and ``γ_i γ_j cov(S_i, S_j)`` off it, the covariance of the shrunk
+    sampling errors (as in docs/fairness.md; positive semi-definite since
+    ``mse_i ≥ γ_i ψ_i ≥ γ_i² ψ_i``).
     """
     position = {code: index for index, code in enumerate(codes)}
     matrices = {group["code"]: np.zeros((len(codes), len(codes))) for group in inputs["groups"]}
@@ -839,18 +910,140 @@ def _total_covariance(
             matrices[row["group"]][second, first] = row["covariance"]
     weight = float(category["component_weights"].get(social_code, 0.0))
     social = sub_score_covariance_matrix([subs[code] for code in codes], matrices)
+    if smoothed is not None:
+        gamma = np.array([smoothed[code].gamma if code in smoothed else 1.0 for code in codes])
+        social = gamma[:, None] * social * gamma[None, :]
+        for index, code in enumerate(codes):
+            if code in smoothed:
+                social[index, index] = smoothed[code].mse
     return np.asarray(weight**2 * social, dtype=np.float64)
 
 
-def compute_outputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _SmoothedScore:
+    """A unit's Fay–Herriot EBLUP of its social-recognition score."""
+
+    estimate: float
+    mse: float
+    gamma: float
+
+
+def _smooth(
+    subs: Mapping[str, SubScore], previous: Mapping[str, Any], level: float
+) -> tuple[dict[str, _SmoothedScore], dict[str, Any]]:
+    """Fay–Herriot EBLUP (REML) of every unit's social-recognition score.
+
+    The areas are the cycle's units with a score and a positive sampling
+    variance (a unit without sampling error keeps its direct score: ``γ = 1``
+    is the EBLUP's limit as ``ψ → 0``).  The covariate is the unit's published
+    total of the previous year when every area has one (and the fit accepts
+    it), otherwise the model has an intercept only.  Returns the smoothed
+    scores by unit (empty when the model cannot be fitted) and the record that
+    the snapshot stores: the model, its covariates, its estimates, or the
+    reason it could not be fitted.
+    """
+    areas = sorted(
+        code
+        for code, sub in subs.items()
+        if sub.estimate is not None and sub.variance is not None and sub.variance > 0
+    )
+    direct = [float(subs[code].estimate or 0.0) for code in areas]
+    variance = [float(subs[code].variance or 0.0) for code in areas]
+    scores = {
+        code: value["score"] for code, value in previous.items() if value.get("score") is not None
+    }
+    attempts: list[dict[str, list[float]]] = []
+    if areas and all(code in scores for code in areas):
+        attempts.append({PREVIOUS_SCORE_COVARIATE: [float(scores[code]) for code in areas]})
+    attempts.append({})
+    record: dict[str, Any] = {
+        "method": SMOOTHING_FAY_HERRIOT,
+        "estimation": FayHerriotMethod.REML.value,
+        "applied": False,
+        "areas": areas,
+    }
+    errors: list[str] = []
+    for covariates in attempts:
+        try:
+            fit = fay_herriot(
+                direct, variance, covariates, areas=areas, method=FayHerriotMethod.REML
+            )
+        except SamplingError as error:
+            errors.append(str(error))
+            continue
+        quantile = t_quantile(level, math.inf)
+        smoothed = {
+            code: _SmoothedScore(
+                float(fit.eblup[index]), float(fit.mse[index]), float(fit.gamma[index])
+            )
+            for index, code in enumerate(areas)
+        }
+        for code, sub in subs.items():
+            if code not in smoothed and sub.estimate is not None:
+                smoothed[code] = _SmoothedScore(float(sub.estimate), 0.0, 1.0)
+        record.update(
+            applied=True,
+            covariates=list(covariates),
+            model=fit.model(),
+            units={
+                code: {
+                    "estimate": value.estimate,
+                    "se": value.mse**0.5,
+                    "ci_low": value.estimate - quantile * value.mse**0.5,
+                    "ci_high": value.estimate + quantile * value.mse**0.5,
+                    "gamma": value.gamma,
+                }
+                for code, value in sorted(smoothed.items())
+            },
+        )
+        if errors:
+            record["covariates_dropped"] = errors
+        return smoothed, record
+    record["error"] = "; ".join(errors)
+    return {}, record
+
+
+def probability_seed(answers_sha256: str, category: str) -> int:
+    """The Monte Carlo seed of a category's grade probabilities, from the inputs.
+
+    The first 63 bits of ``SHA-256("minyi-grade-probabilities|<answers
+    SHA-256>|<category code>")``: the same answers give the same draws, so a
+    snapshot re-computes identically, and nobody chooses the seed.
+    """
+    digest = hashlib.sha256(
+        f"minyi-grade-probabilities|{answers_sha256}|{category}".encode()
+    ).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def compute_outputs(
+    inputs: Mapping[str, Any], *, with_probabilities: bool = True
+) -> dict[str, Any]:
     """Sub-scores, totals, ranks, grades and neighbour tests from ``inputs`` (pure).
 
     A unit without any eligible rater group, or with a missing component, gets
     no total and no grade; :func:`input_problems` lists it.  The inputs are
     first brought to their canonical form (sorted keys), so the result does not
     depend on the order in which a mapping was built or stored.
+
+    The inputs' ``format`` says which computation applies (inputs without one
+    are ``minyi-results-v1``).  ``minyi-results-v2`` adds, per unit, the
+    probability of each grade (``grade_probability``; per category, the draws
+    and the seed under ``probabilities``) and, when the rules ask for it,
+    Fay–Herriot smoothing of the social-recognition scores (``smoothing``).
+    ``with_probabilities=False`` leaves the Monte Carlo out: for checks that
+    only need the grades (:func:`scoring_problems`), never for a snapshot.
+
+    Raises
+    ------
+    ValueError
+        An unknown format.
     """
     inputs = json.loads(canonical_json(inputs))
+    version = inputs.get("format", RULES_VERSION_1)
+    if version not in SUPPORTED_FORMATS:
+        raise ValueError(f"unknown results format {version!r}")
+    current = version == RULES_VERSION
     rules = ResultRules(**inputs["rules"])
     scheme = PRESETS[rules.grade_scheme]
     kinds = {group["code"]: group["kind"] for group in inputs["groups"]}
@@ -860,7 +1053,10 @@ def compute_outputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
             GroupScore(row["group"], row["estimate"], row["variance"], row["valid_responses"])
         )
     social_code = inputs["social_component"]
-    result_categories = []
+    previous = (inputs.get("previous") or {}).get("units", {})
+    # First every unit's social-recognition sub-score (smoothing needs them all).
+    category_weights: dict[str, dict[str, float]] = {}
+    subs: dict[str, SubScore] = {}
     for category in inputs["categories"]:
         group_weights = dict(category["group_weights"])
         if not rules.include_self_selected:
@@ -871,20 +1067,36 @@ def compute_outputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
             }
             total_weight = sum(group_weights.values())
             group_weights = {code: weight / total_weight for code, weight in group_weights.items()}
+        category_weights[category["code"]] = group_weights
+        for unit in inputs["units"]:
+            if unit["category"] == category["code"]:
+                subs[unit["code"]] = social_recognition_score(
+                    [
+                        score
+                        for score in scores_by_unit.get(unit["code"], [])
+                        if score.group in group_weights
+                    ],
+                    group_weights,
+                    minimum_responses=rules.minimum_responses,
+                    level=rules.level,
+                )
+    smoothed: dict[str, _SmoothedScore] | None = None
+    smoothing: dict[str, Any] | None = None
+    if current and rules.smoothing == SMOOTHING_FAY_HERRIOT:
+        smoothed, smoothing = _smooth(subs, previous, rules.level)
+        if not smoothing["applied"]:
+            smoothed = None
+    elif current and rules.smoothing != SMOOTHING_NONE:
+        raise ValueError(f"unknown smoothing {rules.smoothing!r}")
+    result_categories = []
+    for category in inputs["categories"]:
         units = [unit for unit in inputs["units"] if unit["category"] == category["code"]]
         entries: dict[str, dict[str, Any]] = {}
-        subs: dict[str, SubScore] = {}
         totals: dict[str, float] = {}
         standings: list[UnitStanding] = []
         for unit in units:
             code = unit["code"]
-            sub = social_recognition_score(
-                [score for score in scores_by_unit.get(code, []) if score.group in group_weights],
-                group_weights,
-                minimum_responses=rules.minimum_responses,
-                level=rules.level,
-            )
-            subs[code] = sub
+            sub = subs[code]
             entry: dict[str, Any] = {
                 "unit": code,
                 "name": unit["name"],
@@ -917,6 +1129,10 @@ def compute_outputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
                 "reasons": [],
                 "vetoed": [],
             }
+            if current:
+                entry["grade_probability"] = None
+                if smoothing is not None and smoothed is not None:
+                    entry["social"]["smoothed"] = smoothing["units"].get(code)
             entries[code] = entry
             component_scores = []
             complete = sub.estimate is not None and sub.variance is not None
@@ -924,7 +1140,15 @@ def compute_outputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
             completions: list[float] = []
             for component_code, weight in category["component_weights"].items():
                 if component_code == social_code:
-                    if sub.estimate is not None and sub.variance is not None:
+                    if smoothed is not None and code in smoothed:
+                        component_scores.append(
+                            ComponentScore(
+                                component_code,
+                                round_score(smoothed[code].estimate, rules.decimals),
+                                smoothed[code].mse,
+                            )
+                        )
+                    elif sub.estimate is not None and sub.variance is not None:
                         component_scores.append(
                             ComponentScore(
                                 component_code,
@@ -984,7 +1208,6 @@ def compute_outputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
             constraint_veto=rules.constraint_veto,
         )
         graded = grade_category(standings, scheme, grading_rules)
-        previous = (inputs.get("previous") or {}).get("units", {})
         for ranked in rank_units(
             totals,
             previous_ranks={code: value["rank"] for code, value in previous.items()},
@@ -1009,7 +1232,7 @@ def compute_outputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
         comparisons = neighbour_comparisons(
             ranked_codes,
             [entries[code]["total"]["unrounded"] for code in ranked_codes],
-            _total_covariance(inputs, category, ranked_codes, subs, social_code),
+            _total_covariance(inputs, category, ranked_codes, subs, social_code, smoothed),
             grades=[entries[code]["grade"] for code in ranked_codes],
             level=rules.level,
         )
@@ -1025,12 +1248,81 @@ def compute_outputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
             entries.values(),
             key=lambda entry: (entry["rank"] is None, entry["rank"] or 0, entry["unit"]),
         )
-        result_categories.append(
-            {
-                "code": category["code"],
-                "name": category["name"],
-                "quota": list(graded.quota),
-                "units": ordered,
-            }
-        )
-    return {"format": RULES_VERSION, "scheme": scheme.name, "categories": result_categories}
+        result_category: dict[str, Any] = {
+            "code": category["code"],
+            "name": category["name"],
+            "quota": list(graded.quota),
+            "units": ordered,
+        }
+        if current:
+            result_category["probabilities"] = (
+                _category_probabilities(
+                    inputs, category, standings, entries, subs, smoothed, rules, grading_rules
+                )
+                if with_probabilities
+                else None
+            )
+        result_categories.append(result_category)
+    outputs: dict[str, Any] = {
+        "format": version,
+        "scheme": scheme.name,
+        "categories": result_categories,
+    }
+    if current:
+        outputs["smoothing"] = smoothing
+        outputs["robust_threshold"] = rules.robust_threshold
+    return outputs
+
+
+def _category_probabilities(
+    inputs: Mapping[str, Any],
+    category: Mapping[str, Any],
+    standings: list[UnitStanding],
+    entries: Mapping[str, dict[str, Any]],
+    subs: Mapping[str, SubScore],
+    smoothed: Mapping[str, _SmoothedScore] | None,
+    rules: ResultRules,
+    grading_rules: GradingRules,
+) -> dict[str, Any]:
+    """Each graded unit's grade probabilities (set on ``entries``) and the draws' record.
+
+    The joint normal of the unrounded totals with the covariance of
+    :func:`_total_covariance` in standings order, every draw rounded to the
+    published decimals and graded (:func:`sampling.grading.grade_probabilities`).
+    """
+    seed = probability_seed(str(inputs.get("answers_sha256") or ""), category["code"])
+    record: dict[str, Any] = {
+        "draws": rules.probability_draws,
+        "seed": seed,
+        "threshold": rules.robust_threshold,
+        "monte_carlo_se": 0.0,
+    }
+    if not standings:
+        return record
+    order = [standing.unit for standing in standings]
+    scheme = PRESETS[rules.grade_scheme]
+    result = grade_probabilities(
+        standings,
+        _total_covariance(inputs, category, order, subs, inputs["social_component"], smoothed),
+        scheme,
+        grading_rules,
+        seed=seed,
+        estimates=[entries[code]["total"]["unrounded"] for code in order],
+        decimals=rules.decimals,
+        draws=rules.probability_draws,
+        threshold=float(rules.robust_threshold),
+    )
+    for unit in result.units:
+        entries[unit.unit]["grade_probability"] = {
+            "grade": unit.grade,
+            "probability": unit.grade_probability,
+            "robust": unit.robust,
+            "grades": dict(zip(scheme.grades, unit.probabilities, strict=True)),
+            "most_likely_grade": unit.most_likely_grade,
+        }
+    record.update(
+        monte_carlo_se=result.monte_carlo_se,
+        redrawn_rules=[code.value for code in result.redrawn_rules],
+        fixed_rules=[code.value for code in result.fixed_rules],
+    )
+    return record

@@ -179,6 +179,17 @@ def set_item_weights(
     )
 
 
+def spread_equally(count: int) -> list[float]:
+    """``count`` weights as equal as four decimal places allow, summing to exactly 1.
+
+    The pages show and take weights with four places: 1/6 would be shown as 0.1667,
+    and the page saved as shown (6 × 0.1667 = 1.0002) refused.  Here six items get
+    0.1667 four times and 0.1666 twice.
+    """
+    base, extra = divmod(10_000, count)
+    return [(base + (1 if index < extra else 0)) / 10_000 for index in range(count)]
+
+
 def add_item(
     session: orm.Session, cycle: Cycle, *, code: str, name: str, name_en: str, actor: str
 ) -> Item:
@@ -204,8 +215,8 @@ def add_item(
         code=code, name=name.strip(), name_en=name_en.strip(), weight=0.0, position=len(cycle.items)
     )
     cycle.items.append(item)
-    for each in cycle.items:
-        each.weight = 1 / len(cycle.items)
+    for each, weight in zip(cycle.items, spread_equally(len(cycle.items)), strict=True):
+        each.weight = weight
     session.flush()
     audit.record(
         session,

@@ -54,7 +54,7 @@ def check_signature() -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from survey.telephony import webhooks  # noqa: F401
+    from survey.telephony import sms_webhooks, webhooks  # noqa: F401
 
     csrf.exempt(bp)
     # No rate limit applies to the webhooks (the signature is the gate); exempting the

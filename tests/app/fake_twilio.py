@@ -2,6 +2,7 @@
 
 The server listens on 127.0.0.1, answers ``Calls.json`` and ``Messages.json``
 like Twilio (HTTP basic auth, JSON with a ``sid``), and records every request.
+:meth:`FakeTwilio.report_message` posts an SMS's delivery states to its ``StatusCallback``.
 :meth:`FakeTwilio.run_call` then plays the callee: it fetches the call's
 answer URL, follows the TwiML (``<Gather>`` → presses a key on the ``action``
 URL, ``<Redirect>`` on silence, ``<Hangup>``), and finally posts the status
@@ -55,6 +56,9 @@ class FakeTwilio:
         self.calls: list[FakeCall] = []
         self.messages: list[dict[str, str]] = []
         self.deleted_recordings: list[str] = []
+        #: Delivery states posted to a message's StatusCallback *before* the create
+        #: request is answered (Twilio may call back before its API reply arrives).
+        self.report_before_reply: list[str] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -107,8 +111,11 @@ class FakeTwilio:
                     self._reply(201, _call_json(call, "queued"))
                 elif self.path == prefix + "Messages.json":
                     sid = "SM" + uuid.uuid4().hex
+                    message = {"sid": sid, **form}
                     with fake._lock:
-                        fake.messages.append({"sid": sid, **form})
+                        fake.messages.append(message)
+                    if fake.report_before_reply and "StatusCallback" in form:
+                        fake.report_message(message, fake.report_before_reply)
                     self._reply(201, {"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued"})
                 else:
                     self._reply(404, {"code": 20404, "message": "not found", "status": 404})
@@ -188,6 +195,32 @@ class FakeTwilio:
             url, extra = step
             params = {**base, **extra}
         raise AssertionError("the IVR never hung up")
+
+    def report_message(
+        self,
+        message: dict[str, str],
+        statuses: list[str],
+        *,
+        error_code: str | None = None,
+        times: int = 1,
+    ) -> list[requests.Response]:
+        """Post ``message``'s delivery states to its StatusCallback, signed, as Twilio does."""
+        replies = []
+        for status in statuses:
+            params = {
+                "AccountSid": ACCOUNT_SID,
+                "ApiVersion": "2010-04-01",
+                "From": message["From"],
+                "To": message["To"],
+                "MessageSid": message["sid"],
+                "SmsSid": message["sid"],
+                "MessageStatus": status,
+                "SmsStatus": status,
+            }
+            if error_code is not None and status in ("undelivered", "failed"):
+                params["ErrorCode"] = error_code
+            replies.append(self.post(message["StatusCallback"], params, times=times))
+        return replies
 
     def call_in(self, url: str, caller: str, keys: list[str]) -> list[str]:
         """An inbound call from ``caller`` to the survey number's voice URL."""

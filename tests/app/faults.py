@@ -468,7 +468,7 @@ def answer_invitation(traffic: Traffic, base_url: str, token: str, pages: int = 
             return submitted
         if sent.status_code != 302:
             return False
-    return sent.headers.get("Location", "").endswith("/thanks")
+    return sent.headers.get("Location", "").split("?")[0].endswith("/thanks")
 
 
 def answer_call(traffic: Traffic, fake: FakeTwilio, call: FakeCall, keys: list[str]) -> bool:

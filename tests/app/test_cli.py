@@ -50,6 +50,16 @@ def test_demo_loads_a_prefecture(app: Flask, runner: FlaskCliRunner) -> None:
             .where(Response.cycle_id == current.id, Response.channel == Channel.LISTED)
         )
         assert listed == 3
+        # One comment of the liaison's unit has gone round the closed loop (issue #22).
+        from survey.models import FollowUp, FollowUpContact, Rectification
+
+        (follow_up,) = db.session.scalars(sa.select(FollowUp)).all()
+        assert follow_up.rating == 4 and follow_up.ended_on is not None
+        fix = db.session.scalars(
+            sa.select(Rectification).where(Rectification.comment_id == follow_up.comment_id)
+        ).one()
+        assert (fix.unit.code, fix.unit.cycle_id) == ("G04", cycles[2025].id)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(FollowUpContact)) == 0
     again = runner.invoke(args=["demo", "--if-empty"])
     assert "nothing loaded" in again.output
     with app.app_context():

@@ -214,3 +214,52 @@ def test_admin_creates_a_cycle_through_the_form(app: Flask, client: FlaskClient)
         assert [lvl.points for lvl in cycle.scale_levels][:5] == [100, 75, 50, 25, 0]
         assert cycle.min_valid_responses == 25
         assert len(cycle.rater_groups) == 5
+
+
+def test_every_label_of_the_setup_pages_names_one_control(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    """The units page holds three forms: their 编码 and 名称 boxes once shared the ids
+    "code" and "name", so the category form's labels named the unit form's boxes."""
+    import re
+
+    with demo_app.app_context():
+        cycle_id = db.session.scalars(sa.select(Cycle.id).where(Cycle.year == 2026)).one()
+    login(demo_client, "admin")
+    for path in (
+        "/admin/cycles/new",
+        f"/admin/cycles/{cycle_id}/units",
+        f"/admin/cycles/{cycle_id}/questionnaire",
+        f"/admin/cycles/{cycle_id}/rater-groups",
+        f"/office/cycles/{cycle_id}",
+        "/admin/users/new",
+    ):
+        text = demo_client.get(path).get_data(as_text=True)
+        ids = re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', text)
+        for target in re.findall(r'<label[^>]*\bfor="([^"]+)"', text):
+            assert ids.count(target) == 1, (path, target)
+
+
+def test_item_weights_as_the_page_shows_them_can_be_saved(
+    demo_app: Flask, demo_client: FlaskClient
+) -> None:
+    """A sixth item spread the weights as 1/6 each; the page shows four places, so
+    saving the page unchanged sent 6 × 0.1667 = 1.0002 and was refused."""
+    import re
+
+    login(demo_client, "admin")
+    added = demo_client.post(
+        "/admin/cycles/1/questionnaire/items", data={"code": "efficiency", "name": "办事效率"}
+    )
+    assert added.status_code == 302
+    page = demo_client.get("/admin/cycles/1/questionnaire").get_data(as_text=True)
+    shown = dict(re.findall(r'name="(item_\d+)"[^>]*value="([^"]*)"', page))
+    assert len(shown) == 6
+    assert abs(sum(float(value) for value in shown.values()) - 1) < 1e-9
+    saved = demo_client.post("/admin/cycles/1/questionnaire/weights", data=shown)
+    assert saved.status_code == 302
+    with demo_app.app_context():
+        cycle = db.session.get(Cycle, 1)
+        assert cycle is not None and not weight_problems(cycle)
+        weights = sorted(item.weight for item in cycle.items)
+        assert weights[-1] - weights[0] <= 0.0005  # still spread (nearly) equally

@@ -121,7 +121,8 @@ def test_only_closed_cycles_export_and_only_to_staff(results_app: Flask) -> None
     _published, fielding = cycle_ids(results_app)
     client = results_app.test_client()
     login(client, "pollster")
-    refused = client.get(f"/fieldwork/cycles/{fielding}/microdata.sav", follow_redirects=True)
+    refused = client.get(f"/fieldwork/cycles/{fielding}/microdata.sav")
+    assert refused.status_code == 409
     text = refused.get_data(as_text=True)
     assert "调查结束后才能导出微观数据（本周期当前为草稿）。" in text
     assert client.get(f"/fieldwork/cycles/{fielding}/microdata.xls").status_code == 404

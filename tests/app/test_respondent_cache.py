@@ -135,7 +135,7 @@ def test_a_new_cycle_with_another_questionnaire_gets_its_own_pages(
     answers = _answers(page)
     assert set(answers.values()) <= new_levels
     sent = demo_client.post(f"/s/{tokens[0]}/1", data={**answers, "action": "submit"})
-    assert sent.status_code == 302 and sent.location.endswith("/thanks")
+    assert sent.status_code == 302 and sent.location.split("?")[0].endswith("/thanks")
     with demo_app.app_context():
         stored = db.session.scalars(sa.select(Answer)).all()
         assert {f"item_{answer.item_id}" for answer in stored} == new_items
@@ -195,7 +195,7 @@ def test_cached_page_follows_the_language_and_carries_each_links_own_token(
     accepted = csrf_app.test_client().post(
         url, data={**answers, "csrf_token": theirs[0], "action": "submit"}
     )
-    assert accepted.status_code == 302 and accepted.location.endswith("/thanks")
+    assert accepted.status_code == 302 and accepted.location.split("?")[0].endswith("/thanks")
     assert "Set-Cookie" not in accepted.headers
     thanks_zh = second.get("/thanks").get_data(as_text=True)
     thanks_en = second.get("/thanks?lang=en").get_data(as_text=True)

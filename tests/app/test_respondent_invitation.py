@@ -83,8 +83,11 @@ def test_answer_every_unit_and_store_one_weighted_response(
     text = welcome.get_data(as_text=True)
     assert "匿名" in text and "2" in text
     location = answer_all(demo_client, token, comment="窗口的李女士很耐心，我的电话 138 1234 5678")
-    assert location.endswith("/thanks")
+    assert location.split("?")[0].endswith("/thanks")
     assert "谢谢" in demo_client.get("/thanks").get_data(as_text=True)
+    # After a comment the thanks page offers a follow-up (closed loop, tests/app/test_loop.py).
+    assert "?f=" in location and "同意回访" in demo_client.get(location).get_data(as_text=True)
+    assert "同意回访" not in demo_client.get("/thanks").get_data(as_text=True)
     with demo_app.app_context():
         response = db.session.scalars(sa.select(Response)).one()
         case = db.session.scalars(

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from tests.conftest import LiveServer, _test_config
+from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_results_server(results_database_url: str) -> Iterator[LiveServer]:
-    from survey import create_app
-    from survey.extensions import db
-
-    app = create_app(_test_config(results_database_url, WTF_CSRF_ENABLED=True))
-    server = LiveServer(app)
-    yield server
-    server.stop()
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
 
 
 def test_public_results_in_the_browser(

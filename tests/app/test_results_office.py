@@ -140,3 +140,28 @@ def test_office_component_import_lists_problems(results_app: Flask) -> None:
     assert "第 3 行“unit_code”列：未知单位 &#39;ZZ9&#39;" in text
     assert "第 2 行“score”列：101 超出 0–100 的范围" in text
     assert text.count("文件中缺少单位") == unit_count - 1
+
+
+def test_office_component_upload_without_a_file_says_so_on_its_row(results_app: Flask) -> None:
+    """The import forms share one form class: the refusal shows under the row posted,
+    once, and each row's file box has a label of its own (it had none)."""
+    from survey.extensions import db
+
+    with results_app.app_context():
+        cycle = db.session.scalars(sa.select(Cycle).where(Cycle.year == 2026)).one()
+        cycle_id = cycle.id
+        component_id = next(c.id for c in cycle.components if c.code == "annual")
+    admin = results_app.test_client()
+    login(admin, "admin")
+    response = admin.post(
+        f"/office/cycles/{cycle_id}/components/{component_id}",
+        data={"encoding": "auto"},
+        content_type="multipart/form-data",
+    )
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400
+    row = text[text.index("<td>年度实绩</td>") : text.index("<td>自身建设</td>")]
+    assert row.count('class="error"') == 1 and "必填" in row
+    assert text.count('class="error"') == 1
+    assert 'aria-label="文件（CSV 或 XLSX） · 年度实绩"' in text
+    assert 'aria-label="CSV 编码 · 平时实绩"' in text

@@ -159,3 +159,24 @@ def test_xlsx_cells_never_hold_formulas(hostile: str) -> None:
             for cell in row:
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
     assert workbook["类别"].cell(row=2, column=3).value == "'" + hostile
+
+
+def test_unreliable_group_scores_are_marked_by_the_stated_rule(results_app: Flask) -> None:
+    from scipy.stats import norm
+
+    client = results_app.test_client()
+    identifier = cycle_id(results_app)
+    payload = client.get(f"/api/results/{identifier}").get_json()
+    marked = expected = 0
+    for category in payload["categories"]:
+        html = client.get(f"/results/{identifier}/{category['code']}").get_data(as_text=True)
+        assert "▲ 不可靠：有效样本少于最低要求，或在95%置信水平下误差范围超过±10分的得分" in html
+        marked += html.count('<td class="unreliable">')
+        for unit in category["units"]:
+            for part in unit["social"]["groups"]:
+                if part["estimate"] is None:
+                    continue
+                margin = norm.ppf(0.975) * part["se"]
+                expected += bool(part["below_minimum"] or margin > 10)
+    assert expected > 0  # the demo has groups below the minimum
+    assert marked == expected

@@ -24,6 +24,7 @@ from babel.support import Translations
 from flask import Flask
 from flask.testing import FlaskClient
 
+from sampling.design.allocation import StratumSpec, allocate
 from sampling.design.draw import DrawDesign, Protocol, draw, frame_from_rows, verify_sample
 from sampling.design.frame import read_csv_text_table
 from sampling.errors import (
@@ -33,6 +34,8 @@ from sampling.errors import (
     SamplingError,
     VerificationError,
 )
+from sampling.estimation.design import RowSource, SurveyDesign
+from sampling.rates import DispositionCounts, response_rates
 from sampling.weighting import rake
 from sampling.weighting.calibrate import Margin
 from survey.extensions import db
@@ -44,20 +47,14 @@ from tests.app.test_results_trial import _closed_cycle
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "survey" / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
-#: The modules whose messages can reach a person through the web app.
-CONVERTED = [
-    "sampling/errors.py",
-    "sampling/io.py",
-    "sampling/design/frame.py",
-    "sampling/design/draw.py",
-    "sampling/design/selection.py",
-    "sampling/design/random_digits.py",
-    *(
-        str(path.relative_to(ROOT))
-        for area in ("scoring", "grading", "weighting", "satisfaction")
-        for path in sorted((ROOT / "sampling" / area).glob("*.py"))
-    ),
-]
+#: The modules whose messages can reach a person through the web app: all of
+#: ``sampling`` but the command line's own (its argument errors are English, for
+#: the terminal), so a module added later is checked too.
+CONVERTED = sorted(
+    str(path.relative_to(ROOT))
+    for path in (ROOT / "sampling").rglob("*.py")
+    if (ROOT / "sampling" / "cli") not in path.parents
+)
 ERROR_CLASSES = {
     cls.__name__ for cls in (SamplingError, InputError, DesignError, ConvergenceError)
 } | {VerificationError.__name__}
@@ -186,6 +183,49 @@ def test_errors_keep_the_english_and_translate_with_their_place(zh: Translations
     assert DesignError("plain text with 100%").text(zh.gettext) == "plain text with 100%"
 
 
+def test_allocation_and_estimation_problems_translate(zh: Translations) -> None:
+    strata = [StratumSpec("东湖区", 10), StratumSpec("临江县", 5)]
+    short = _raised(lambda: allocate(strata, 8, "proportional", minimum=6))
+    assert short.code == "allocation.minimum_exceeds_total"
+    assert short.parameters["stratum"] == "临江县" and short.parameters["needed"] == 11
+    assert str(short) == (
+        "the minimum of 6 per stratum needs 11 units but n = 8: "
+        "stratum '临江县' (and any after it) cannot get its minimum"
+    )
+    assert short.text(zh.gettext) == (
+        "每层至少 6 个单位，共需 11 个单位，但 n = 8：层 '临江县'（及其后各层）达不到最少样本量"
+    )
+
+    # A design error found at a line of a file says where, like an input error.
+    source = RowSource(file="d.csv", first_line=2, columns={"strata": "district"})
+    lonely = _raised(
+        lambda: SurveyDesign(
+            [1.0] * 4, strata=["a", "a", "b", "b"], psu=[1, 2, 3, 3], source=source
+        )
+    )
+    assert isinstance(lonely, DesignError) and lonely.code == "estimation.lonely_psu"
+    assert str(lonely).startswith("d.csv, line 4, column 'district': stratum 'b' has only one PSU")
+    assert lonely.text(zh.gettext).startswith(
+        "d.csv 第 4 行 'district' 列：层 'b' 只有一个初级抽样单元（PSU），无法估计其方差；"
+    )
+    assert not english_prose(lonely.text(zh.gettext).replace("certainty、remove、adjust", ""))
+
+    # Without a source the row is part of the message, in either language.
+    fpc = _raised(lambda: SurveyDesign([1.0] * 4, strata=["a", "a", "b", "b"], fpc=[5, 5, 5, 6]))
+    assert fpc.code == "estimation.fpc_varies"
+    assert str(fpc) == (
+        "column 'fpc': population size 6 in row 4 differs from 5 elsewhere in stratum b; "
+        "fpc must be constant within a stratum"
+    )
+    assert fpc.text(zh.gettext) == (
+        "'fpc'：层 b 中第 4 行的总体数 6 与其他行的 5 不同；同一层内的有限总体校正（fpc）必须相同"
+    )
+
+    undefined = _raised(lambda: response_rates(DispositionCounts(UH=1), e=0.5))
+    assert undefined.code == "rates.zero_denominator"
+    assert undefined.text(zh.gettext) == "RR5 无法计算：分母为零（没有合格个案）"
+
+
 def test_verification_differences_are_listed_in_chinese(tmp_path: Path, zh: Translations) -> None:
     frame = frame_from_rows([f"u{n}" for n in range(6)], ["a"] * 6)
     result = draw(frame, DrawDesign.build({"a": 3}), "seed")
@@ -275,6 +315,38 @@ def test_a_refused_draw_is_explained_in_chinese(demo_app: Flask, demo_client: Fl
     shown = _page_problems(page)
     assert f"无法分配样本：&#39;stratum&#39;：第 {row} 行：分层值为空" in shown, shown
     assert not [text for text in shown if english_prose(text)], shown
+
+
+def test_an_allocation_that_cannot_meet_its_minimum_is_explained_in_chinese(
+    demo_client: FlaskClient,
+) -> None:
+    login(demo_client, "pollster")
+    upload_frame(demo_client, frame_csv())
+    assert demo_client.post(_frame_url(demo_client) + "/lock", data={"confirmed": "y"}).status_code
+    response = demo_client.post(
+        _frame_url(demo_client) + "/draw",
+        data={
+            "method": "proportional",
+            "total": "40",
+            "response_rate": "1",
+            "minimum": "30",
+            "reserve_batches": "1",
+            **seed_fields("03 07 12 18 25 31 09"),
+            "confirmed": "y",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    shown = _page_problems(page)
+    # Strata in the frame's order (东湖区 120, 临江县 20, 西城区 60): the minimums
+    # 30 + 20 + 30 need 80 units, and the second stratum is where n = 40 runs out.
+    expected = (
+        "无法分配样本：每层至少 30 个单位，共需 80 个单位，但 n = 40："
+        "层 &#39;临江县&#39;（及其后各层）达不到最少样本量"
+    )
+    assert expected in shown, shown
+    assert not [text for text in shown if english_prose(text)], shown
+    assert "cannot get its minimum" not in page and "per stratum needs" not in page
 
 
 def test_the_auditor_reads_why_a_tampered_sample_fails_in_chinese(

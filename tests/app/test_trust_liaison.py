@@ -58,6 +58,7 @@ class Seed:
     categories: list[tuple[int, str]]
     posters: list[str]
     account_unit: int
+    comments: list[int] = field(default_factory=list)
     own_markers: set[str] = field(default_factory=set)
     other_markers: set[str] = field(default_factory=set)
 
@@ -71,12 +72,19 @@ ARGUMENTS: dict[str, Callable[[Seed], list[Kwargs]]] = {
     "liaison.rectification_create": lambda s: [
         {"cycle_id": c} for c in [*s.own_cycles, s.missing_cycle]
     ],
+    "liaison.fix_create": lambda s: [
+        {"cycle_id": c, "comment_id": i}
+        for c in [*s.own_cycles, s.missing_cycle]
+        for i in [*s.comments, MISSING]
+    ],
     "liaison.appeal_create": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, s.missing_cycle]],
     # Public results and API: the same for everyone, and never comments or appeal texts.
     "results.cycle_results": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
     "results.category": lambda s: [
         {"cycle_id": c, "category_code": code} for c, code in s.categories
     ],
+    "results.methods": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
+    "results.report": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
     "results.export_xlsx": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
     "results_api.api_results": lambda s: [{"cycle_id": c} for c in [*s.own_cycles, MISSING]],
     "results_api.api_snapshot": lambda s: [{"snapshot_id": i} for i in [*s.snapshots, MISSING]],
@@ -90,6 +98,8 @@ ARGUMENTS: dict[str, Callable[[Seed], list[Kwargs]]] = {
     "respondent.invitation": lambda s: [{"token": "not-a-token"}],
     "respondent.invitation_unit": lambda s: [{"token": "not-a-token", "number": 1}],
     "respondent.invitation_unit_post": lambda s: [{"token": "not-a-token", "number": 1}],
+    "respondent.follow_up": lambda s: [{"token": "not-a-token"}],
+    "respondent.follow_up_rate": lambda s: [{"token": "not-a-token"}],
     "ballot.ballot": lambda s: [{"token": "not-a-token"}],
     "ballot.ballot_submit": lambda s: [{"token": "not-a-token"}],
     # No data behind these.
@@ -188,6 +198,7 @@ def _seed(app: Flask) -> Seed:
                     )
                     markers.add(f"{tag}-appeal")
         session.flush()
+        seed.comments = list(session.scalars(sa.select(Comment.id).order_by(Comment.id)))
         seed.posters = list(
             session.scalars(sa.select(Poster.code).where(Poster.unit_id.in_(seed.other_units)))
         )
@@ -246,6 +257,16 @@ def test_liaison_gets_no_other_units_data_on_any_route(results_app: Flask, backe
         assert statuses[(method, path)] == 404, (method, path)
     for cycle_id in seed.own_cycles:
         assert statuses[("GET", f"/liaison/cycles/{cycle_id}")] == 200
+    # A fix can be recorded for the own unit's comments only (closed loop).
+    with results_app.app_context():
+        fixed_units = set(
+            db.session.scalars(
+                sa.select(Comment.unit_id).join(
+                    Rectification, Rectification.comment_id == Comment.id
+                )
+            )
+        )
+    assert fixed_units == set(seed.own_units), fixed_units
 
 
 def _own_unit_page_counts(client: FlaskClient, cycle_id: int) -> int:
