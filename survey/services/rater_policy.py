@@ -25,6 +25,7 @@ from survey.services.errors import N_
 __all__ = [
     "POLICIES",
     "REASON_LABELS",
+    "VOIDED",
     "WRONG_CHANNEL",
     "RaterPolicy",
     "policy_of",
@@ -35,9 +36,14 @@ __all__ = [
 #: listed group before listed tokens existed).
 WRONG_CHANNEL = "wrong_channel"
 
+#: Why a response was left out of every group's scores: voided after a review
+#: (复核作废, :mod:`survey.services.review`).
+VOIDED = "voided"
+
 #: Reason code → message (translated where shown).
 REASON_LABELS: dict[str, str] = {
     WRONG_CHANNEL: N_("came in through a channel this group does not use"),
+    VOIDED: N_("voided after a review"),
 }
 
 

@@ -75,7 +75,7 @@ from survey.models import (
 )
 from survey.services import components as component_service
 from survey.services.errors import N_, Problem, ValidationError
-from survey.services.rater_policy import policy_of
+from survey.services.rater_policy import VOIDED, policy_of
 
 RULES_VERSION_1 = "minyi-results-v1"
 """The first format: scores, intervals, grades and neighbour tests."""
@@ -627,6 +627,7 @@ def gather_inputs(
                 for channel, count in sorted(by_channel.items())
             )
         answers_sha256 = digest.result()
+    excluded_reasons.extend(_voided(session, cycle))
     units_by_id = {unit.id: unit.code for unit in cycle.units}
     imported = component_service.current_imports(session, cycle)
     components: dict[str, Any] = {}
@@ -674,6 +675,25 @@ def gather_inputs(
         "decisions": dict(sorted((decisions or {}).items())),
         "answers_sha256": answers_sha256,
     }
+
+
+def _voided(session: orm.Session, cycle: Cycle) -> list[dict[str, Any]]:
+    """Responses voided after a review, by group and channel (left out of every score)."""
+    codes = {group.id: group.code for group in cycle.rater_groups}
+    rows = session.execute(
+        sa.select(
+            Response.rater_group_id, sa.type_coerce(Response.channel, sa.String), sa.func.count()
+        )
+        .where(Response.cycle_id == cycle.id, ~not_voided())
+        .group_by(Response.rater_group_id, Response.channel)
+    ).all()
+    return sorted(
+        (
+            {"group": codes[group_id], "reason": VOIDED, "channel": channel, "count": int(count)}
+            for group_id, channel, count in rows
+        ),
+        key=lambda row: (row["group"], row["channel"]),
+    )
 
 
 def _unscorable(answers: CycleAnswers, group: RaterGroup, error: SamplingError) -> Problem:

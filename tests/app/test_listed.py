@@ -23,6 +23,7 @@ from survey.models import (
     RaterGroup,
     Response,
     Role,
+    VoidedResponse,
 )
 from survey.privacy import vault
 from survey.services import cycles, listed, rater_policy, scoring, users
@@ -248,6 +249,13 @@ def test_scores_use_the_listed_channel_and_name_what_is_left_out(demo_session: A
         cycle_id=cycle.id, channel=Channel.INVITATION, rater_group_id=deputies.id, stratum=""
     )
     demo_session.add(stray)
+    # A listed answer voided after a review: left out too, and named.
+    voided = Response(cycle_id=cycle.id, channel=Channel.LISTED, rater_group_id=deputies.id)
+    demo_session.add(voided)
+    demo_session.flush()
+    demo_session.add(
+        VoidedResponse(response_id=voided.id, cycle_id=cycle.id, reason="代答", voided_by="test")
+    )
     demo_session.flush()
     inputs = scoring.gather_inputs(demo_session, cycle, scoring.rules_for(cycle))
     assert any(row["group"] == "deputies" for row in inputs["group_scores"])
@@ -255,6 +263,12 @@ def test_scores_use_the_listed_channel_and_name_what_is_left_out(demo_session: A
         "group": "deputies",
         "reason": "wrong_channel",
         "channel": "invitation",
+        "count": 1,
+    } in inputs["excluded_reasons"]
+    assert {
+        "group": "deputies",
+        "reason": "voided",
+        "channel": "listed",
         "count": 1,
     } in inputs["excluded_reasons"]
     assert inputs["excluded_responses"]["deputies"] == 1
