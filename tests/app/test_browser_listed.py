@@ -28,6 +28,7 @@ def _answer_every_item(page: Any) -> None:
     names = page.eval_on_selector_all(
         "input[type=radio][name^=item_]", "inputs => [...new Set(inputs.map(i => i.name))]"
     )
+    assert names, page.url
     for position, name in enumerate(names):
         # Not all the same answer: the second choice for every other item.
         page.locator(f"input[type=radio][name={name}]").nth(position % 2).check()
@@ -118,14 +119,18 @@ def test_listed_group_from_roster_to_trial(
     deputy.set_default_timeout(20_000)
     watch_errors(deputy, failures)
     deputy.goto(link)
-    deputy.get_by_role("link", name="开始").click()
+    # Each click waits for the next page: answering a page still loading would send it empty.
+    with deputy.expect_navigation():
+        deputy.get_by_role("link", name="开始").click()
     while True:
         _answer_every_item(deputy)
         submit = deputy.get_by_role("button", name="提交")
         if submit.count():
-            submit.click()
+            with deputy.expect_navigation():
+                submit.click()
             break
-        deputy.get_by_role("button", name="下一个").click()
+        with deputy.expect_navigation():
+            deputy.get_by_role("button", name="下一个").click()
     deputy.wait_for_url(re.compile(r".*/thanks$"))
     deputy_context.close()
 
