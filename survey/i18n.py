@@ -130,6 +130,13 @@ def channel_label(channel: object) -> str:
     return _label(CHANNEL_LABELS, channel)
 
 
+def exclusion_reason(code: str) -> str:
+    """Why responses were left out of their group's scores (a rater policy's reason)."""
+    from survey.services.rater_policy import REASON_LABELS
+
+    return _(REASON_LABELS[code]) if code in REASON_LABELS else code
+
+
 def call_mode_label(mode: object) -> str:
     return _label(CALL_MODE_LABELS, mode)
 
@@ -266,6 +273,7 @@ def init_app(app: Flask) -> None:
         frame_status_label=lambda status: str(FRAME_STATUS_LABELS[status]),
         disposition_label=disposition_label,
         channel_label=channel_label,
+        exclusion_reason=exclusion_reason,
         call_mode_label=call_mode_label,
         callback_status_label=callback_status_label,
         call_status_label=call_status_label,

@@ -1,7 +1,7 @@
 """phone: the partial-interview threshold and per-cycle calling-day overrides
 
 Revision ID: 0021
-Revises: 0020
+Revises: 0019
 Create Date: 2026-12-07 00:30:00.000000
 
 ``phone_settings.partial_min_share``: an interrupted IVR interview with at least
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | Sequence[str] | None = "0020"
+down_revision: str | Sequence[str] | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

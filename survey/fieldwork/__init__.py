@@ -23,6 +23,7 @@ def restrict_to_pollsters() -> Any:
 
 def init_app(app: Flask) -> None:
     from survey.fieldwork import (
+        listed_views,  # noqa: F401
         microdata_views,  # noqa: F401
         printables_views,  # noqa: F401
         sampling_views,  # noqa: F401

@@ -18,6 +18,7 @@ from survey.models.fieldwork_qc import (
     SmsStatus,
     VoidedResponse,
 )
+from survey.models.listed import ListedRater, PaperBallot, PaperStatus
 from survey.models.loop import FollowUp, FollowUpContact
 from survey.models.questionnaire import Item, ScaleLevel
 from survey.models.rater import RaterGroup, RaterGroupWeight, SamplingKind
@@ -95,7 +96,10 @@ __all__ = [
     "InterviewReview",
     "Item",
     "IvrStep",
+    "ListedRater",
     "Official",
+    "PaperBallot",
+    "PaperStatus",
     "PhoneSettings",
     "Poster",
     "PosterVerification",

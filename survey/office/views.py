@@ -230,7 +230,7 @@ def _trial_page(
         grade_labels=GRADE_LABELS,
         reason_labels=REASON_LABELS,
         level=run.inputs["rules"]["level"],
-        excluded=run.inputs["excluded_responses"],
+        excluded_reasons=run.inputs.get("excluded_reasons", []),
         choices=choices,
         publish_form=publish_form or PublishForm(formdata=None),
         can_publish=cycle.status == CycleStatus.CLOSED

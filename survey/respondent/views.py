@@ -306,24 +306,32 @@ def _read_only_session() -> orm.Session:
     return db.session
 
 
-@bp.get("/s/<token>")
-def invitation(token: str) -> ViewResult:
-    sitting = answering.open_invitation(_read_only_session(), token)
+#: The doors answered by a personal link: the step that opens the sitting and the
+#: endpoint of its unit pages.  A listed rater's token works like an invitation.
+_LINK_DOORS: dict[str, tuple[Callable[..., Any], str]] = {
+    "invitation": (answering.open_invitation, "respondent.invitation_unit"),
+    "listed": (answering.open_listed, "respondent.listed_unit"),
+}
+
+
+def _link_welcome(door: str, token: str) -> ViewResult:
+    open_step, endpoint = _LINK_DOORS[door]
+    sitting = open_step(_read_only_session(), token)
     if isinstance(sitting, Outcome):
         return _problem_page(sitting.error)
     outcome = answering.welcome(sitting)
     return render_template(
         "respondent/welcome.html",
         questionnaire=sitting.questionnaire,
-        start_url=url_for("respondent.invitation_unit", token=token, number=outcome.page),
+        start_url=url_for(endpoint, token=token, number=outcome.page),
         resuming=outcome.resuming,
-        channel="invitation",
+        channel=door,
     )
 
 
-@bp.get("/s/<token>/<int:number>")
-def invitation_unit(token: str, number: int) -> ViewResult:
-    sitting = answering.open_invitation(_read_only_session(), token, page=number)
+def _link_unit(door: str, token: str, number: int) -> ViewResult:
+    open_step, _endpoint = _LINK_DOORS[door]
+    sitting = open_step(_read_only_session(), token, page=number)
     if isinstance(sitting, Outcome):
         return _problem_page(sitting.error)
     saved = sitting.saved(number)
@@ -342,20 +350,54 @@ def invitation_unit(token: str, number: int) -> ViewResult:
     )
 
 
-# The form carries a token bound to the link instead (forms.link_csrf_token): no session.
-@csrf.exempt
-@bp.post("/s/<token>/<int:number>")
-def invitation_unit_post(token: str, number: int) -> ViewResult:
-    sitting = answering.open_invitation(db.session, token, page=number)
+def _link_unit_post(door: str, token: str, number: int) -> ViewResult:
+    open_step, endpoint = _LINK_DOORS[door]
+    sitting = open_step(db.session, token, page=number)
     if isinstance(sitting, Outcome):
         return _problem_page(sitting.error)
     _outcome, page = _unit_post(
         sitting,
         number,
-        page_url=lambda page: url_for("respondent.invitation_unit", token=token, number=page),
+        page_url=lambda page: url_for(endpoint, token=token, number=page),
         form_meta=link_form_meta(token),
     )
     return page
+
+
+@bp.get("/s/<token>")
+def invitation(token: str) -> ViewResult:
+    return _link_welcome("invitation", token)
+
+
+@bp.get("/s/<token>/<int:number>")
+def invitation_unit(token: str, number: int) -> ViewResult:
+    return _link_unit("invitation", token, number)
+
+
+# The form carries a token bound to the link instead (forms.link_csrf_token): no session.
+@csrf.exempt
+@bp.post("/s/<token>/<int:number>")
+def invitation_unit_post(token: str, number: int) -> ViewResult:
+    return _link_unit_post("invitation", token, number)
+
+
+# --- listed raters' personal tokens ----------------------------------------------
+
+
+@bp.get("/r/<token>")
+def listed(token: str) -> ViewResult:
+    return _link_welcome("listed", token)
+
+
+@bp.get("/r/<token>/<int:number>")
+def listed_unit(token: str, number: int) -> ViewResult:
+    return _link_unit("listed", token, number)
+
+
+@csrf.exempt
+@bp.post("/r/<token>/<int:number>")
+def listed_unit_post(token: str, number: int) -> ViewResult:
+    return _link_unit_post("listed", token, number)
 
 
 def _thanks_url(outcome: Outcome) -> str:

@@ -4,6 +4,8 @@ A *sitting* is one respondent answering one questionnaire, by either door:
 
 * an invitation link ``/s/<token>`` (:func:`open_invitation`): the link is the
   credential; the questionnaire may have several unit pages;
+* a listed rater's personal token ``/r/<token>`` (:func:`open_listed`): like an
+  invitation, every unit the group rates, stored with the group's own channel;
 * an open poster ``/q/<code>`` (:func:`open_poster`, :func:`request_code`,
   :func:`check_code`, :func:`open_rating`): a screening question and a one-time
   SMS code, then one unit page.  What the respondent's browser keeps between
@@ -35,6 +37,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from survey.integrations.provider import Telephony
 from survey.models import Poster, PosterVerification
 from survey.privacy import Vault
+from survey.services import listed as listed_service
 from survey.services import posters as poster_service
 from survey.services import responses as response_service
 from survey.services.errors import Problem, ServiceError
@@ -53,6 +56,7 @@ __all__ = [
     "Action",
     "CodeCheck",
     "InvitationSitting",
+    "ListedSitting",
     "Next",
     "Notice",
     "Outcome",
@@ -66,6 +70,7 @@ __all__ = [
     "code_page",
     "first_open_page",
     "open_invitation",
+    "open_listed",
     "open_poster",
     "open_rating",
     "poster_start",
@@ -302,6 +307,38 @@ class PosterSitting(Sitting):
         return response_service.submit_open(session, self._verified(), self.questionnaire, answers)
 
 
+@dataclass
+class ListedSitting(Sitting):
+    """A rater on a listed group's roster answering by their personal token."""
+
+    token: str
+    rater_id: int
+    questionnaire: Questionnaire
+    #: The draft as read with the rater.
+    answers: Answers
+
+    def owner(self) -> dict[str, int]:
+        return {"rater_id": self.rater_id}
+
+    def draft(self, session: orm.Session) -> Answers:
+        return self.answers
+
+    def save_draft(self, session: orm.Session, unit_id: int, answers: UnitAnswers) -> None:
+        listed_service.save_draft(session, self.rater_id, unit_id, answers)
+        self.answers[unit_id] = answers
+
+    def answered(self, session: orm.Session) -> bool:
+        return listed_service.answered(session, self.rater_id)
+
+    def submit(self, session: orm.Session, answers: Answers) -> int:
+        return listed_service.submit_listed(session, self.rater_id, self.questionnaire, answers)
+
+    def saved(self, number: int) -> UnitAnswers | None:
+        """The draft's answers for unit page ``number``."""
+        unit = self.unit_at(number)
+        return None if unit is None else self.answers.get(unit.id)
+
+
 def first_open_page(questionnaire: Questionnaire, answers: Answers) -> int:
     """The first unit page not fully answered (the last page when all are)."""
     for number, unit in enumerate(questionnaire.units, start=1):
@@ -333,7 +370,23 @@ def open_invitation(
     return sitting
 
 
-def welcome(sitting: InvitationSitting) -> Outcome:
+def open_listed(
+    session: orm.Session, token: str, *, page: int | None = None
+) -> ListedSitting | Outcome:
+    """The sitting behind a listed rater's ``/r/<token>``, or the problem page instead."""
+    try:
+        rater, questionnaire, answers = listed_service.open_listed(session, token)
+    except RespondentError as error:
+        return _refused(error)
+    sitting = ListedSitting(
+        token=token, rater_id=rater.id, questionnaire=questionnaire, answers=answers
+    )
+    if page is not None and sitting.unit_at(page) is None:
+        return _problem(UNKNOWN, "no such page")
+    return sitting
+
+
+def welcome(sitting: InvitationSitting | ListedSitting) -> Outcome:
     """The welcome page: start at the first page not fully answered."""
     return Outcome(
         Next.WELCOME,

@@ -24,6 +24,7 @@ from survey.models import (
     FollowUp,
     Item,
     IvrStep,
+    ListedRater,
     PosterVerification,
     QualityCallback,
     RaterGroup,
@@ -254,6 +255,8 @@ class Anonymised:
     poster_verifications_deleted: int
     responses_coarsened: int
     comments_detached: int
+    #: Listed raters who had answered: their instant became the day of closing.
+    listed_raters_coarsened: int = 0
 
     def as_details(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -315,6 +318,8 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
     * comments are detached from their responses and renumbered in random order
       (a comment may have a consented follow-up whose contact is a phone number;
       its fix and follow-ups are re-pointed, so the closed loop goes on);
+    * listed raters (名单评价) keep whether they answered, not when: ``answered_at``
+      and ``reminded_at`` become the day of closing, unsubmitted drafts go;
     * the cycle's ``unit_key`` is replaced, so the units a response rated no
       longer follow from its invitation token or case id.
 
@@ -362,6 +367,21 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
         .values(response_id=None),
     )
     kept, deleted = _rekey_poster_verifications(session, cycle.id, closed_on)
+    listed = _changed(
+        session,
+        sa.update(ListedRater)
+        .where(ListedRater.cycle_id == cycle.id, ListedRater.answered_at.is_not(None))
+        .values(answered_at=closed_on),
+    )
+    _changed(
+        session,
+        sa.update(ListedRater)
+        .where(ListedRater.cycle_id == cycle.id)
+        .values(
+            draft_json=None,
+            reminded_at=sa.case((ListedRater.reminded_at.is_not(None), closed_on), else_=None),
+        ),
+    )
     coarsened = _changed(
         session,
         sa.update(Response)
@@ -388,6 +408,7 @@ def anonymise_closed_cycle(session: orm.Session, cycle: Cycle) -> Anonymised:
         poster_verifications_deleted=deleted,
         responses_coarsened=coarsened,
         comments_detached=comments_detached,
+        listed_raters_coarsened=listed,
     )
 
 

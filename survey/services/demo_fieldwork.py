@@ -18,11 +18,14 @@ from survey.models import (
     CycleStatus,
     FieldworkCase,
     FollowUp,
+    RaterGroup,
     SampleDraw,
+    User,
 )
 from survey.models.base import utc_now
 from survey.privacy import Vault
-from survey.services import calling, cycles, frames
+from survey.services import calling, cycles, frames, listed
+from survey.services.responses import UnitAnswers
 
 #: District (stratum) → share of the adult population; the eight demo counties.
 DEMO_DISTRICTS = {
@@ -136,7 +139,65 @@ def load_fieldwork_demo(session: orm.Session, vault: Vault, cycle: Cycle) -> Sam
     )
     cycles.transition_cycle(session, cycle, CycleStatus.FIELDING, actor="demo")
     queue_demo_cati_cases(session, cycle)
+    load_listed_demo(session, vault, cycle)
     return sample
+
+
+#: The demo's roster of the deputies and members (两代表一委员), made up.
+DEMO_ROSTER = (
+    "姓名,工作单位,手机号,评价主体\n"
+    "陈建国,市人大常委会,13800138101,两代表一委员\n"
+    "林秀英,市人大常委会,13800138102,两代表一委员\n"
+    "黄志强,市政协,13800138103,两代表一委员\n"
+    "吴丽华,市政协,,两代表一委员\n"
+    "周文斌,市工商联,13800138105,两代表一委员\n"
+    "郑海燕,市总工会,,两代表一委员\n"
+)
+
+
+def load_listed_demo(session: orm.Session, vault: Vault, cycle: Cycle) -> None:
+    """The deputies' roster: two have answered by their personal token, one paper sheet
+    was entered twice and counts, a second one waits for a supervisor (flushes only)."""
+    listed.import_roster(
+        session, vault, cycle, "demo-roster.csv", DEMO_ROSTER.encode(), actor="demo"
+    )
+    raters = listed.roster(session, cycle)
+    for index, rater in enumerate(raters[:2]):
+        _rater, questionnaire, _draft = listed.open_listed(session, rater.token)
+        levels = [level.id for level in questionnaire.levels if not level.is_dont_know]
+        answers = {
+            unit.id: UnitAnswers(
+                levels={
+                    item.id: levels[(index + position) % min(3, len(levels))]
+                    for position, item in enumerate(questionnaire.items)
+                }
+            )
+            for unit in questionnaire.units
+        }
+        listed.submit_listed(session, rater.id, questionnaire, answers)
+    entered_by = {
+        user.username: user.id
+        for user in session.scalars(sa.select(User).where(User.username.in_(("admin", "pollster"))))
+    }
+    group = session.get(RaterGroup, raters[0].rater_group_id)
+    assert group is not None
+    questionnaire = listed.paper_questionnaire(session, cycle, group)
+    levels = [level.id for level in questionnaire.levels if not level.is_dont_know]
+    sheet = {
+        unit.id: {item.id: levels[0] for item in questionnaire.items}
+        for unit in questionnaire.units
+    }
+    disputed = {unit: dict(items) for unit, items in sheet.items()}
+    first_unit = questionnaire.units[0].id
+    first_item = questionnaire.items[0].id
+    disputed[first_unit][first_item] = levels[1]
+    for number, second in (("001", sheet), ("002", disputed)):
+        listed.enter_paper(
+            session, cycle, group, number, sheet, user_id=entered_by["admin"], actor="demo"
+        )
+        listed.enter_paper(
+            session, cycle, group, number, second, user_id=entered_by["pollster"], actor="demo"
+        )
 
 
 def queue_demo_cati_cases(session: orm.Session, cycle: Cycle) -> list[int]:

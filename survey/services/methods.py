@@ -104,6 +104,10 @@ class MethodsStatement:
     disposition_counts: dict[str, int] = field(default_factory=dict)
     rates: dict[str, float | None] = field(default_factory=dict)
     excluded_responses: dict[str, int] = field(default_factory=dict)
+    #: Every response left out: ``{"group", "reason", "channel", "count"}`` rows.
+    excluded_reasons: list[dict[str, Any]] = field(default_factory=list)
+    #: Group code → name, for the rows above.
+    group_names: dict[str, str] = field(default_factory=dict)
     units: int = 0
     categories: int = 0
 
@@ -241,6 +245,8 @@ def methods_statement(
         excluded_responses={
             str(k): int(v) for k, v in inputs.get("excluded_responses", {}).items()
         },
+        excluded_reasons=[dict(row) for row in inputs.get("excluded_reasons", [])],
+        group_names={str(group["code"]): str(group["name"]) for group in inputs.get("groups", [])},
         units=sum(len(category["units"]) for category in outputs["categories"]),
         categories=len(outputs["categories"]),
     )

@@ -23,18 +23,19 @@ from sqlalchemy import orm
 
 from survey.integrations.provider import Telephony
 from survey.models import (
+    Channel,
     Cycle,
     CycleStatus,
     Poster,
     PosterVerification,
     RaterGroup,
-    SamplingKind,
     Unit,
 )
 from survey.models.base import as_utc, utc_now
 from survey.privacy import InvalidPhoneNumber, Vault, normalise_phone
 from survey.services import audit
 from survey.services.errors import N_, Problem, ValidationError
+from survey.services.rater_policy import policy_of
 from survey.services.responses import (
     ALREADY_ANSWERED,
     EXPIRED,
@@ -109,9 +110,7 @@ def set_active(session: orm.Session, poster: Poster, active: bool, *, actor: str
 
 def open_rater_group(cycle: Cycle) -> RaterGroup | None:
     """The group poster responses belong to: the cycle's first self-selected one (服务对象)."""
-    return next(
-        (g for g in cycle.rater_groups if g.sampling_kind == SamplingKind.SELF_SELECTED), None
-    )
+    return next((g for g in cycle.rater_groups if policy_of(g).door == Channel.OPEN_QR), None)
 
 
 def open_poster(session: orm.Session, code: str) -> tuple[Poster, Questionnaire]:

@@ -75,6 +75,7 @@ from survey.models import (
 )
 from survey.services import components as component_service
 from survey.services.errors import N_, Problem, ValidationError
+from survey.services.rater_policy import VOIDED, policy_of
 
 RULES_VERSION_1 = "minyi-results-v1"
 """The first format: scores, intervals, grades and neighbour tests."""
@@ -98,15 +99,6 @@ SMOOTHING_FAY_HERRIOT = "fay-herriot"
 SMOOTHING_CHOICES = (SMOOTHING_NONE, SMOOTHING_FAY_HERRIOT)
 PREVIOUS_SCORE_COVARIATE = "previous_score"
 """The Fay–Herriot covariate: the unit's published total of the previous year."""
-
-#: The channels each kind of rater group is scored from (DESIGN §4: never pooled).
-GROUP_CHANNELS: dict[SamplingKind, frozenset[Channel]] = {
-    SamplingKind.PROBABILITY: frozenset(
-        {Channel.INVITATION, Channel.PHONE_IVR, Channel.PHONE_CATI}
-    ),
-    SamplingKind.LISTED: frozenset({Channel.LISTED}),
-    SamplingKind.SELF_SELECTED: frozenset({Channel.OPEN_QR}),
-}
 
 
 @dataclass(frozen=True)
@@ -359,12 +351,23 @@ def _ranks(codes_by_id: Mapping[int, str]) -> tuple[npt.NDArray[np.int32], list[
 
 def score_group(
     answers: CycleAnswers, cycle: Cycle, group: RaterGroup, rules: ResultRules
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], int]:
-    """Unit scores, item-level indices, same-category covariances and responses left out."""
-    allowed = GROUP_CHANNELS[group.sampling_kind]
+) -> tuple[
+    list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, int]]
+]:
+    """Unit scores, item-level indices, same-category covariances and responses left out.
+
+    The group is scored from its own channels only (its :class:`RaterPolicy`); the
+    responses left out are counted by reason and channel, ``{reason: {channel: n}}``.
+    """
+    policy = policy_of(group)
     in_group = answers.group_id == group.id
-    channel_allowed = np.array([channel in allowed for channel in answers.channel], dtype=bool)
-    excluded = int((in_group & ~channel_allowed).sum())
+    channel_allowed = np.array([policy.accepts(channel) for channel in answers.channel], dtype=bool)
+    excluded: dict[str, dict[str, int]] = {}
+    for index in np.flatnonzero(in_group & ~channel_allowed).tolist():
+        channel = answers.channel[index]
+        reason = policy.exclusion(channel) or ""
+        by_channel = excluded.setdefault(reason, {})
+        by_channel[channel.value] = by_channel.get(channel.value, 0) + 1
     selected = (in_group & channel_allowed)[answers.row_response]
     if not selected.any():
         return [], [], [], excluded
@@ -412,7 +415,7 @@ def score_group(
         n_responses = len(answers.response_id)
         stratum_of_response: npt.NDArray[np.int32] | None = None
         n_strata = 1
-        if group.sampling_kind == SamplingKind.PROBABILITY:
+        if policy.design_weighted:
             present = np.flatnonzero(np.bincount(respondent[kept])).tolist()
             labels = sorted({answers.stratum[index] or "-" for index in present})
             position = {label: index for index, label in enumerate(labels)}
@@ -598,6 +601,7 @@ def gather_inputs(
     item_scores: list[dict[str, Any]] = []
     group_covariances: list[dict[str, Any]] = []
     excluded: dict[str, int] = {}
+    excluded_reasons: list[dict[str, Any]] = []
     answers = load_answers(session, cycle)
     # The digest (Arrow and hashlib, which release the GIL) runs on the other
     # core while the groups are scored.
@@ -614,8 +618,16 @@ def gather_inputs(
             group_scores.extend(scores)
             item_scores.extend(items)
             group_covariances.extend(pairs)
-            excluded[group.code] = left_out
+            excluded[group.code] = sum(
+                count for by_channel in left_out.values() for count in by_channel.values()
+            )
+            excluded_reasons.extend(
+                {"group": group.code, "reason": reason, "channel": channel, "count": count}
+                for reason, by_channel in sorted(left_out.items())
+                for channel, count in sorted(by_channel.items())
+            )
         answers_sha256 = digest.result()
+    excluded_reasons.extend(_voided(session, cycle))
     units_by_id = {unit.id: unit.code for unit in cycle.units}
     imported = component_service.current_imports(session, cycle)
     components: dict[str, Any] = {}
@@ -656,10 +668,32 @@ def gather_inputs(
             group_covariances, key=lambda row: (row["group"], row["first"], row["second"])
         ),
         "excluded_responses": excluded,
+        #: Every response left out, by group, reason and channel (nothing is dropped
+        #: silently: the trial and results pages list these).
+        "excluded_reasons": excluded_reasons,
         "components": components,
         "decisions": dict(sorted((decisions or {}).items())),
         "answers_sha256": answers_sha256,
     }
+
+
+def _voided(session: orm.Session, cycle: Cycle) -> list[dict[str, Any]]:
+    """Responses voided after a review, by group and channel (left out of every score)."""
+    codes = {group.id: group.code for group in cycle.rater_groups}
+    rows = session.execute(
+        sa.select(
+            Response.rater_group_id, sa.type_coerce(Response.channel, sa.String), sa.func.count()
+        )
+        .where(Response.cycle_id == cycle.id, ~not_voided())
+        .group_by(Response.rater_group_id, Response.channel)
+    ).all()
+    return sorted(
+        (
+            {"group": codes[group_id], "reason": VOIDED, "channel": channel, "count": int(count)}
+            for group_id, channel, count in rows
+        ),
+        key=lambda row: (row["group"], row["channel"]),
+    )
 
 
 def _unscorable(answers: CycleAnswers, group: RaterGroup, error: SamplingError) -> Problem:

@@ -27,8 +27,8 @@ from survey.models import (
     RaterGroup,
     Response,
     ResultSnapshot,
-    SamplingKind,
 )
+from survey.services.rater_policy import policy_of
 
 #: District strata: (name, population, sample size); the unequal sampling
 #: fractions give unequal design weights N_h / n_h.
@@ -120,19 +120,20 @@ def generate_responses(
 
     unit_ids = [unit.id for unit in units]
     for group in cycle.rater_groups:
-        if group.sampling_kind == SamplingKind.PROBABILITY:
+        policy = policy_of(group)
+        if policy.design_weighted:
             for index, (stratum, population, sample_size) in enumerate(CITIZEN_STRATA):
                 for _ in range(sample_size):
                     rated = generator.choice(unit_ids, size=UNITS_PER_CITIZEN, replace=False)
                     channel = (Channel.PHONE_CATI, Channel.PHONE_IVR, Channel.INVITATION)[index % 3]
                     add(group, channel, stratum, population / sample_size, sorted(rated.tolist()))
-        elif group.sampling_kind == SamplingKind.SELF_SELECTED:
+        elif policy.roster:
+            for _ in range(LISTED_SIZES.get(group.code, 32)):
+                add(group, policy.door, "", 1.0, unit_ids)
+        else:
             for unit_id in unit_ids:
                 for _ in range(int(generator.integers(24, 46))):
-                    add(group, Channel.OPEN_QR, "", 1.0, [unit_id])
-        else:
-            for _ in range(LISTED_SIZES.get(group.code, 32)):
-                add(group, Channel.LISTED, "", 1.0, unit_ids)
+                    add(group, policy.door, "", 1.0, [unit_id])
     session.add_all(responses)
     session.flush()
     comments = 0

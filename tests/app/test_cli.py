@@ -36,6 +36,20 @@ def test_demo_loads_a_prefecture(app: Flask, runner: FlaskCliRunner) -> None:
         assert roles == set(Role)
         empty = db.session.scalars(sa.select(UnitCategory).where(~UnitCategory.units.any())).all()
         assert empty == []
+        # The deputies answer both ways: two by their personal link, one paper sheet
+        # counted after two agreeing entries, one waiting for a supervisor.
+        from survey.models import Channel, ListedRater, PaperBallot, PaperStatus, Response
+
+        answered = db.session.scalars(sa.select(ListedRater.answered_at)).all()
+        assert len(answered) == 6 and sum(moment is not None for moment in answered) == 2
+        sheets = dict(db.session.execute(sa.select(PaperBallot.sheet, PaperBallot.status)).all())
+        assert sheets == {"001": PaperStatus.COUNTED, "002": PaperStatus.DISPUTED}
+        listed = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Response)
+            .where(Response.cycle_id == current.id, Response.channel == Channel.LISTED)
+        )
+        assert listed == 3
         # One comment of the liaison's unit has gone round the closed loop (issue #22).
         from survey.models import FollowUp, FollowUpContact, Rectification
 

@@ -38,13 +38,13 @@ from survey.models import (
     SamplingKind,
     ScaleLevel,
 )
-from survey.services import cycles, scoring, synthetic
+from survey.services import cycles, rater_policy, scoring, synthetic
 
 
 def reference_group_scores(
     session: Any, cycle: Cycle, group: RaterGroup, rules: scoring.ResultRules
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], int]:
-    allowed = scoring.GROUP_CHANNELS[group.sampling_kind]
+    allowed = rater_policy.policy_of(group).channels
     counts = session.execute(
         sa.select(Response.channel, sa.func.count())
         .where(Response.cycle_id == cycle.id, Response.rater_group_id == group.id)
@@ -332,6 +332,10 @@ def test_fast_recompute_matches_the_straightforward_one(
     assert inputs["answers_sha256"] == reference_digest(results_session, cycle)
     # The awkward cases are really there.
     assert inputs["excluded_responses"]["citizens"] == 1
+    # … and named with their reason and channel, not dropped silently.
+    assert [row for row in inputs["excluded_reasons"] if row["group"] == "citizens"] == [
+        {"group": "citizens", "reason": "wrong_channel", "channel": "open_qr", "count": 1}
+    ]
     first_unit = min(unit.code for unit in cycle.units)
     assert {
         "unit": first_unit,
