@@ -45,6 +45,20 @@ ACTION_NAMES = {
     "weights.components": _l("Component weights set"),
     "weights.items": _l("Item weights set"),
     "weights.rater_groups": _l("Rater group weights set"),
+    "loop.purge_contacts": _l("Follow-up contacts purged"),
+    "loop.rate": _l("Fix rated by the citizen"),
+    "loop.working_days": _l("Working days for comments set"),
+    "paper.counted": _l("Paper ballot counted"),
+    "paper.disputed": _l("Paper ballot entries differ"),
+    "paper.enter_first": _l("Paper ballot entered (first)"),
+    "paper.resolved": _l("Paper ballot difference settled"),
+    "phone.calling_day": _l("Calling day changed"),
+    "response.void": _l("Response voided after review"),
+    "review.draw": _l("Review sample drawn"),
+    "review.result": _l("Review result recorded"),
+    "roster.import": _l("Roster imported"),
+    "roster.remind": _l("Reminders sent to listed raters"),
+    "sms.batch": _l("SMS invitations sent"),
 }
 
 
