@@ -17,10 +17,8 @@ the times to the day (survey.services.cycles.anonymise_closed_cycle).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -35,6 +33,7 @@ from survey.models import Answer, Cycle, CycleStatus, Response
 from survey.models.base import as_utc
 from survey.services.errors import N_, NotEditableError, status_term
 from survey.services.scoring import not_voided
+from survey.services.tabular import csv_text
 
 #: Cycles whose answers no longer link to contacts (closing anonymises them).
 EXPORTABLE = frozenset({CycleStatus.CLOSED, CycleStatus.PUBLISHED, CycleStatus.FINAL})
@@ -198,12 +197,14 @@ def _frame(data: Microdata) -> Any:
 def write(data: Microdata, file_format: str) -> bytes:
     """The file's bytes in ``file_format`` (``sav``, ``dta`` or ``csv``)."""
     if file_format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow([variable.name for variable in data.variables])
-        writer.writerow([variable.label for variable in data.variables])
-        writer.writerows([["" if value is None else value for value in row] for row in data.rows])
-        return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        # Every cell through csv_text: a stratum or label that starts like a formula
+        # must stay text in a spreadsheet.
+        rows: list[list[object]] = [
+            [variable.name for variable in data.variables],
+            [variable.label for variable in data.variables],
+            *([("" if value is None else value) for value in row] for row in data.rows),
+        ]
+        return ("\ufeff" + csv_text(rows, lineterminator="\r\n")).encode("utf-8")
     import pyreadstat
 
     frame = _frame(data)
@@ -247,11 +248,10 @@ def write(data: Microdata, file_format: str) -> bytes:
 
 def codebook(data: Microdata) -> bytes:
     """The CSV's variable and value labels: variable, label, value, value label."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["variable", "label", "value", "value_label"])
+    rows: list[list[object]] = [["variable", "label", "value", "value_label"]]
     for variable in data.variables:
-        writer.writerow([variable.name, variable.label, "", ""])
-        for code, text in sorted(variable.value_labels.items()):
-            writer.writerow([variable.name, "", code, text])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        rows.append([variable.name, variable.label, "", ""])
+        rows.extend(
+            [variable.name, "", code, text] for code, text in sorted(variable.value_labels.items())
+        )
+    return ("\ufeff" + csv_text(rows, lineterminator="\r\n")).encode("utf-8")

@@ -112,6 +112,15 @@ EXPORTS: dict[str, Export] = {
     "results.export_xlsx": Export(None, lambda s: f"/results/{s.results_cycle}/results.xlsx"),
     "auditor.audit_log_csv": Export("auditor", lambda s: "/auditor/audit-log.csv"),
     "auditor.audit_log_xlsx": Export("auditor", lambda s: "/auditor/audit-log.xlsx"),
+    "fieldwork.microdata": Export(
+        "pollster", lambda s: f"/fieldwork/cycles/{s.results_cycle}/microdata.csv"
+    ),
+    "fieldwork.microdata_codebook": Export(
+        "pollster", lambda s: f"/fieldwork/cycles/{s.results_cycle}/microdata-codebook.csv"
+    ),
+    "fieldwork.listed_roster_csv": Export(
+        "pollster", lambda s: f"/fieldwork/cycles/{s.fieldwork_cycle}/listed/roster.csv"
+    ),
 }
 
 
