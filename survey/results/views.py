@@ -43,7 +43,7 @@ from survey.results import api, bp, charts
 from survey.results.export import snapshot_workbook
 from survey.results.report import AppealLine, report_pdf
 from survey.services import appeals, publication
-from survey.services.methods import methods_statement
+from survey.services.methods import MethodsStatement, methods_statement
 
 GRADE_LABELS = {
     "first": _l("First grade"),
@@ -395,11 +395,9 @@ def methods(cycle_id: int) -> Response:
     return response
 
 
-def _render_methods(cycle_id: int) -> str:
-    from survey.office.forms import GRADE_SCHEME_LABELS
-
-    cycle, snapshot, data = _published(cycle_id)
-    statement = methods_statement(
+def _statement(cycle: Cycle, snapshot: ResultSnapshot) -> MethodsStatement:
+    """The methods statement with this deployment's sponsor, pollster and time zone."""
+    return methods_statement(
         db.session,
         cycle,
         snapshot,
@@ -407,6 +405,13 @@ def _render_methods(cycle_id: int) -> str:
         pollster=str(current_app.config["POLLSTER"]),
         time_zone=str(current_app.config["TIMEZONE"]),
     )
+
+
+def _render_methods(cycle_id: int) -> str:
+    from survey.office.forms import GRADE_SCHEME_LABELS
+
+    cycle, snapshot, data = _published(cycle_id)
+    statement = _statement(cycle, snapshot)
     return render_template(
         "results/methods.html",
         cycle=cycle,
@@ -439,14 +444,7 @@ def _render_report(cycle_id: int) -> bytes:
     from survey.i18n import channel_label, decision_text, local_date
 
     cycle, snapshot, data = _published(cycle_id)
-    statement = methods_statement(
-        db.session,
-        cycle,
-        snapshot,
-        sponsor=str(current_app.config["SPONSOR"]),
-        pollster=str(current_app.config["POLLSTER"]),
-        time_zone=str(current_app.config["TIMEZONE"]),
-    )
+    statement = _statement(cycle, snapshot)
     appeal_lines = [
         AppealLine(
             unit=appeal.unit.name,
